@@ -1,0 +1,48 @@
+"""Configuration, migrations on start, and the operator CLI."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from webapp import create_app
+from webapp.extensions import db
+
+
+def test_fresh_instance_gets_schema_and_persistent_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    app = create_app(instance_path=instance)
+    assert (instance / "dashboard.sqlite3").exists()
+    with app.app_context():
+        assert {"users", "settings"} <= set(inspect(db.engine).get_table_names())
+    again = create_app(instance_path=instance)
+    assert again.secret_key == app.secret_key
+    assert (instance / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_environment_overrides_instance_config(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text("DEFAULT_COUNTRY = 'SE'\nMAX_UPLOAD_MB = 5\n")
+    monkeypatch.setenv("MAX_UPLOAD_MB", "7")
+    monkeypatch.setenv("SMS_API_TOKEN", "a-real-token")
+    app = create_app({"AUTO_MIGRATE": False}, instance_path=instance)
+    assert app.config["DEFAULT_COUNTRY"] == "SE"
+    assert app.config["MAX_CONTENT_LENGTH"] == 7 * 1024 * 1024
+    assert app.config["SANDBOX_MODE"] is False
+
+
+def test_cli_creates_a_user_after_prompting_for_the_password(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["users", "create", "ops@example.com", "--role", "admin"],
+        input="a long password\na long password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created ops@example.com (admin)." in result.output
+    again = runner.invoke(
+        args=["users", "create", "ops@example.com"], input="a long password\na long password\n"
+    )
+    assert again.exit_code != 0
+    assert "already exists" in again.output

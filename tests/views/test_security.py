@@ -1,0 +1,73 @@
+"""CSRF, headers, cookies and escaping."""
+
+from __future__ import annotations
+
+from helpers import PASSWORD
+
+from webapp.models import Role
+
+
+def test_post_without_csrf_token_is_rejected(client, make_user):
+    make_user(Role.SENDER, "sara@example.com")
+    response = client.post(
+        "/login", data={"email": "sara@example.com", "password": PASSWORD}, csrf=False
+    )
+    assert response.status_code == 400
+    assert "Reload the page and try again" in response.text
+    assert client.get("/").status_code == 302  # not signed in
+
+
+def test_htmx_request_carries_the_token_in_a_header(login_as):
+    client = login_as(Role.VIEWER)
+    refused = client.post("/logout", headers={"HX-Request": "true"}, csrf=False)
+    assert refused.status_code == 400
+    accepted = client.post(
+        "/logout", headers={"HX-Request": "true", "X-CSRFToken": client.csrf_token()}, csrf=False
+    )
+    assert accepted.status_code == 302
+
+
+def test_every_page_has_the_csrf_header_for_htmx(login_as):
+    page = login_as(Role.VIEWER).get("/").text
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page
+
+
+def test_security_headers(client, make_user):
+    make_user(Role.ADMIN)
+    headers = client.get("/login").headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_session_cookie_is_httponly_and_lax(client, make_user):
+    make_user(Role.SENDER, "sara@example.com")
+    response = client.post("/login", data={"email": "sara@example.com", "password": PASSWORD})
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_pages_use_no_external_resources(login_as):
+    page = login_as(Role.ADMIN).get("/settings/users").text
+    assert "http://" not in page and "https://" not in page
+
+
+def test_user_text_is_escaped(app, login_as):
+    client = login_as(Role.ADMIN)
+    client.post(
+        "/settings/users",
+        data={"email": "<script>x</script>@example.com", "role": "viewer", "password": PASSWORD},
+    )
+    page = client.get("/settings/users").text
+    assert "<script>x</script>" not in page
+
+
+def test_sandbox_banner_on_every_page(client, make_user):
+    make_user(Role.ADMIN)
+    assert (
+        "Sandbox:</strong> messages are simulated, nothing is delivered."
+        in client.get("/login").text
+    )

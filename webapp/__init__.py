@@ -1,0 +1,181 @@
+"""The SMS campaign dashboard: ``create_app`` builds a configured Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp.config import load_config
+from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def create_app(config: dict | None = None, *, instance_path: str | Path | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path or PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    load_config(app, config)
+    if app.config["TRUST_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    _init_login(app)
+
+    _register_blueprints(app)
+    _register_hooks(app)
+    _register_error_pages(app)
+
+    from webapp import cli
+
+    cli.register(app)
+
+    if app.config["AUTO_MIGRATE"]:
+        upgrade_database(app)
+    return app
+
+
+def upgrade_database(app: Flask) -> None:
+    """Bring the schema up to date, so a fresh ``instance/`` works with no manual step."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS))
+
+
+def _init_login(app: Flask) -> None:
+    from webapp.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see this page."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user_pk, _, version = user_id.partition(":")
+        if not user_pk.isdigit():
+            return None
+        user = db.session.get(User, int(user_pk))
+        if user is None or str(user.session_version) != version:
+            return None
+        return user
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp.views import admin, auth, dashboard
+
+    for blueprint in (auth.bp, dashboard.bp, admin.bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_hooks(app: Flask) -> None:
+    from webapp.access import enforce_access
+
+    app.before_request(enforce_access)
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static":
+            headers.setdefault("Cache-Control", "no-store")
+        # htmx caches pages by URL: a fragment must never be shown as a whole page.
+        headers.add("Vary", "HX-Request")
+        return response
+
+    from webapp.models import Role
+
+    navigation = [
+        ("lists", "lists.index", "Lists"),
+        ("campaigns", "campaigns.index", "Campaigns"),
+    ]
+
+    @app.template_filter("localtime")
+    def localtime(value, fmt: str = "%Y-%m-%d %H:%M"):
+        """An aware UTC datetime shown in the signed-in user's time zone."""
+        if value is None:
+            return ""
+        zone = getattr(current_user, "timezone", None) or "UTC"
+        try:
+            return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+        except ZoneInfoNotFoundError:
+            return value.strftime(fmt + " UTC")
+
+    @app.context_processor
+    def layout_context():
+        return {
+            "sandbox_mode": app.config["SANDBOX_MODE"],
+            "roles": Role,
+            "view_endpoints": app.view_functions,
+            "nav_items": [item for item in navigation if item[1] in app.view_functions],
+        }
+
+
+def _register_error_pages(app: Flask) -> None:
+    from webapp.views.auth import rate_limited_login
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        message = (
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+        return render_template("error.html", status=400, title="Form expired", message=message), 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        limit = app.config["MAX_UPLOAD_MB"]
+        message = f"The file is larger than the limit of {limit} MB. Nothing was stored."
+        return render_template(
+            "error.html", status=413, title="File too large", message=message
+        ), 413
+
+    @app.errorhandler(TooManyRequests)
+    def too_many(error: TooManyRequests):
+        if request.endpoint == "auth.login":
+            return rate_limited_login(error)
+        return render_template(
+            "error.html", status=429, title="Too many requests", message=error.description
+        ), 429
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        return render_template(
+            "error.html", status=error.code, title=error.name, message=error.description
+        ), error.code

@@ -1,0 +1,1 @@
+"""Use cases: plain arguments and a database session in, results or typed errors out."""

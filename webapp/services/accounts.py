@@ -1,0 +1,102 @@
+"""User accounts: the first admin, sign-in checks, user management."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import Role, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done, with a message the user can act on."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def has_users(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(User)) > 0
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def create_user(session: Session, email: str, password: str, role: Role) -> User:
+    email = normalise_email(email)
+    if not email or "@" not in email:
+        raise AccountError("Enter an email address such as name@example.com.")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise AccountError(f"A user with the email {email} already exists.")
+    check_password_strength(password)
+    user = User(email=email, role=Role(role), active=True)
+    user.set_password(password)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def create_first_admin(session: Session, email: str, password: str) -> User:
+    """Only while no user exists: afterwards admins are made by admins."""
+    if has_users(session):
+        raise AccountError("The first administrator has already been created. Sign in instead.")
+    return create_user(session, email, password, Role.ADMIN)
+
+
+def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None):
+    """The active user with this email and password, or ``None``; the same answer for every miss."""
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None or not user.check_password(password) or not user.active:
+        return None
+    user.last_login_at = now or utcnow()
+    session.commit()
+    return user
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    if not user.check_password(current):
+        raise AccountError("The current password is not right.")
+    check_password_strength(new)
+    user.set_password(new)
+    session.commit()
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+    )
+
+
+def set_role(session: Session, user: User, role: Role) -> None:
+    if user.role == Role.ADMIN and role != Role.ADMIN and not _other_active_admins(session, user):
+        raise AccountError("The last active administrator cannot lose the admin role.")
+    user.role = Role(role)
+    session.commit()
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    if not active and user.role == Role.ADMIN and not _other_active_admins(session, user):
+        raise AccountError("The last active administrator cannot be deactivated.")
+    user.active = active
+    if not active:
+        user.session_version += 1  # signs the user out everywhere
+    session.commit()
+
+
+def update_profile(session: Session, user: User, *, phone: str | None, timezone: str) -> None:
+    user.phone = phone or None
+    user.timezone = timezone
+    session.commit()

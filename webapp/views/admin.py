@@ -1,0 +1,100 @@
+"""Admin pages: users and roles, workspace settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+
+from webapp.access import requires
+from webapp.extensions import db
+from webapp.forms import EmptyForm, RoleForm, SettingsForm, UserCreateForm
+from webapp.models import Role, User
+from webapp.services import accounts, settings
+
+bp = Blueprint("admin", __name__, url_prefix="/settings")
+
+
+def _users_page(create_form: UserCreateForm, status: int = 200):
+    users = accounts.list_users(db.session)
+    return render_template(
+        "admin/users.html",
+        users=users,
+        create_form=create_form,
+        role_forms={u.id: RoleForm(role=u.role.value, prefix=f"u{u.id}") for u in users},
+    ), status
+
+
+@bp.route("/users")
+@requires(Role.ADMIN)
+def users():
+    return _users_page(UserCreateForm())
+
+
+@bp.route("/users", methods=["POST"])
+@requires(Role.ADMIN)
+def create_user():
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                db.session, form.email.data, form.password.data, Role(form.role.data)
+            )
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))
+        else:
+            flash(f"{user.email} can now sign in as {user.role.value}.", "success")
+            return redirect(url_for("admin.users"))
+    return _users_page(form, 400)
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@requires(Role.ADMIN)
+def change_role(user_id: int):
+    user = db.get_or_404(User, user_id)
+    form = RoleForm(prefix=f"u{user.id}")
+    if form.validate_on_submit():
+        try:
+            accounts.set_role(db.session, user, Role(form.role.data))
+            flash(f"{user.email} is now {user.role.value}.", "success")
+        except accounts.AccountError as error:
+            flash(str(error), "error")
+    else:
+        flash("Choose one of the listed roles.", "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@requires(Role.ADMIN)
+def toggle_active(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            accounts.set_active(db.session, user, not user.active)
+            state = "active again" if user.active else "deactivated and signed out"
+            flash(f"{user.email} is {state}.", "success")
+        except accounts.AccountError as error:
+            flash(str(error), "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/")
+@requires(Role.ADMIN)
+def workspace():
+    form = SettingsForm(
+        default_country=settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    )
+    return render_template("admin/settings.html", form=form)
+
+
+@bp.route("/", methods=["POST"])
+@requires(Role.ADMIN)
+def save_workspace():
+    form = SettingsForm()
+    if form.validate_on_submit():
+        try:
+            country = settings.set_default_country(db.session, form.default_country.data)
+        except settings.SettingError as error:
+            form.default_country.errors.append(str(error))
+        else:
+            flash(f"Numbers without a country code are now read as {country} numbers.", "success")
+            return redirect(url_for("admin.workspace"))
+    return render_template("admin/settings.html", form=form), 400

@@ -1,0 +1,148 @@
+"""Sign in and out, the one-time first-admin setup, and the user's own account."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from werkzeug.exceptions import TooManyRequests
+
+from webapp.access import public, requires, workspace_has_users
+from webapp.extensions import db, limiter
+from webapp.forms import ChangePasswordForm, LoginForm, ProfileForm, SetupForm
+from webapp.models import Role
+from webapp.services import accounts
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_email() -> str:
+    return "login:" + accounts.normalise_email(request.form.get("email", ""))
+
+
+def _login_failed(response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so a crafted link cannot bounce a user to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    key_func=_login_email,
+    methods=["POST"],
+    deduct_when=_login_failed,
+    error_message="Too many failed sign-in attempts for this account. "
+    "Wait 15 minutes and try again, or ask an administrator to reset the password.",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_IP"],
+    methods=["POST"],
+    deduct_when=_login_failed,
+    error_message="Too many failed sign-in attempts from this network. "
+    "Wait 15 minutes and try again.",
+)
+def login():
+    if not workspace_has_users():
+        return redirect(url_for("auth.setup"))
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        g.login_failed = True
+        form.password.errors.append("The email or password is not right.")
+        return render_template("auth/login.html", form=form), 200
+    return render_template("auth/login.html", form=form)
+
+
+def rate_limited_login(error: TooManyRequests):
+    """Show the limit on the sign-in page itself rather than a bare error page."""
+    form = LoginForm()
+    return render_template("auth/login.html", form=form, limited=error.description), 429
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@public
+def setup():
+    """The one-time page to create the first admin; gone once any user exists."""
+    if workspace_has_users():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_first_admin(db.session, form.email.data, form.password.data)
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))
+        else:
+            login_user(user)
+            flash("Welcome! Your administrator account is ready.", "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/setup.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(Role.VIEWER)
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET"])
+@requires(Role.VIEWER)
+def account():
+    profile = ProfileForm(obj=current_user)
+    return render_template("auth/account.html", password_form=ChangePasswordForm(), profile=profile)
+
+
+@bp.route("/account/password", methods=["POST"])
+@requires(Role.VIEWER)
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                db.session, current_user, form.current.data, form.password.data
+            )
+        except accounts.AccountError as error:
+            form.current.errors.append(str(error))
+        else:
+            login_user(current_user)  # the session id changed with the password
+            flash("Your password is changed. Other sessions are signed out.", "success")
+            return redirect(url_for("auth.account"))
+    profile = ProfileForm(obj=current_user)
+    return render_template("auth/account.html", password_form=form, profile=profile), 400
+
+
+@bp.route("/account/profile", methods=["POST"])
+@requires(Role.VIEWER)
+def update_profile():
+    form = ProfileForm()
+    if form.validate_on_submit():
+        accounts.update_profile(
+            db.session, current_user, phone=form.phone.data, timezone=form.timezone.data
+        )
+        flash("Your profile is saved.", "success")
+        return redirect(url_for("auth.account"))
+    return render_template(
+        "auth/account.html", password_form=ChangePasswordForm(), profile=form
+    ), 400
