@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, String, TypeDecorator
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
@@ -51,15 +64,19 @@ class Role(enum.StrEnum):
         return self.rank >= other.rank
 
 
+def _enum(kind):
+    """Enums stored as their string values (portable, readable, no native enum types)."""
+    values = [member.value for member in kind]
+    return db.Enum(kind, native_enum=False, length=16, values_callable=lambda _: values)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(
-        db.Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-    )
+    role: Mapped[Role] = mapped_column(_enum(Role))
     active: Mapped[bool] = mapped_column(default=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Copenhagen")
@@ -97,3 +114,278 @@ class Setting(db.Model):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(1000))
+
+
+# --- Recipient lists -------------------------------------------------------------------------
+
+
+class ImportStatus(enum.StrEnum):
+    """An import is ``pending`` (queued), ``running``, then ``done`` or ``failed``.
+
+    Recipients of an import that is not ``done`` are never shown or sent to, so a failure midway
+    leaves no half-made list that looks complete.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RecipientList(db.Model):
+    __tablename__ = "recipient_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Personalisation fields, in column order; each is usable as %name% in a message.
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recipient_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A deleted list that a sent campaign used is only hidden, to keep its history.
+    hidden: Mapped[bool] = mapped_column(default=False)
+
+    created_by: Mapped[User | None] = relationship()
+    imports: Mapped[list[ListImport]] = relationship(
+        back_populates="recipient_list", order_by="ListImport.id.desc()"
+    )
+
+
+class ListImport(db.Model):
+    """One CSV file imported into a list, with its report: every row is accounted for."""
+
+    __tablename__ = "list_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("recipient_lists.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_path: Mapped[str | None] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus), default=ImportStatus.PENDING)
+    encoding: Mapped[str | None] = mapped_column(String(32))
+    delimiter: Mapped[str | None] = mapped_column(String(4))
+    has_header: Mapped[bool] = mapped_column(default=True)
+    phone_column: Mapped[int | None] = mapped_column()
+    # {field name: column index} of the columns kept for personalisation.
+    field_columns: Mapped[dict] = mapped_column(JSON, default=dict)
+    default_country: Mapped[str] = mapped_column(String(2), default="DK")
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    opted_out: Mapped[int] = mapped_column(default=0)
+    landlines: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    recipient_list: Mapped[RecipientList] = relationship(back_populates="imports")
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return min(99, int(100 * self.bytes_done / self.size_bytes)) if self.size_bytes else 0
+
+
+class Recipient(db.Model):
+    __tablename__ = "recipients"
+    __table_args__ = (
+        UniqueConstraint("list_id", "msisdn", name="uq_recipients_list_msisdn"),
+        Index("ix_recipients_import", "import_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("recipient_lists.id", ondelete="CASCADE"))
+    import_id: Mapped[int] = mapped_column(ForeignKey("list_imports.id", ondelete="CASCADE"))
+    msisdn: Mapped[str] = mapped_column(String(15))  # international digits, no "+"
+    country: Mapped[str | None] = mapped_column(String(2))
+    landline: Mapped[bool] = mapped_column(default=False)
+    line: Mapped[int] = mapped_column()  # where it stood in the uploaded file
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RejectedRow(db.Model):
+    """A row of an import that was not imported, with its line number and the reason."""
+
+    __tablename__ = "rejected_rows"
+    __table_args__ = (Index("ix_rejected_rows_import_line", "import_id", "line"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("list_imports.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))  # invalid, duplicate, opted_out
+    reason: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class OptOut(db.Model):
+    """A number that must never be imported or sent to."""
+
+    __tablename__ = "opt_outs"
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+# --- Campaigns -------------------------------------------------------------------------------
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"  # confirmed, waiting for its send time
+    QUEUED = "queued"  # confirmed, waiting for a worker
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class BatchState(enum.StrEnum):
+    """A batch is one gateway request. ``unconfirmed``: the request went out, no answer came back.
+
+    It is never resent silently; the user decides whether it reached the gateway.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+
+
+campaign_lists = db.Table(
+    "campaign_lists",
+    db.Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("list_id", ForeignKey("recipient_lists.id"), primary_key=True),
+)
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))  # sent as the gateway's label
+    sender: Mapped[str] = mapped_column(String(15))
+    message: Mapped[str] = mapped_column(Text, default="")
+    encoding: Mapped[str] = mapped_column(String(8), default="auto")  # auto, GSM, UCS2
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus), default=CampaignStatus.DRAFT
+    )
+    speed_per_minute: Mapped[int | None] = mapped_column()
+    # A follow-up campaign resends a parent's failed or unconfirmed recipients.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+
+    recipient_count: Mapped[int] = mapped_column(default=0)
+    excluded_opted_out: Mapped[int] = mapped_column(default=0)
+    excluded_duplicates: Mapped[int] = mapped_column(default=0)
+    segments: Mapped[int] = mapped_column(default=0)
+    cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    cost_is_estimate: Mapped[bool] = mapped_column(default=False)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    previewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    preview_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    lists: Mapped[list[RecipientList]] = relationship(secondary=campaign_lists)
+    batches: Mapped[list[Batch]] = relationship(back_populates="campaign", order_by="Batch.number")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    previewed_by: Mapped[User | None] = relationship(foreign_keys=[previewed_by_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    paused_by: Mapped[User | None] = relationship(foreign_keys=[paused_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
+
+
+class Batch(db.Model):
+    """One gateway request of a campaign: its recipients, and the gateway's answer or error."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column()  # 1, 2, ... within the campaign
+    state: Mapped[BatchState] = mapped_column(_enum(BatchState), default=BatchState.PENDING)
+    size: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    usage: Mapped[dict | None] = mapped_column(JSON)
+    segments: Mapped[int] = mapped_column(default=0)
+    cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="batches")
+
+
+class RecipientState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # accepted by the gateway
+    FAILED = "failed"  # certainly not accepted
+    UNCONFIRMED = "unconfirmed"  # may or may not have been accepted
+    RESENT = "resent"  # handed to a follow-up campaign
+
+
+class CampaignRecipient(db.Model):
+    """A recipient frozen at confirmation: later list changes do not change who is reached.
+
+    The unique (campaign, msisdn) pair is the database's guarantee that a campaign holds each
+    number once; the batch a recipient belongs to is fixed before its request goes out.
+    """
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
+        Index("ix_campaign_recipients_batch", "batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    msisdn: Mapped[str] = mapped_column(String(15))
+    country: Mapped[str | None] = mapped_column(String(2))
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    segments: Mapped[int] = mapped_column(default=0)
+    state: Mapped[RecipientState] = mapped_column(
+        _enum(RecipientState), default=RecipientState.PENDING
+    )
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(200))
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignTestSend(db.Model):
+    """A test message to the user's own phones; never part of the campaign's send."""
+
+    __tablename__ = "test_sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    numbers: Mapped[list[str]] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
