@@ -1,0 +1,377 @@
+"""Phone numbers from messy spreadsheets, normalised to the digits the gateway wants.
+
+The gateway takes an MSISDN as international digits without `+` ("4520123456"). Recipient files
+write numbers every way (`20 12 34 56`, `+45 20123456`, `0045-20123456`, `(+45) 20.12.34.56`)
+and Excel mangles them (`4.52E+09`, `4520123456.0`, a dropped `+`). `normalise_msisdn` turns one
+cell into an MSISDN or a reason a user can act on; it never guesses where a guess could send an
+SMS to the wrong person. Pure: imports nothing from webapp.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import phonenumbers
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberType,
+)
+
+MISSING_PHONE = "missing phone number"
+NOT_A_PHONE_NUMBER = "not a phone number"
+UNKNOWN_COUNTRY_CODE = "not a valid number: unknown country calling code"
+TOO_FEW_DIGITS = "not a phone number (too few digits)"
+TOO_MANY_DIGITS = "not a phone number (too many digits)"
+
+_CACHE_SIZE = 65_536
+"""Distinct cells remembered per process: bounded so memory stays flat on huge files."""
+
+_MIN_DIGITS_FOR_DROPPED_PLUS = 10
+"""No number shorter than this is read as an international number whose `+` Excel dropped."""
+
+# Excel writes numbers with more than 11 digits, or any cell formatted "General" that it thinks
+# is a big number, as e.g. 4.52012E+09 (or 4,52E+09 with a decimal comma): the digits beyond
+# the mantissa are gone for good.
+_SCIENTIFIC_NOTATION = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
+# A number cell that went through a float: "4520123456.0".
+_FLOAT_SUFFIX = re.compile(r"(\+?\d+)\.0+")
+# What people write around the digits of a phone number; anything else (letters, "ext", "#")
+# means the cell is not just a phone number.
+_PHONE_PUNCTUATION = re.compile(r"[0-9+\s\-\u2010-\u2015.()/]+")
+_NOT_DIGIT_OR_PLUS = re.compile(r"[^0-9+]")
+
+
+class PhoneResult(NamedTuple):
+    """One normalised cell: an MSISDN with its region, or the reason it was rejected.
+
+    `landline` is True when phonenumbers types the number as FIXED_LINE, so it probably cannot
+    receive SMS; numbers typed FIXED_LINE_OR_MOBILE (all Danish ones, for instance) are not
+    flagged.
+    """
+
+    msisdn: str | None
+    country: str | None
+    reason: str | None
+    landline: bool = False
+
+    @property
+    def is_valid(self) -> bool:
+        return self.msisdn is not None
+
+
+def normalise_msisdn(raw: str, default_country: str) -> PhoneResult:
+    """Normalise one cell to international digits, reading national numbers in default_country.
+
+    Accepted: digits with spaces, dashes, dots, slashes and parentheses; a leading `+` or `00`;
+    a national number of `default_country` (ISO region code such as "DK"); a trailing `.0` from
+    a spreadsheet float; and, when the cell is only digits, is not valid as a national number and
+    has at least 10 digits and at least two more than any national number of default_country,
+    an international number whose `+` Excel dropped (the length rule keeps a mistyped national
+    number from becoming a valid number abroad). Rejected with a reason: an empty cell, text,
+    Excel scientific notation, and anything phonenumbers does not consider a valid number.
+    """
+    region = _known_region(default_country)
+    text = raw.strip()
+    if not text:
+        return _MISSING
+    return _normalise_text(text, region)
+
+
+def is_phone_header(name: str) -> bool:
+    """True when a column name says the column holds phone numbers (in any of our languages)."""
+    return _header_score(name) > 0
+
+
+def guess_phone_column(
+    header: Sequence[str], sample_rows: Sequence[Sequence[str]], default_country: str
+) -> int | None:
+    """Guess which column holds the phone numbers: by its name, else by its content.
+
+    A column named like a phone column (phone, mobile, msisdn, telefon, mobil, handy, ...) wins
+    even when its sample cells are broken, so the user sees why they are rejected. A column with
+    only a generic name (number, nr, numero) needs half its non-empty sample cells to be valid
+    numbers, as does any column chosen by content alone. None when nothing qualifies.
+    """
+    width = max([len(header), *(len(row) for row in sample_rows)], default=0)
+    validity = [
+        _share_of_valid_numbers(sample_rows, index, default_country) for index in range(width)
+    ]
+    scored = [
+        (score, index) for index, name in enumerate(header) if (score := _header_score(name)) > 0
+    ]
+    for score, index in sorted(scored, key=lambda pair: (-pair[0], pair[1])):
+        share = validity[index]
+        if score >= _STRONG_NAME or share is None or share >= 0.5:
+            return index
+    best = max(
+        (index for index in range(width) if validity[index] is not None),
+        key=lambda index: (validity[index], -index),
+        default=None,
+    )
+    if best is not None and validity[best] >= 0.5:
+        return best
+    return None
+
+
+@functools.cache
+def _known_region(country: str) -> str:
+    """The region code in upper case; a ValueError for a code phonenumbers does not know."""
+    region = country.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"Unknown default country {country!r}: use a region code such as 'DK'.")
+    return region
+
+
+_MISSING = PhoneResult(None, None, MISSING_PHONE)
+_NOT_A_NUMBER = PhoneResult(None, None, NOT_A_PHONE_NUMBER)
+
+_PARSE_ERROR_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: UNKNOWN_COUNTRY_CODE,
+    NumberParseException.NOT_A_NUMBER: NOT_A_PHONE_NUMBER,
+    NumberParseException.TOO_SHORT_AFTER_IDD: TOO_FEW_DIGITS,
+    NumberParseException.TOO_SHORT_NSN: TOO_FEW_DIGITS,
+    NumberParseException.TOO_LONG: TOO_MANY_DIGITS,
+}
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _normalise_text(text: str, region: str) -> PhoneResult:
+    """normalise_msisdn for a stripped, non-empty cell; cached because lists repeat numbers."""
+    if _SCIENTIFIC_NOTATION.fullmatch(text):
+        return PhoneResult(None, None, f"Excel scientific notation (digits lost): {text}")
+    if float_match := _FLOAT_SUFFIX.fullmatch(text):
+        text = float_match.group(1)
+    if not _PHONE_PUNCTUATION.fullmatch(text):
+        return _NOT_A_NUMBER
+    compact = _NOT_DIGIT_OR_PLUS.sub("", text)
+    if not compact.lstrip("+"):
+        return _NOT_A_NUMBER
+    if "+" in compact[1:]:
+        return _NOT_A_NUMBER
+    if compact.startswith("00"):
+        # The international prefix used across Europe; phonenumbers only knows it as such when
+        # the default country dials 00, and would read "0045..." as a national number in the US.
+        compact = "+" + compact[2:]
+    fast = _fast_path(compact, region)
+    if fast is not None:
+        return fast
+    return _normalise_with_parse(compact, region)
+
+
+def _normalise_with_parse(compact: str, region: str) -> PhoneResult:
+    """The general path: phonenumbers.parse, then validation, with the Excel dropped-`+` rule."""
+    try:
+        number = phonenumbers.parse(compact, region)
+    except NumberParseException as error:
+        return PhoneResult(
+            None, None, _PARSE_ERROR_REASONS.get(error.error_type, NOT_A_PHONE_NUMBER)
+        )
+    result = _result_for(number)
+    if result is not None:
+        return result
+    reason = _invalid_reason(number.country_code)
+    if compact.isdigit() and not compact.startswith("0"):
+        international = _parse_international(compact)
+        if international is not None:
+            if len(compact) >= _min_digits_for_dropped_plus(region):
+                return international
+            reason += (
+                f"; +{compact} would be valid for {international.country}:"
+                " add the + if that is what it means"
+            )
+    return PhoneResult(None, None, reason)
+
+
+def _parse_international(digits: str) -> PhoneResult | None:
+    """The result for +digits when that is a valid number, else None."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except NumberParseException:
+        return None
+    return _result_for(number)
+
+
+def _result_for(number: PhoneNumber) -> PhoneResult | None:
+    """The accepted result for a parsed number, or None when phonenumbers finds it invalid.
+
+    number_type is UNKNOWN exactly when is_valid_number is False (both look the region up the
+    same way and run the same type patterns), so one call answers both questions.
+    """
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
+        return None
+    msisdn = f"{number.country_code}{phonenumbers.national_significant_number(number)}"
+    return PhoneResult(
+        msisdn,
+        phonenumbers.region_code_for_number(number),
+        None,
+        number_type == PhoneNumberType.FIXED_LINE,
+    )
+
+
+def _fast_path(compact: str, region: str) -> PhoneResult | None:
+    """The result for plain digits, skipping phonenumbers.parse where it provably agrees.
+
+    parse only does more than splitting off the country calling code when the national part
+    could start with a national prefix, an international prefix or (for a national number)
+    the default country's own calling code; those cells, and any number this path finds
+    invalid, go the general way. This halves the time for the common, clean cell.
+    """
+    if compact.startswith("+"):
+        digits = compact[1:]
+        if not digits.isdigit() or digits.startswith("0"):
+            return None
+        for length in (1, 2, 3):
+            country_code = int(digits[:length])
+            if country_code in COUNTRY_CODE_TO_REGION_CODE:
+                main_region = phonenumbers.region_code_for_country_code(country_code)
+                return _fast_result(country_code, main_region, digits[length:], national=False)
+        return None
+    if not compact.isdigit() or compact.startswith("0"):
+        return None
+    country_code = phonenumbers.country_code_for_region(region)
+    if country_code == 0 or compact.startswith(str(country_code)):
+        return None
+    return _fast_result(country_code, region, compact, national=True)
+
+
+def _fast_result(
+    country_code: int, region: str, digits: str, *, national: bool
+) -> PhoneResult | None:
+    """The result for country_code + digits read with region's metadata, as parse would.
+
+    `national` says the digits were written without a country code, so parse would first look
+    for region's international dialling prefix in them.
+    """
+    if not digits or digits.startswith("0"):
+        return None
+    prefixes = _prefix_patterns(country_code, region)
+    if prefixes is None:
+        return None
+    national_prefix, international_prefix = prefixes
+    if national_prefix is not None and national_prefix.match(digits):
+        return None
+    if national and international_prefix.match(digits):
+        return None
+    return _result_for(PhoneNumber(country_code=country_code, national_number=int(digits)))
+
+
+@functools.cache
+def _prefix_patterns(
+    country_code: int, region: str
+) -> tuple[re.Pattern[str] | None, re.Pattern[str]] | None:
+    """The national and international dialling prefix patterns parse uses for a region."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return None
+    national = metadata.national_prefix_for_parsing
+    international = metadata.international_prefix or "NonMatch"
+    return (re.compile(national) if national else None, re.compile(international))
+
+
+@functools.cache
+def _min_digits_for_dropped_plus(region: str) -> int:
+    metadata = PhoneMetadata.metadata_for_region(region)
+    lengths = metadata.general_desc.possible_length if metadata is not None else ()
+    return max(_MIN_DIGITS_FOR_DROPPED_PLUS, max(lengths, default=0) + 2)
+
+
+def _invalid_reason(country_code: int) -> str:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    if region == phonenumbers.UNKNOWN_REGION:
+        return f"not a valid number (+{country_code})"
+    if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        return f"not a valid number for +{country_code}"
+    return f"not a valid number for {region} (+{country_code})"
+
+
+# Header names, folded like tag names (lower case, ASCII, underscores). A strong name is trusted
+# whatever the column holds; a weak one only when the content agrees.
+_STRONG_NAME = 2
+_WEAK_NAME = 1
+_PHONE_WORDS = {
+    "msisdn": 3,
+    "mobile": 3,
+    "mobil": 3,
+    "mobiltelefon": 3,
+    "mobilnummer": 3,
+    "mobilnr": 3,
+    "mobilenumber": 3,
+    "mobilephone": 3,
+    "mobileno": 3,
+    "handy": 3,
+    "handynummer": 3,
+    "cell": 3,
+    "cellphone": 3,
+    "cellular": 3,
+    "celular": 3,
+    "portable": 3,
+    "movil": 3,
+    "cellulare": 3,
+    "gsm": 3,
+    "sms": 3,
+    "phone": _STRONG_NAME,
+    "phonenumber": _STRONG_NAME,
+    "phoneno": _STRONG_NAME,
+    "telephone": _STRONG_NAME,
+    "tel": _STRONG_NAME,
+    "tlf": _STRONG_NAME,
+    "tlfnr": _STRONG_NAME,
+    "telefon": _STRONG_NAME,
+    "telefonnummer": _STRONG_NAME,
+    "telefonnr": _STRONG_NAME,
+    "telefono": _STRONG_NAME,
+    "telephone_number": _STRONG_NAME,
+    "number": _WEAK_NAME,
+    "nummer": _WEAK_NAME,
+    "numero": _WEAK_NAME,
+    "nr": _WEAK_NAME,
+    "no": _WEAK_NAME,
+}
+_PHONE_STEMS = ("msisdn", "mobil", "phone", "telefon", "handy", "celular")
+_NOT_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
+_TRANSLITERATION = str.maketrans(
+    {"æ": "ae", "ø": "oe", "å": "aa", "ß": "ss", "œ": "oe", "þ": "th", "ð": "d", "ł": "l"}
+)
+
+
+def fold_name(name: str) -> str:
+    """A column name as lower-case ASCII words joined by underscores: "Efter Navn" -> "efter_navn".
+
+    æ, ø, å become ae, oe, aa; other letters lose their accents; anything that is not a letter
+    or digit separates words. Used to match phone column names and to name personalisation tags.
+    """
+    folded = unicodedata.normalize("NFKD", name.strip().lower().translate(_TRANSLITERATION))
+    ascii_only = folded.encode("ascii", "ignore").decode("ascii")
+    return _NOT_LETTER_OR_DIGIT.sub("_", ascii_only).strip("_")
+
+
+def _header_score(name: str) -> int:
+    folded = fold_name(name)
+    if not folded:
+        return 0
+    words = folded.split("_")
+    score = max(
+        (_PHONE_WORDS.get(word, 0) for word in [folded.replace("_", ""), *words]), default=0
+    )
+    if score == 0 and any(stem in folded for stem in _PHONE_STEMS):
+        score = _STRONG_NAME
+    return score
+
+
+def _share_of_valid_numbers(
+    rows: Sequence[Sequence[str]], index: int, default_country: str
+) -> float | None:
+    """The share of non-empty cells in a column that are valid numbers; None if all empty."""
+    cells = [row[index] for row in rows if index < len(row) and row[index].strip()]
+    if not cells:
+        return None
+    valid = sum(normalise_msisdn(cell, default_country).is_valid for cell in cells)
+    return valid / len(cells)
