@@ -258,3 +258,21 @@ def test_split_segments_fill_each_segment_before_opening_the_next(text, encoding
     for piece, following in zip(pieces, pieces[1:], strict=False):
         with_next = analyze(piece + following[0], analysis.encoding).units
         assert with_next > analysis.per_segment
+
+
+def test_offending_in_a_long_mostly_gsm_text_includes_a_late_character():
+    assert analyze("a" * 1000 + "“" + "a" * 1000 + "”").offending == ("“", "”")
+
+
+def test_offending_in_a_long_mostly_non_gsm_text_includes_a_late_character():
+    assert analyze(CYRILLIC * 1000 + "a" + "ж").offending == (CYRILLIC, "ж")
+
+
+@given(
+    st.text(alphabet=st.sampled_from(["a", " ", "я", "ж", "“", EMOJI]), min_size=250)
+    | st.text(alphabet=st.sampled_from(["a", "b", " ", "€", "я", "ж", EMOJI]), min_size=250)
+    | any_text
+)
+def test_offending_are_the_distinct_non_gsm_characters_in_order(text):
+    expected = tuple(dict.fromkeys(char for char in text if char not in GSM_CHARACTERS))
+    assert analyze(text).offending == expected

@@ -48,6 +48,8 @@ EXTENSION_CHARACTERS = frozenset(_EXTENSION_TABLE.values())
 GSM_CHARACTERS = BASIC_CHARACTERS | EXTENSION_CHARACTERS
 """Every character a GSM 7-bit message can carry."""
 
+_DENSITY_SAMPLE = 200
+
 _ENCODE = {char: bytes([code]) for code, char in enumerate(_BASIC_TABLE) if code != ESCAPE}
 _ENCODE.update({char: bytes([ESCAPE, code]) for code, char in _EXTENSION_TABLE.items()})
 
@@ -59,6 +61,9 @@ def _character_class(characters: frozenset[str], *, negate: bool = False) -> re.
 
 NON_GSM_PATTERN = _character_class(GSM_CHARACTERS, negate=True)
 """Matches one character that GSM 7-bit cannot carry (searching runs in C, hence fast)."""
+
+BEYOND_BASIC_PATTERN = _character_class(BASIC_CHARACTERS, negate=True)
+"""Matches one character that is not in the basic table: an extension character or non-GSM."""
 
 EXTENSION_PATTERN = _character_class(EXTENSION_CHARACTERS)
 """Matches one character of the extension table."""
@@ -90,12 +95,21 @@ def is_gsm(text: str) -> bool:
     return NON_GSM_PATTERN.search(text) is None
 
 
-def non_gsm_characters(text: str) -> tuple[str, ...]:
-    """The distinct characters GSM 7-bit cannot carry, in order of first appearance."""
-    first = NON_GSM_PATTERN.search(text)
+def non_gsm_characters(text: str, start: int = 0) -> tuple[str, ...]:
+    """The distinct characters GSM 7-bit cannot carry, in order of first appearance.
+
+    `start` skips a prefix already known to be GSM.
+    """
+    first = NON_GSM_PATTERN.search(text, start)
     if first is None:
         return ()
-    return tuple(dict.fromkeys(NON_GSM_PATTERN.findall(text, first.start())))
+    rest = text[first.start() :]
+    sample = rest[:_DENSITY_SAMPLE]
+    if len(rest) <= _DENSITY_SAMPLE or len(NON_GSM_PATTERN.findall(sample)) * 4 > len(sample):
+        # Short, or mostly non-GSM (Cyrillic, Greek, Arabic): deduplicating every character
+        # first is up to twice as fast as collecting each non-GSM occurrence.
+        return tuple(char for char in dict.fromkeys(rest) if char not in GSM_CHARACTERS)
+    return tuple(dict.fromkeys(NON_GSM_PATTERN.findall(rest)))
 
 
 def septet_count(text: str) -> int:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from webapp.sms.gsm import (
+    BEYOND_BASIC_PATTERN,
     EXTENSION_CHARACTERS,
     EXTENSION_PATTERN,
     EncodingError,
@@ -60,12 +61,15 @@ def analyze(text: str, encoding: str = AUTO) -> Analysis:
     EncodingError naming the characters that do not fit) or "UCS2"; case does not matter.
     """
     choice = _encoding_choice(encoding)
-    offending = non_gsm_characters(text)
+    first_beyond_basic = BEYOND_BASIC_PATTERN.search(text)
+    if first_beyond_basic is None:  # The common case, settled by one scan: one septet each.
+        return _analyze_ucs2(text, ()) if choice == UCS2 else _analyze_gsm(text, len(text))
+    offending = non_gsm_characters(text, first_beyond_basic.start())
     if offending and choice == GSM:
         raise EncodingError(offending)
     if offending or choice == UCS2:
         return _analyze_ucs2(text, offending)
-    return _analyze_gsm(text)
+    return _analyze_gsm(text, septet_count(text))
 
 
 def split_segments(text: str, encoding: str = AUTO) -> list[str]:
@@ -99,8 +103,7 @@ def _encoding_choice(encoding: str) -> str:
         ) from None
 
 
-def _analyze_gsm(text: str) -> Analysis:
-    septets = septet_count(text)
+def _analyze_gsm(text: str, septets: int) -> Analysis:
     if septets <= GSM_SINGLE_SEGMENT:
         return Analysis(
             encoding=GSM,
