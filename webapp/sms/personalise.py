@@ -117,8 +117,10 @@ def summarise_personalised(
             ) from None
         recipients += 1
         total_segments += analysis.segments
-        ucs2_recipients += analysis.encoding == UCS2
-        extra_segment_recipients += analysis.segments > template_alone.segments
+        if analysis.encoding == UCS2:
+            ucs2_recipients += 1
+        if analysis.segments > template_alone.segments:
+            extra_segment_recipients += 1
         # Most segments first; among equals, the one with the least room left.
         key = (analysis.segments, -analysis.remaining)
         if key > longest_key:
