@@ -299,10 +299,11 @@ class Campaign(db.Model):
     preview_fingerprint: Mapped[str | None] = mapped_column(String(64))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    paused_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What the last preview found: usage per country, warnings, batches (shown until it is stale).
+    preview_summary: Mapped[dict | None] = mapped_column(JSON)
+    # One dispatcher at a time: a worker holds the lease while it sends, and renews it.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -311,8 +312,22 @@ class Campaign(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     previewed_by: Mapped[User | None] = relationship(foreign_keys=[previewed_by_id])
     confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
-    paused_by: Mapped[User | None] = relationship(foreign_keys=[paused_by_id])
-    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
+    events: Mapped[list[CampaignEvent]] = relationship(order_by="CampaignEvent.id")
+
+
+class CampaignEvent(db.Model):
+    """Who did what to a campaign, and when: previewed, confirmed, paused, resumed, cancelled."""
+
+    __tablename__ = "campaign_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user: Mapped[User | None] = relationship()
 
 
 class Batch(db.Model):
@@ -345,6 +360,7 @@ class RecipientState(enum.StrEnum):
     SENT = "sent"  # accepted by the gateway
     FAILED = "failed"  # certainly not accepted
     UNCONFIRMED = "unconfirmed"  # may or may not have been accepted
+    CANCELLED = "cancelled"  # its batch was cancelled before it went out
     RESENT = "resent"  # handed to a follow-up campaign
 
 

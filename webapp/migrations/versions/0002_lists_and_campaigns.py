@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 06:38:46.527984
+Create Date: 2026-11-25 06:40:16.319715
 
 """
 from alembic import op
@@ -45,17 +45,14 @@ def upgrade():
     sa.Column('preview_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('confirmed_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('confirmed_by_id', sa.Integer(), nullable=True),
-    sa.Column('paused_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paused_by_id', sa.Integer(), nullable=True),
-    sa.Column('cancelled_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_by_id', sa.Integer(), nullable=True),
+    sa.Column('preview_summary', sa.JSON(), nullable=True),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_expires_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('started_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', webapp.models.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['cancelled_by_id'], ['users.id'], name=op.f('fk_campaigns_cancelled_by_id_users')),
     sa.ForeignKeyConstraint(['confirmed_by_id'], ['users.id'], name=op.f('fk_campaigns_confirmed_by_id_users')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_campaigns_created_by_id_users')),
     sa.ForeignKeyConstraint(['parent_id'], ['campaigns.id'], name=op.f('fk_campaigns_parent_id_campaigns')),
-    sa.ForeignKeyConstraint(['paused_by_id'], ['users.id'], name=op.f('fk_campaigns_paused_by_id_users')),
     sa.ForeignKeyConstraint(['previewed_by_id'], ['users.id'], name=op.f('fk_campaigns_previewed_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
     )
@@ -97,6 +94,17 @@ def upgrade():
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_batches_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batches')),
     sa.UniqueConstraint('campaign_id', 'number', name='uq_batches_campaign_number')
+    )
+    op.create_table('campaign_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('at', webapp.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_events_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_campaign_events_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_events'))
     )
     op.create_table('campaign_lists',
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -216,6 +224,7 @@ def downgrade():
     op.drop_table('test_sends')
     op.drop_table('list_imports')
     op.drop_table('campaign_lists')
+    op.drop_table('campaign_events')
     op.drop_table('batches')
     op.drop_table('recipient_lists')
     op.drop_table('opt_outs')
