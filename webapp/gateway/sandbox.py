@@ -1,0 +1,1433 @@
+"""A local, faithful mtsms gateway: a real HTTP server speaking the contract of mtsms-api.md.
+
+Code that passes against it should pass against the real gateway, so it is strict:
+
+Paths (served from the root): POST /sms/mtsms, /v2/mtsms/ (and /v2/mtsms), /rest/mtsms;
+GET /rest/mtsms/<id> (per-recipient dsnstatus, dsnerror, dsnerrorcode, dsntime);
+DELETE /rest/mtsms/<id> (cancel a still-scheduled message, refunded); GET /rest/me (balance).
+
+Authentication, all five modes of the API family: `token` in the JSON body (every SMS object
+of a list may carry it), `?token=` in the query, a `token` form field, HTTP Basic with the token
+as user name and an empty password, `Authorization: Token <token>`, and two-legged OAuth 1.0a
+(HMAC-SHA1 `Authorization: OAuth ...` header, consumer key = token, consumer secret = the
+configured secret, by default the token; verified by oauthlib, nonces not reusable). Every
+credential given must be right; a wrong or missing one answers 401 with code 0x0229.
+
+Request formats: a JSON body whose root is one SMS object or a list of them (the query may then
+carry only `token`); or ONE SMS object as form fields and/or query arguments, using dotted
+indices for arrays: `message=Hi&recipients.0.msisdn=4512345678&recipients.1.msisdn=...`,
+`tags.0=%name%`, `recipients.0.tagvalues.0=Anne` (indices give the order; each key once).
+
+Errors are the contract's JSON `{"code", "message", "variables", "incident_uuid"}` (`code` and
+`variables` left out when empty; `%1` in `message` refers to `variables`): 400 invalid arguments
+(0x0222 missing parameter, 0x0220 unsupported parameter, too many recipients, bad sender, bad
+msisdn, tags/tagvalues mismatch, bad values), 401 (0x0229), 403 (0x0216 insufficient credit),
+404, 405, 413, 422 (invalid JSON; 0x0310 duplicated msisdn), 429 (more than 40 open connections
+from one client IP: the connection is answered and closed, nothing is processed), 500.
+
+dry_run ("1", 1, true, "true"): validated and priced exactly like a send (including the credit
+check), answered with `"ids": []`, nothing stored or sent. Prices: segments (webapp.sms, after
+tag replacement) x price per country (webapp.gateway.pricing). `sendtime` holds a message as
+SCHEDULED until due. Delivery reports, fault injection and limits are configured with
+SandboxConfig, mutable at runtime, or POST /_sandbox/faults (JSON, same authentication).
+
+It runs in its own threaded server (daemon threads) on its own port, so a dashboard served
+single-threaded that calls it over HTTP never waits on itself; delivery reports are posted from
+a background pool, never from a request thread. What it receives is kept in SQLite
+(SandboxStore) and survives a restart; scheduled and undelivered messages resume on start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import logging
+import random
+import re
+import secrets
+import socket
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
+
+from webapp.gateway import rules
+from webapp.gateway.client import MtsmsClient
+from webapp.gateway.numbers import calling_code_of
+from webapp.gateway.pricing import PricedMessage, PriceTable, price_message
+from webapp.gateway.reports import SIGNATURE_HEADER, is_final, sign_delivery_report
+from webapp.gateway.sandbox_store import (
+    SCHEDULED,
+    CreditExhausted,
+    NewMessage,
+    SandboxStore,
+    StatusChange,
+)
+
+__all__ = ["RunningSandbox", "SandboxConfig", "SandboxStats", "serve_sandbox", "start_sandbox"]
+
+logger = logging.getLogger(__name__)
+
+SEND_PATHS = frozenset({"/sms/mtsms", "/v2/mtsms/", "/v2/mtsms", "/rest/mtsms", "/rest/mtsms/"})
+FAULTS_PATH = "/_sandbox/faults"
+_MESSAGE_PATH = re.compile(r"/rest/mtsms/([0-9]{1,18})/?")
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_MAX_BODY_BYTES = 32 * 1024 * 1024
+_OVER_LIMIT = "sandbox.over_connection_limit"
+
+MISSING_PARAMETER = "0x0222"
+UNSUPPORTED_PARAMETER = "0x0220"
+INVALID_CREDENTIALS = "0x0229"
+INSUFFICIENT_CREDIT = "0x0216"
+DUPLICATED_MSISDN = "0x0310"
+
+SMS_FIELDS = frozenset(
+    {
+        "message",
+        "sender",
+        "recipients",
+        "label",
+        "dry_run",
+        "token",
+        "encoding",
+        "tags",
+        "sendtime",
+        "callback_url",
+        "userref",
+        "max_parts",
+        "extra_details",
+        "class",
+        "priority",
+        "validity_period",
+        "destaddr",
+    }
+)
+RECIPIENT_FIELDS = frozenset({"msisdn", "tagvalues"})
+CLASSES = ("standard", "premium", "secret")
+PRIORITIES = ("BULK", "NORMAL", "URGENT", "VERY_URGENT")
+DESTADDRS = ("DISPLAY", "MOBILE", "SIMCARD", "EXTUNIT")
+
+# error and code (hex) a failed delivery report carries
+_FAILURES = {
+    "UNDELIVERABLE": ("Absent subscriber", "0x0101"),
+    "EXPIRED": ("Validity period expired", "0x0102"),
+    "REJECTED": ("Rejected by the operator", "0x0103"),
+}
+_CHARGE_STATUS = {"DELIVERED": "CAPTURED", "UNDELIVERABLE": "CAPTURED", "EXPIRED": "CAPTURED"}
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox behaves; the running sandbox reads it on every request, so mutate freely.
+
+    Shares are probabilities from 0 to 1 drawn per request. `timeout_share` makes a request
+    wait `hang_seconds` (longer than a client's read timeout) and then process it, as a slow
+    gateway would. `lost_response_share` stores the message as sent and then answers 500
+    (`lost_response_mode="500"`) or drops the connection (`"drop"`).
+    """
+
+    prices: PriceTable = field(default_factory=PriceTable)
+    credit: Decimal = Decimal("1000000.00")
+    max_connections_per_ip: int = 40
+    webhook_secret: str | None = None
+    report_delay_seconds: float = 2.0
+    report_outcomes: dict[str, float] = field(
+        default_factory=lambda: {"DELIVERED": 0.90, "UNDELIVERABLE": 0.06, "EXPIRED": 0.04}
+    )
+    report_buffered_share: float = 0.2
+    report_disorder_share: float = 0.1
+    report_retry_delays: tuple[float, ...] = (60, 120, 360, 1440, 7200, 43200)
+    report_timeout_seconds: float = 15.0
+    report_workers: int = 4
+    latency_seconds: float = 0.0
+    error_share: float = 0.0
+    timeout_share: float = 0.0
+    hang_seconds: float = 60.0
+    lost_response_share: float = 0.0
+    lost_response_mode: str = "drop"
+    seed: int | None = None
+
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "latency_seconds",
+        "error_share",
+        "timeout_share",
+        "hang_seconds",
+        "lost_response_share",
+        "lost_response_mode",
+        "credit",
+        "report_delay_seconds",
+        "report_outcomes",
+        "report_buffered_share",
+        "report_disorder_share",
+    )
+
+    def faults(self) -> dict[str, Any]:
+        """The settings /_sandbox/faults shows and changes."""
+        return {name: getattr(self, name) for name in self.RUNTIME_FIELDS}
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply runtime changes (from /_sandbox/faults); ValueError names a bad one, and then
+        nothing is changed."""
+        parsed = {}
+        for name, value in changes.items():
+            if name not in self.RUNTIME_FIELDS:
+                raise ValueError(f"{name!r} cannot be changed; use one of {self.RUNTIME_FIELDS}.")
+            parsed[name] = _parse_setting(name, value)
+        for name, value in parsed.items():
+            setattr(self, name, value)
+
+
+def _parse_setting(name: str, value: Any) -> Any:
+    if name == "lost_response_mode":
+        if value not in ("drop", "500"):
+            raise ValueError("lost_response_mode must be 'drop' or '500'.")
+        return value
+    if name == "credit":
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError("credit must be a number.") from None
+    if name == "report_outcomes":
+        if not isinstance(value, dict) or not value:
+            raise ValueError("report_outcomes must map final statuses to weights.")
+        for status, weight in value.items():
+            if status not in _FAILURES and status != "DELIVERED":
+                raise ValueError(f"report_outcomes: {status!r} is not a simulated outcome.")
+            if not isinstance(weight, int | float | Decimal) or weight < 0:
+                raise ValueError("report_outcomes weights must be non-negative numbers.")
+        return {status: float(weight) for status, weight in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number.")
+    if name.endswith("_share") and value > 1:
+        raise ValueError(f"{name} is a share: 0 to 1.")
+    return float(value)
+
+
+class SandboxStats:
+    """Requests in flight right now and the most seen at once (to prove a client's pool cap)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.requests = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.requests += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak_in_flight = self.in_flight
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class _ApiError(Exception):
+    """An answer in the contract's error shape."""
+
+    def __init__(
+        self, status: int, message: str, variables: list[Any] | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.variables = [str(v) for v in variables or []]
+        self.code = code
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {}
+        if self.code:
+            body["code"] = self.code
+        body["message"] = self.message
+        if self.variables:
+            body["variables"] = self.variables
+        body["incident_uuid"] = str(uuid.uuid4())
+        return _json_response(body, self.status)
+
+
+def _missing(parameter: str) -> _ApiError:
+    return _ApiError(400, "Missing required parameter: %1", [parameter], MISSING_PARAMETER)
+
+
+def _unsupported(parameter: str) -> _ApiError:
+    return _ApiError(400, "Unsupported parameter: %1", [parameter], UNSUPPORTED_PARAMETER)
+
+
+def _invalid(parameter: str, reason: str) -> _ApiError:
+    return _ApiError(400, "Invalid value for %1: %2", [parameter, reason])
+
+
+def _unauthorized(message: str = "Invalid token") -> _ApiError:
+    return _ApiError(401, message, code=INVALID_CREDENTIALS)
+
+
+def _json_default(value: Any) -> Any:
+    # Money is Decimal inside; JSON numbers on the wire. A float's repr is the shortest exact
+    # decimal, so 0.30 travels as 0.3 and a client parsing with Decimal gets the same amount.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, default=_json_default), status=status, mimetype="application/json"
+    )
+
+
+# -- authentication -----------------------------------------------------------------------
+
+
+class _TwoLeggedOAuth(RequestValidator):
+    """oauthlib's validator for two-legged OAuth 1.0a: one consumer (the token), no tokens."""
+
+    def __init__(self, consumer_key: str, consumer_secret: str) -> None:
+        super().__init__()
+        self._key = consumer_key
+        self._secret = consumer_secret
+        self._nonces: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    enforce_ssl = False  # the sandbox listens on loopback over plain HTTP
+    allowed_signature_methods = ("HMAC-SHA1",)
+    safe_characters = frozenset(string.ascii_letters + string.digits + string.punctuation)
+    client_key_length = (1, 512)
+    nonce_length = (8, 128)
+    dummy_client = "dummy-client"
+
+    def validate_client_key(self, client_key: str, request: Any) -> bool:
+        return hmac.compare_digest(client_key.encode(), self._key.encode())
+
+    def get_client_secret(self, client_key: str, request: Any) -> str:
+        if hmac.compare_digest(client_key.encode(), self._key.encode()):
+            return self._secret
+        return "dummy-secret"
+
+    def validate_timestamp_and_nonce(
+        self,
+        client_key: str,
+        timestamp: str,
+        nonce: str,
+        request: Any,
+        request_token: str | None = None,
+        access_token: str | None = None,
+    ) -> bool:
+        now = time.time()
+        with self._lock:
+            if len(self._nonces) > 10_000:
+                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
+            if (timestamp, nonce) in self._nonces:
+                return False
+            self._nonces[(timestamp, nonce)] = now + self.timestamp_lifetime
+        return True
+
+
+# -- parsing and validating SMS objects ----------------------------------------------------
+
+
+@dataclass
+class _Sms:
+    """One validated SMS object of a request."""
+
+    message: str
+    recipients: list[tuple[str, list[str] | None]]
+    sender: str | None
+    label: str | None
+    encoding: str | None
+    tags: list[str] | None
+    sendtime: int | None
+    callback_url: str | None
+    userref: str | None
+    max_parts: int | None
+    extra_details: str | None
+    dry_run: bool
+    options: dict[str, Any]
+
+
+def _parse_json(raw: bytes) -> Any:
+    def reject_constant(name: str) -> None:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _ApiError(422, "Invalid JSON: %1", ["the body is not UTF-8"]) from None
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise _ApiError(422, "Invalid JSON: %1", [str(error)]) from None
+
+
+def _sms_from_fields(fields: MultiDict) -> dict[str, Any]:
+    """One SMS object from form fields / query arguments with dotted indices."""
+    sms: dict[str, Any] = {}
+    recipients: dict[int, dict[str, Any]] = {}
+    tags: dict[int, str] = {}
+    for key in fields:
+        values = fields.getlist(key)
+        if len(values) > 1:
+            raise _invalid(key, "given more than once; use indices like recipients.0.msisdn")
+        value = values[0]
+        parts = key.split(".")
+        index_ok = len(parts) > 1 and parts[1].isdigit()
+        if parts[0] == "recipients" and index_ok and parts[2:] == ["msisdn"]:
+            recipients.setdefault(int(parts[1]), {})["msisdn"] = value
+        elif (
+            parts[0] == "recipients"
+            and index_ok
+            and len(parts) == 4
+            and parts[2] == "tagvalues"
+            and parts[3].isdigit()
+        ):
+            values_by_index = recipients.setdefault(int(parts[1]), {}).setdefault("tagvalues", {})
+            values_by_index[int(parts[3])] = value
+        elif parts[0] == "tags" and index_ok and len(parts) == 2:
+            tags[int(parts[1])] = value
+        elif len(parts) == 1:
+            sms[key] = value
+        else:
+            raise _unsupported(key)
+    if recipients:
+        sms["recipients"] = []
+        for index in sorted(recipients):
+            recipient = recipients[index]
+            if "tagvalues" in recipient:
+                by_index = recipient["tagvalues"]
+                recipient["tagvalues"] = [by_index[i] for i in sorted(by_index)]
+            sms["recipients"].append(recipient)
+    if tags:
+        sms["tags"] = [tags[i] for i in sorted(tags)]
+    return sms
+
+
+def _integer(value: Any, parameter: str) -> int:
+    """An integer given as a JSON number or, from forms, as digits."""
+    if isinstance(value, bool):
+        raise _invalid(parameter, "must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise _invalid(parameter, "must be an integer")
+
+
+def _optional_string(sms: dict[str, Any], name: str, where: str) -> str | None:
+    value = sms.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(where + name, "must be a string")
+    return value
+
+
+def _choice(sms: dict[str, Any], name: str, choices: tuple[str, ...], where: str) -> str | None:
+    value = sms.get(name)
+    if value is None:
+        return None
+    if value not in choices:
+        raise _invalid(where + name, "must be one of " + ", ".join(choices))
+    return value
+
+
+def _dry_run(value: Any, where: str) -> bool:
+    if value is None:
+        return False
+    if value is True or (isinstance(value, int) and value == 1) or value in ("1", "true"):
+        return True
+    if value is False or (isinstance(value, int) and value == 0) or value in ("0", "false"):
+        return False
+    raise _invalid(where + "dry_run", 'must be "1", 1, true or "true" (or 0/false)')
+
+
+def _parse_sms(sms: Any, where: str) -> _Sms:
+    """Validate one SMS object by the contract's rules, in the order a user fixes them."""
+    if not isinstance(sms, dict):
+        raise _ApiError(400, "Every SMS must be a JSON object; %1 is not", [where.rstrip(".")])
+    for name in sms:
+        if name not in SMS_FIELDS:
+            raise _unsupported(where + name)
+    message = sms.get("message")
+    if message is None or message == "":
+        raise _missing(where + "message")
+    if not isinstance(message, str):
+        raise _invalid(where + "message", "must be a string")
+    problem = rules.text_problem(message, "message")
+    if problem:
+        raise _invalid(where + "message", problem)
+    recipients = _parse_recipients(sms, where)
+    sender = _optional_string(sms, "sender", where)
+    if sender is not None:
+        problem = rules.sender_problem(sender)
+        if problem:
+            raise _ApiError(400, "Invalid sender: %1", [problem])
+    tags = sms.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _invalid(where + "tags", "must be a list of strings")
+        problem = rules.tags_problem(tags)
+        if problem:
+            raise _invalid(where + "tags", problem)
+    _check_tagvalues(recipients, tags or [], where)
+    sendtime = sms.get("sendtime")
+    if sendtime is not None:
+        sendtime = _integer(sendtime, where + "sendtime")
+    max_parts = sms.get("max_parts")
+    if max_parts is not None:
+        max_parts = _integer(max_parts, where + "max_parts")
+        if not 1 <= max_parts <= 255:
+            raise _invalid(where + "max_parts", "must be 1 to 255")
+        if tags:
+            raise _invalid(where + "max_parts", "cannot be combined with tags")
+    options: dict[str, Any] = {}
+    for name, choices in (("class", CLASSES), ("priority", PRIORITIES), ("destaddr", DESTADDRS)):
+        value = _choice(sms, name, choices, where)
+        if value is not None:
+            options[name] = value
+    if sms.get("validity_period") is not None:
+        period = _integer(sms["validity_period"], where + "validity_period")
+        if period < 60:
+            raise _invalid(where + "validity_period", "must be at least 60 seconds")
+        options["validity_period"] = period
+    if max_parts is not None:
+        options["max_parts"] = max_parts
+    callback_url = _optional_string(sms, "callback_url", where)
+    if callback_url is not None:
+        parts = urlsplit(callback_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _invalid(where + "callback_url", "must be an absolute http(s) URL")
+    return _Sms(
+        message=message,
+        recipients=recipients,
+        sender=sender,
+        label=_optional_string(sms, "label", where),
+        encoding=_choice(sms, "encoding", rules.ENCODINGS, where),
+        tags=tags or None,
+        sendtime=sendtime,
+        callback_url=callback_url,
+        userref=_optional_string(sms, "userref", where),
+        max_parts=max_parts,
+        extra_details=_choice(sms, "extra_details", rules.EXTRA_DETAILS, where),
+        dry_run=_dry_run(sms.get("dry_run"), where),
+        options=options,
+    )
+
+
+def _parse_recipients(sms: dict[str, Any], where: str) -> list[tuple[str, list[str] | None]]:
+    recipients = sms.get("recipients")
+    if recipients is None or recipients == []:
+        raise _missing(where + "recipients")
+    if not isinstance(recipients, list):
+        raise _invalid(where + "recipients", "must be a list of objects with an msisdn")
+    if len(recipients) > rules.MAX_RECIPIENTS:
+        raise _ApiError(
+            400,
+            "Too many recipients: %1 in one SMS, at most %2",
+            [len(recipients), rules.MAX_RECIPIENTS],
+        )
+    parsed = []
+    for position, recipient in enumerate(recipients):
+        here = f"{where}recipients.{position}"
+        if not isinstance(recipient, dict):
+            raise _invalid(here, "must be an object with an msisdn")
+        for name in recipient:
+            if name not in RECIPIENT_FIELDS:
+                raise _unsupported(f"{here}.{name}")
+        msisdn = recipient.get("msisdn")
+        if msisdn is None or msisdn == "":
+            raise _missing(f"{here}.msisdn")
+        if isinstance(msisdn, bool) or not isinstance(msisdn, str | int):
+            raise _invalid(f"{here}.msisdn", "must be a string or integer of digits")
+        msisdn = str(msisdn)
+        problem = rules.msisdn_problem(msisdn)
+        if problem:
+            raise _ApiError(400, "Invalid MSISDN: %1", [problem])
+        tagvalues = recipient.get("tagvalues")
+        if tagvalues is not None and (
+            not isinstance(tagvalues, list) or not all(isinstance(v, str) for v in tagvalues)
+        ):
+            raise _invalid(f"{here}.tagvalues", "must be a list of strings")
+        parsed.append((msisdn, tagvalues))
+    repeated = rules.duplicated(msisdn for msisdn, _ in parsed)
+    if repeated:
+        raise _ApiError(
+            422,
+            "A message contains the same recipient more than once: MSISDNs %1 is duplicated",
+            [", ".join(repeated)],
+            DUPLICATED_MSISDN,
+        )
+    return parsed
+
+
+def _check_tagvalues(
+    recipients: list[tuple[str, list[str] | None]], tags: list[str], where: str
+) -> None:
+    for position, (msisdn, tagvalues) in enumerate(recipients):
+        count = len(tagvalues or [])
+        if count == len(tags):
+            for value in tagvalues or []:
+                problem = rules.text_problem(value, f"tag value for {msisdn}")
+                if problem:
+                    raise _invalid(f"{where}recipients.{position}.tagvalues", problem)
+            continue
+        if not tags:
+            raise _ApiError(400, "Recipient %1 has tagvalues but the SMS has no tags", [msisdn])
+        raise _ApiError(
+            400,
+            "Recipient %1 has %2 tagvalues for %3 tags: give one value per tag, in tag order",
+            [msisdn, count, len(tags)],
+        )
+
+
+# -- the WSGI application -----------------------------------------------------------------
+
+
+class _DropConnection(Exception):
+    """Fault injection: the message was stored, the client must never see the answer."""
+
+
+class SandboxApp:
+    """The WSGI application: routing, authentication, validation, pricing, storing, faults."""
+
+    def __init__(
+        self,
+        store: SandboxStore,
+        config: SandboxConfig,
+        token: str,
+        secret: str,
+        stats: SandboxStats,
+        deliveries: _DeliverySimulator,
+        stopping: threading.Event,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.stats = stats
+        self._token = token
+        self._oauth = SignatureOnlyEndpoint(_TwoLeggedOAuth(token, secret))
+        self._deliveries = deliveries
+        self._stopping = stopping
+        self._random = random.Random(config.seed)
+        self._random_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        request = Request(environ)
+        request.max_content_length = _MAX_BODY_BYTES
+        self.stats.enter()
+        try:
+            response = self._respond(request, environ)
+        finally:
+            self.stats.leave()
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, environ: dict[str, Any]) -> Response:
+        if environ.get(_OVER_LIMIT):
+            response = _ApiError(
+                429,
+                "Too many open connections from %1: at most %2 per IP address",
+                [request.remote_addr, self.config.max_connections_per_ip],
+            ).response()
+            response.headers["Connection"] = "close"
+            return response
+        try:
+            return self._dispatch(request)
+        except _ApiError as error:
+            return error.response()
+        except RequestEntityTooLarge:
+            return _ApiError(
+                413, "The request body is larger than %1 bytes", [_MAX_BODY_BYTES]
+            ).response()
+        except _DropConnection:
+            _drop(environ)
+            return Response(b"", status=500)
+        except Exception as error:  # the contract: a 500 with the exception details in the body
+            incident = str(uuid.uuid4())
+            logger.exception(
+                "Sandbox failed on %s %s (incident %s)", request.method, request.path, incident
+            )
+            body = {
+                "message": "Internal error: %1",
+                "variables": [type(error).__name__],
+                "incident_uuid": incident,
+            }
+            return _json_response(body, 500)
+
+    def _dispatch(self, request: Request) -> Response:
+        # Read the body once and keep it: form parsing and the OAuth signature both need it.
+        request.get_data(cache=True)
+        path = request.path
+        if path in SEND_PATHS:
+            self._require_method(request, "POST")
+            self._inject_faults_before()
+            return self._send(request)
+        match = _MESSAGE_PATH.fullmatch(path)
+        if match:
+            self._require_method(request, "GET", "DELETE")
+            self._inject_faults_before()
+            self._authenticate(request, [])
+            if request.method == "DELETE":
+                return self._cancel(int(match.group(1)))
+            return self._status(int(match.group(1)))
+        if path in ("/rest/me", "/rest/me/"):
+            self._require_method(request, "GET")
+            self._inject_faults_before()
+            self._authenticate(request, [])
+            remaining = self.config.credit - self.store.spent()
+            return _json_response(
+                {"credit": remaining, "currency": self.config.prices.currency, "id": 1}
+            )
+        if path == FAULTS_PATH:
+            self._require_method(request, "GET", "POST")
+            return self._faults(request)
+        raise _ApiError(404, "No such endpoint: %1", [path])
+
+    @staticmethod
+    def _require_method(request: Request, *methods: str) -> None:
+        if request.method not in methods:
+            raise _ApiError(
+                405, "Method %1 is not allowed here; use %2", [request.method, "/".join(methods)]
+            )
+
+    # -- faults --
+
+    def _roll(self, share: float) -> bool:
+        if share <= 0:
+            return False
+        with self._random_lock:
+            return self._random.random() < share
+
+    def _inject_faults_before(self) -> None:
+        config = self.config
+        if config.latency_seconds > 0:
+            self._stopping.wait(config.latency_seconds)
+        if self._roll(config.error_share):
+            raise _ApiError(500, "Internal error: %1", ["injected failure (error_share)"])
+        if self._roll(config.timeout_share):
+            self._stopping.wait(config.hang_seconds)
+        if self._stopping.is_set():
+            raise _ApiError(503, "The sandbox is shutting down")
+
+    def _faults(self, request: Request) -> Response:
+        changes: dict[str, Any] = {}
+        body_tokens = []
+        if request.method == "POST":
+            raw = request.get_data()
+            changes = _parse_json(raw) if raw.strip() else {}
+            if not isinstance(changes, dict):
+                raise _invalid("body", "must be a JSON object of settings")
+            if "token" in changes:
+                body_tokens.append(changes.pop("token"))
+        self._authenticate(request, body_tokens)
+        try:
+            self.config.update(changes)
+        except ValueError as error:
+            raise _ApiError(400, "Invalid fault settings: %1", [str(error)]) from None
+        if changes:
+            logger.info("Sandbox settings changed: %s", sorted(changes))
+        return _json_response(self.config.faults())
+
+    # -- authentication --
+
+    def _authenticate(self, request: Request, body_tokens: list[Any]) -> None:
+        presented: list[str] = list(request.args.getlist("token"))
+        if request.mimetype in _FORM_TYPES:
+            presented += request.form.getlist("token")
+        for token in body_tokens:
+            if not isinstance(token, str):
+                raise _unauthorized()
+            presented.append(token)
+        oauth_verified = False
+        header = request.headers.get("Authorization", "").strip()
+        if header:
+            scheme, _, credentials = header.partition(" ")
+            scheme = scheme.lower()
+            credentials = credentials.strip()
+            if scheme == "basic":
+                presented.append(_basic_user(credentials))
+            elif scheme == "token":
+                presented.append(credentials)
+            elif scheme == "oauth":
+                self._verify_oauth(request)
+                oauth_verified = True
+            else:
+                raise _unauthorized(
+                    "Unsupported Authorization scheme: use Basic, Token or OAuth (1.0a)"
+                )
+        if not presented and not oauth_verified:
+            raise _unauthorized(
+                "Missing API token: send it in the body, the query, HTTP Basic, "
+                "an Authorization: Token header or OAuth 1.0a"
+            )
+        for token in presented:
+            if not hmac.compare_digest(token.encode(), self._token.encode()):
+                raise _unauthorized()
+
+    def _verify_oauth(self, request: Request) -> None:
+        body = request.get_data(as_text=True) if request.mimetype in _FORM_TYPES else None
+        try:
+            valid, oauth_request = self._oauth.validate_request(
+                request.url, request.method, body, dict(request.headers)
+            )
+        except ValueError:
+            valid, oauth_request = False, None
+        if not valid:
+            raise _unauthorized("Invalid OAuth signature")
+        # A signed body hash (OAuth body-hash extension) must match the body actually sent.
+        body_hash = (oauth_request.oauth_params or {}).get("oauth_body_hash")
+        if body_hash is not None:
+            digest = hashlib.sha1(request.get_data()).digest()  # noqa: S324 - the extension's hash
+            if not hmac.compare_digest(body_hash, base64.b64encode(digest).decode()):
+                raise _unauthorized("Invalid OAuth signature: the body does not match its hash")
+
+    # -- sending --
+
+    def _read_sms_objects(self, request: Request) -> tuple[list[Any], list[Any]]:
+        """The SMS objects of a request and the tokens they carry (removed from them)."""
+        query = MultiDict(
+            (key, value)
+            for key, value in request.args.items(multi=True)
+            if key != "token" and not key.startswith("oauth_")
+        )
+        if request.mimetype in _FORM_TYPES:
+            fields = MultiDict(query)
+            for key, value in request.form.items(multi=True):
+                if key != "token":
+                    fields.add(key, value)
+            objects: list[Any] = [_sms_from_fields(fields)]
+        else:
+            raw = request.get_data()
+            if not raw.strip():
+                objects = [_sms_from_fields(query)]
+            else:
+                if query:
+                    raise _unsupported(next(iter(query)))
+                data = _parse_json(raw)
+                if isinstance(data, dict):
+                    objects = [data]
+                elif isinstance(data, list):
+                    if not data:
+                        raise _missing("message")
+                    objects = data
+                else:
+                    raise _ApiError(400, "The body must be an SMS object or a list of SMS objects")
+        tokens = [obj.pop("token") for obj in objects if isinstance(obj, dict) and "token" in obj]
+        return objects, tokens
+
+    def _send(self, request: Request) -> Response:
+        objects, tokens = self._read_sms_objects(request)
+        self._authenticate(request, tokens)
+        many = len(objects) > 1
+        parsed = [_parse_sms(obj, f"{index}." if many else "") for index, obj in enumerate(objects)]
+        dry_runs = {sms.dry_run for sms in parsed}
+        if len(dry_runs) > 1:
+            raise _invalid("dry_run", "must be the same for every SMS of one request")
+        dry_run = dry_runs.pop()
+        priced = [self._price(sms) for sms in parsed]
+        total = sum((p.total_cost for p in priced), Decimal(0))
+        if dry_run:
+            remaining = self.config.credit - self.store.spent()
+            if total > remaining:
+                raise _ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT)
+            return _json_response(self._answer([], parsed, priced))
+        now = time.time()
+        records = [_record(sms, price) for sms, price in zip(parsed, priced, strict=True)]
+        try:
+            ids = self.store.add_messages(records, credit=self.config.credit, now=now)
+        except CreditExhausted:
+            raise _ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT) from None
+        for message_id, sms in zip(ids, parsed, strict=True):
+            self._deliveries.accepted(message_id, sms.sendtime, now)
+        if self._roll(self.config.lost_response_share):
+            logger.info("Sandbox stored messages %s and loses the response (fault injection)", ids)
+            if self.config.lost_response_mode == "drop":
+                raise _DropConnection
+            raise _ApiError(500, "Internal error: %1", ["injected failure after accepting"])
+        return _json_response(self._answer(ids, parsed, priced))
+
+    def _price(self, sms: _Sms) -> PricedMessage:
+        try:
+            priced = price_message(
+                sms.message,
+                sms.recipients,
+                tags=sms.tags,
+                encoding=sms.encoding,
+                table=self.config.prices,
+            )
+        except ValueError as error:
+            raise _invalid("message", str(error)) from None
+        if sms.max_parts is not None:
+            longest = max(r.parts for r in priced.recipients)
+            if longest > sms.max_parts:
+                raise _ApiError(
+                    400,
+                    "The message needs %1 parts, more than max_parts %2",
+                    [longest, sms.max_parts],
+                )
+        return priced
+
+    def _answer(
+        self, ids: list[int], parsed: list[_Sms], priced: list[PricedMessage]
+    ) -> dict[str, Any]:
+        countries: dict[str, int] = {}
+        for price in priced:
+            for country, parts in price.countries.items():
+                countries[country] = countries.get(country, 0) + parts
+        answer: dict[str, Any] = {
+            "ids": ids,
+            "usage": {
+                "countries": countries,
+                "currency": self.config.prices.currency,
+                "total_cost": sum((p.total_cost for p in priced), Decimal(0)),
+            },
+        }
+        detailed = [
+            {
+                "id": ids[index] if ids else None,
+                "recipients": [
+                    {"country": r.country, "msisdn": int(r.msisdn), "parts": r.parts}
+                    for r in priced[index].recipients
+                ],
+            }
+            for index, sms in enumerate(parsed)
+            if sms.extra_details == "recipients_usage"
+        ]
+        if detailed:
+            answer["details"] = {"messages": detailed}
+        return answer
+
+    # -- status --
+
+    def _status(self, message_id: int) -> Response:
+        message = self.store.message(message_id)
+        if message is None:
+            raise _ApiError(404, "No message with id %1", [message_id])
+        recipients = [
+            {
+                "msisdn": int(r["msisdn"]),
+                "country": r["country"],
+                "parts": r["parts"],
+                "dsnstatus": r["status"],
+                "dsnerror": r["error"],
+                "dsnerrorcode": r["code"],
+                "dsntime": int(r["status_time"]) if r["status"] != SCHEDULED else None,
+            }
+            for r in message["recipients"]
+        ]
+        body = {
+            "id": message["id"],
+            "message": message["message"],
+            "sender": message["sender"],
+            "label": message["label"],
+            "userref": message["userref"],
+            "callback_url": message["callback_url"],
+            "sendtime": message["sendtime"],
+            "encoding": message["encoding"] or "UTF8",
+            "tags": message["tags"],
+            "total_cost": message["total_cost"],
+            "currency": message["currency"],
+            "recipients": recipients,
+            **message["options"],
+        }
+        return _json_response(body)
+
+    def _cancel(self, message_id: int) -> Response:
+        if self.store.message(message_id) is None:
+            raise _ApiError(404, "No message with id %1", [message_id])
+        if not self.store.cancel(message_id):
+            raise _ApiError(
+                422, "Message %1 is not scheduled any more and cannot be cancelled", [message_id]
+            )
+        return Response(status=204)
+
+
+def _basic_user(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _unauthorized("Malformed HTTP Basic credentials") from None
+    user, _, password = decoded.partition(":")
+    if password:
+        raise _unauthorized("HTTP Basic takes the token as user name and an empty password")
+    return user
+
+
+def _record(sms: _Sms, price: PricedMessage) -> NewMessage:
+    return NewMessage(
+        message=sms.message,
+        recipients=price.recipients,
+        total_cost=price.total_cost,
+        currency=price.currency,
+        sender=sms.sender,
+        label=sms.label,
+        encoding=sms.encoding,
+        tags=sms.tags,
+        sendtime=sms.sendtime,
+        callback_url=sms.callback_url,
+        userref=sms.userref,
+        options=sms.options,
+    )
+
+
+def _drop(environ: dict[str, Any]) -> None:
+    """Abort the TCP connection so the client sees it break instead of an answer."""
+    connection = environ.get("werkzeug.socket")
+    if connection is None:
+        return
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError as error:  # already gone: the client sees a broken connection either way
+        logger.debug("Dropping the connection: %s", error)
+
+
+# -- delivery simulation --------------------------------------------------------------------
+
+
+class _DeliverySimulator:
+    """Moves accepted messages through their statuses and posts delivery reports.
+
+    One scheduler thread keeps a heap of due actions (a scheduled message going out, a
+    message's final statuses, a report's retry); reports are posted by a thread pool, so no
+    request ever waits on a callback URL.
+    """
+
+    def __init__(
+        self, store: SandboxStore, config: SandboxConfig, stopping: threading.Event
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._stopping = stopping
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._wakeup = threading.Condition()
+        self._random = random.Random(config.seed)
+        self._random_lock = threading.Lock()
+        self._sessions = threading.local()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, config.report_workers), thread_name_prefix="sandbox-reports"
+        )
+        self._thread = threading.Thread(target=self._run, name="sandbox-deliveries", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._resume()
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._wakeup.notify_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._thread.join(timeout=2)
+
+    def accepted(self, message_id: int, sendtime: int | None, now: float) -> None:
+        """Plan a just-stored message: out at its sendtime, final statuses a delay later."""
+        if sendtime is not None and sendtime > now:
+            self._at(sendtime, lambda: self._send_due(message_id))
+        else:
+            self._at(now + self._config.report_delay_seconds, lambda: self._finish(message_id))
+
+    def _resume(self) -> None:
+        now = time.time()
+        for message in self._store.pending():
+            message_id = message["id"]
+            if self._store.recipients_of(message_id, [SCHEDULED]):
+                self._at(
+                    max(now, message["sendtime"] or now), lambda m=message_id: self._send_due(m)
+                )
+            else:
+                delay = self._config.report_delay_seconds
+                self._at(now + delay, lambda m=message_id: self._finish(m))
+
+    def _at(self, due: float, action: Callable[[], None]) -> None:
+        with self._wakeup:
+            heapq.heappush(self._heap, (due, next(self._order), action))
+            self._wakeup.notify()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self._wakeup:
+                if not self._heap:
+                    self._wakeup.wait(timeout=1.0)
+                    continue
+                due, _, action = self._heap[0]
+                wait = due - time.time()
+                if wait > 0:
+                    self._wakeup.wait(timeout=min(wait, 1.0))
+                    continue
+                heapq.heappop(self._heap)
+            try:
+                action()
+            except Exception:  # one bad action must not stop deliveries of every other message
+                if self._stopping.is_set():
+                    return
+                logger.exception("Sandbox delivery step failed")
+
+    def _send_due(self, message_id: int) -> None:
+        if self._store.mark_sent(message_id):
+            self._at(
+                time.time() + self._config.report_delay_seconds, lambda: self._finish(message_id)
+            )
+
+    def _finish(self, message_id: int) -> None:
+        message = self._store.message(message_id)
+        if message is None:
+            return
+        now = time.time()
+        changes: list[StatusChange] = []
+        reports: list[list[dict[str, Any]]] = []
+        for recipient in message["recipients"]:
+            if recipient["status"] == SCHEDULED or is_final(recipient["status"]):
+                continue
+            final_status, sequence = self._plan(recipient["sent_at"] or now, now)
+            error, code = _FAILURES.get(final_status, (None, None))
+            changes.append(StatusChange(recipient["msisdn"], final_status, now, error, code))
+            if message["callback_url"]:
+                reports.append([_report(message, recipient, status, at) for status, at in sequence])
+        self._store.record_statuses(message_id, changes)
+        for start in range(0, len(reports), 100):
+            chunk = reports[start : start + 100]
+            self._pool.submit(self._post_chunk, message["callback_url"], chunk)
+
+    def _plan(self, sent_at: float, now: float) -> tuple[str, list[tuple[str, float]]]:
+        """The final outcome, and the reports: ENROUTE, sometimes BUFFERED, the outcome;
+        sometimes the outcome again, or an earlier status arriving after it."""
+        config = self._config
+        with self._random_lock:
+            outcomes = config.report_outcomes
+            final = self._random.choices(list(outcomes), weights=list(outcomes.values()))[0]
+            sequence = [("ENROUTE", sent_at)]
+            if self._random.random() < config.report_buffered_share:
+                sequence.append(("BUFFERED", (sent_at + now) / 2))
+            sequence.append((final, now))
+            if self._random.random() < config.report_disorder_share:
+                if self._random.random() < 0.5:
+                    sequence.append((final, now))  # the same report again
+                else:
+                    sequence.append(sequence[-2])  # an earlier status arriving late
+        return final, sequence
+
+    def _post_chunk(self, url: str, chunk: list[list[dict[str, Any]]]) -> None:
+        for sequence in chunk:
+            for report in sequence:
+                if self._stopping.is_set():
+                    return
+                self._post(url, report, attempt=0)
+
+    def _post(self, url: str, report: dict[str, Any], attempt: int) -> None:
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        headers = {"Content-Type": "application/json"}
+        secret = self._config.webhook_secret
+        if secret:
+            headers[SIGNATURE_HEADER] = sign_delivery_report(report, secret)
+        try:
+            response = session.post(
+                url,
+                data=json.dumps(report),
+                headers=headers,
+                timeout=self._config.report_timeout_seconds,
+            )
+            outcome = f"HTTP {response.status_code}"
+            delivered = 200 <= response.status_code < 300
+            response.close()
+        except requests.RequestException as error:
+            outcome, delivered = type(error).__name__, False
+        if delivered:
+            return
+        delays = self._config.report_retry_delays
+        if attempt < len(delays) and not self._stopping.is_set():
+            logger.info(
+                "Delivery report for message %s to %s failed (%s); retry in %s s",
+                report["id"], urlsplit(url).netloc, outcome, delays[attempt],
+            )  # fmt: skip
+            self._at(
+                time.time() + delays[attempt],
+                lambda: self._pool.submit(self._post, url, report, attempt + 1),
+            )
+        else:
+            logger.warning(
+                "Delivery report for message %s dropped after %s tries", report["id"], attempt + 1
+            )
+
+
+def _report(
+    message: dict[str, Any], recipient: dict[str, Any], status: str, at: float
+) -> dict[str, Any]:
+    error, code = _FAILURES.get(status, (None, None))
+    return {
+        "id": message["id"],
+        "msisdn": int(recipient["msisdn"]),
+        "time": int(at),
+        "status": status,
+        "error": error,
+        "code": code,
+        "userref": message["userref"],
+        "country_code": recipient["country"],
+        "country_prefix": calling_code_of(recipient["msisdn"]),
+        "charge_status": _CHARGE_STATUS.get(status, "AUTHORIZED"),
+    }
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+class _ConnectionTracker:
+    """Open connections per client IP, to enforce the contract's 40-connection limit."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+        self._per_ip: dict[str, int] = {}
+        self._open: dict[socket.socket, tuple[str, bool]] = {}
+
+    def opened(self, connection: socket.socket, ip: str) -> None:
+        with self._lock:
+            count = self._per_ip.get(ip, 0) + 1
+            self._per_ip[ip] = count
+            self._open[connection] = (ip, count > self._config.max_connections_per_ip)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            entry = self._open.pop(connection, None)
+            if entry is None:
+                return
+            ip = entry[0]
+            self._per_ip[ip] -= 1
+            if not self._per_ip[ip]:
+                del self._per_ip[ip]
+
+    def over_limit(self, connection: socket.socket) -> bool:
+        with self._lock:
+            entry = self._open.get(connection)
+        return bool(entry and entry[1])
+
+    def close_all(self) -> None:
+        """Shut every open connection, so no handler thread outlives the server."""
+        with self._lock:
+            connections = list(self._open)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError as error:  # closed by its handler meanwhile: nothing left to do
+                logger.debug("Closing a sandbox connection: %s", error)
+
+
+_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s\"]*")
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, marking over-limit connections and logging without tokens."""
+
+    protocol_version = "HTTP/1.1"
+    server: _SandboxServer
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ[_OVER_LIMIT] = self.server.tracker.over_limit(self.connection)
+        return environ
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = urlsplit(getattr(self, "path", "")).path
+        logger.debug(
+            '%s "%s %s" %s', self.address_string(), getattr(self, "command", "-"), path, code
+        )
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        text = message % args if args else message
+        level = logging.ERROR if type == "error" else logging.INFO
+        logger.log(level, "%s", _TOKEN_IN_QUERY.sub(r"\1[redacted]", text))
+
+
+class _SandboxServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, counting open connections per client IP."""
+
+    def __init__(
+        self, listener: socket.socket, app: SandboxApp, tracker: _ConnectionTracker
+    ) -> None:
+        self.tracker = tracker
+        host, port = listener.getsockname()[:2]
+        super().__init__(host, port, app, handler=_RequestHandler, fd=listener.fileno())
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.tracker.opened(request, client_address[0])
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.tracker.closed(request)
+        super().shutdown_request(request)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        level = logging.ERROR if type == "error" else logging.INFO
+        logger.log(level, message, *args)
+
+
+class RunningSandbox:
+    """A sandbox serving in a daemon thread: its URLs, token, store, config, and stop()."""
+
+    def __init__(
+        self,
+        *,
+        server: _SandboxServer,
+        thread: threading.Thread,
+        app: SandboxApp,
+        deliveries: _DeliverySimulator,
+        stopping: threading.Event,
+        token: str,
+    ) -> None:
+        host, port = server.server_address[:2]
+        shown_host = f"[{host}]" if ":" in host else host
+        self.host = host
+        self.port = port
+        self.url = f"http://{shown_host}:{port}"
+        self.mtsms_url = f"{self.url}/rest/mtsms"
+        self.token = token
+        self.store = app.store
+        self.config = app.config
+        self.stats = app.stats
+        self._server = server
+        self._thread = thread
+        self._deliveries = deliveries
+        self._stopping = stopping
+        self._tracker = server.tracker
+
+    def __repr__(self) -> str:
+        return f"RunningSandbox(url={self.url!r}, storage={str(self.store.path)!r})"
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def client(self, **options: Any) -> MtsmsClient:
+        """An MtsmsClient for this sandbox (options: timeout, max_connections)."""
+        return MtsmsClient(self.mtsms_url, self.token, **options)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopping.is_set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the server stops (or `timeout` passes)."""
+        self._thread.join(timeout)
+
+    def _wake_accept_loop(self) -> None:
+        # The accept loop notices shutdown at its next poll; a connection wakes it at once.
+        try:
+            socket.create_connection((self.host, self.port), timeout=1).close()
+        except OSError as error:  # not accepting any more: it is stopping anyway
+            logger.debug("Waking the sandbox's accept loop: %s", error)
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and background threads, close the store."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        stopper = threading.Thread(target=self._server.shutdown, name="sandbox-stop")
+        stopper.start()
+        self._wake_accept_loop()
+        stopper.join()
+        self._server.server_close()
+        self._tracker.close_all()
+        self._deliveries.stop()
+        self._thread.join(timeout=2)
+        self.store.close()
+
+
+def start_sandbox(
+    storage_path: str | Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    secret: str | None = None,
+    config: SandboxConfig | None = None,
+) -> RunningSandbox:
+    """Start the sandbox on `host:port` (0: a free port) in a daemon thread and return it.
+
+    `token` is the one API token it accepts (generated when None: read it from the result);
+    `secret` is the OAuth 1.0a consumer secret (default: the token). Raises OSError when the
+    port is taken.
+    """
+    token = token or secrets.token_urlsafe(32)
+    config = config or SandboxConfig()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=128)
+    store = SandboxStore(storage_path)
+    stopping = threading.Event()
+    stats = SandboxStats()
+    deliveries = _DeliverySimulator(store, config, stopping)
+    app = SandboxApp(store, config, token, secret or token, stats, deliveries, stopping)
+    try:
+        server = _SandboxServer(listener, app, _ConnectionTracker(config))
+    finally:
+        listener.close()  # the server works on its own duplicate of the socket
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name="sandbox-server",
+        daemon=True,
+    )
+    thread.start()
+    deliveries.start()
+    running = RunningSandbox(
+        server=server, thread=thread, app=app, deliveries=deliveries, stopping=stopping, token=token
+    )
+    logger.info("Sandbox gateway serving %s (storage %s)", running.mtsms_url, store.path)
+    return running
+
+
+def serve_sandbox(
+    storage_path: str | Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    secret: str | None = None,
+    config: SandboxConfig | None = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run the sandbox in the foreground until Ctrl-C (for `flask sandbox --port N --token T`).
+
+    `announce` gets the URL to point SMS_GATEWAY_URL at, and the token when it was generated
+    here (the operator needs it; a token they passed in is not repeated).
+    """
+    running = start_sandbox(
+        storage_path, host=host, port=port, token=token, secret=secret, config=config
+    )
+    announce(f"Sandbox mtsms gateway: {running.mtsms_url} (also /sms/mtsms, /v2/mtsms/)")
+    if token is None:
+        announce(f"Generated API token: {running.token}")
+    try:
+        while running.running:
+            running.wait(timeout=0.5)
+    except KeyboardInterrupt:
+        announce("Stopping the sandbox.")
+    finally:
+        running.stop()
