@@ -92,9 +92,9 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import admin, auth, dashboard
+    from webapp.views import admin, auth, counter, dashboard
 
-    for blueprint in (auth.bp, dashboard.bp, admin.bp):
+    for blueprint in (auth.bp, dashboard.bp, admin.bp, counter.bp):
         app.register_blueprint(blueprint)
 
 

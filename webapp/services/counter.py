@@ -1,0 +1,379 @@
+"""The composer's live counter: what the typed message costs, alone and over the chosen lists.
+
+`count_message` is the single source of the figures: the htmx counter calls it on every pause in
+typing, and the compose page calls it on a plain submit, so both always agree. Counting a
+template against a big list means loading and rendering every recipient, so the recipients and
+the per-list figures are kept in small in-process LRU caches keyed by everything that changes
+the answer (see `_audience_key`): typing again what was already counted costs two small queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from threading import Lock
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import ImportStatus, ListImport, OptOut, RecipientList
+from webapp.services import campaigns
+from webapp.sms import (
+    EXTENSION_CHARACTERS,
+    GSM,
+    Analysis,
+    EncodingError,
+    LongestMessage,
+    Replacement,
+    UnknownTagError,
+    analyze,
+    check_tags,
+    find_tags,
+    non_gsm_characters,
+    render,
+    summarise_personalised,
+    would_fix_encoding,
+)
+from webapp.sms.gsm import describe_character
+
+AUDIENCE_CACHE_SIZE = 4
+"""Recipient sets kept in memory: 10,000 recipients take about 5 MB."""
+
+COST_CACHE_SIZE = 256
+"""Per-list figures kept, one per (message, encoding, lists) combination."""
+
+MAX_LISTS = 100
+"""More lists than this in one count is not a composer's request; refused with a clear error."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListCost:
+    """What the message costs over the chosen lists, each recipient's message personalised.
+
+    Recipients are the lists merged in the order chosen, each number once (the first list's
+    fields win), opt-outs left out, as `campaigns.resolve_recipients` resolves a campaign.
+    `extra_segment_recipients` need more segments than the template with its tags left empty.
+    """
+
+    recipients: int
+    total_segments: int
+    longest: LongestMessage | None
+    ucs2_recipients: int
+    extra_segment_recipients: int
+    excluded_opted_out: int
+    excluded_duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCount:
+    """Everything the counter shows for one message, encoding choice and set of lists.
+
+    `analysis` counts the template before personalisation, with every %tag% left empty: the part
+    every recipient pays for (the same baseline `summarise_personalised` compares against).
+    When the chosen encoding is GSM but the text cannot be sent in it, `analysis` is the
+    automatic (Unicode) count and `errors` says why GSM is impossible. `lists_chosen` counts the
+    chosen lists that still exist; `list_cost` is None when none is chosen or an error prevents
+    counting the recipients.
+    """
+
+    message: str
+    encoding: str
+    analysis: Analysis
+    tags: tuple[str, ...]
+    available_fields: tuple[str, ...]
+    lists_chosen: int
+    errors: tuple[str, ...]
+    fixable: bool
+    extension_characters: tuple[str, ...]
+    list_cost: ListCost | None
+
+    @property
+    def error(self) -> str | None:
+        """The first problem, or None when the message can be sent as it is."""
+        return self.errors[0] if self.errors else None
+
+    @property
+    def offending(self) -> tuple[str, ...]:
+        """The distinct characters outside GSM 03.38, in order of first appearance."""
+        return self.analysis.offending
+
+    @property
+    def tags_unchecked(self) -> bool:
+        """Tags are used but no list is chosen, so nothing says whether they can be filled."""
+        return bool(self.tags) and not self.lists_chosen
+
+    def offending_characters(self) -> list[OffendingCharacter]:
+        """Each offending character as it can be shown, with its name."""
+        return [
+            OffendingCharacter(_visible(char), describe_character(char)) for char in self.offending
+        ]
+
+    def highlighted(self) -> list[tuple[str, bool]]:
+        """The message cut into (text, is_offending) pieces, to mark where the characters that
+        force Unicode stand; an invisible one (a no-break space) is shown as ␣."""
+        if not self.offending:
+            return [(self.message, False)]
+        pattern = re.compile("(" + "|".join(re.escape(char) for char in self.offending) + ")")
+        pieces = pattern.split(self.message)
+        return [
+            (_visible(piece), True) if position % 2 else (piece, False)
+            for position, piece in enumerate(pieces)
+            if piece
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class OffendingCharacter:
+    """A character GSM 7-bit cannot send: `shown` is visible even for a space-like character,
+    `description` names it ("U+00A0 NO-BREAK SPACE")."""
+
+    shown: str
+    description: str
+
+
+def count_message(
+    session: Session, message: str, encoding: str = "auto", list_ids: Sequence[int] = ()
+) -> MessageCount:
+    """Count `message` as the gateway will bill it, and over the lists in `list_ids`.
+
+    Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
+    recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
+    Lists that do not exist or are hidden are ignored. Raises ValueError for an encoding other
+    than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
+    """
+    if encoding not in campaigns.ENCODINGS:
+        raise ValueError(f"Unknown encoding {encoding!r}: choose 'auto', 'GSM' or 'UCS2'.")
+    if len(set(list_ids)) > MAX_LISTS:
+        raise ValueError(f"Choose at most {MAX_LISTS} lists at a time.")
+    tags = tuple(find_tags(message))
+    template_alone = render(message, dict.fromkeys(tags, "")) if tags else message
+    errors: list[str] = []
+    try:
+        analysis = analyze(template_alone, encoding)
+    except EncodingError as error:
+        errors.append(str(error))
+        analysis = analyze(template_alone)
+
+    lists = campaigns._lists(session, list_ids)
+    fields = tuple(campaigns.available_fields(lists))
+    if lists and tags:
+        try:
+            check_tags(message, fields)
+        except UnknownTagError as error:
+            errors.append(str(error))
+    list_cost = None
+    if lists and not errors:
+        list_cost, list_error = _cost_over_lists(session, lists, message, encoding, tags)
+        if list_error:
+            errors.append(list_error)
+
+    extension = ()
+    if analysis.encoding == GSM and analysis.units != analysis.characters:
+        extension = tuple(char for char in dict.fromkeys(message) if char in EXTENSION_CHARACTERS)
+    return MessageCount(
+        message=message,
+        encoding=encoding,
+        analysis=analysis,
+        tags=tags,
+        available_fields=fields,
+        lists_chosen=len(lists),
+        errors=tuple(errors),
+        fixable=bool(analysis.offending) and would_fix_encoding(message),
+        extension_characters=extension,
+        list_cost=list_cost,
+    )
+
+
+def describe_replacements(replacement: Replacement) -> str:
+    """Say what `replace_lookalikes` changed, so the user knows their text was edited:
+    'Replaced “ ” with " (4×), – with - (1×); removed U+200B ZERO WIDTH SPACE (1×).'"""
+    if not replacement.changes:
+        return "Nothing to replace: the message has no look-alike characters."
+    by_target: dict[str, tuple[list[str], int]] = {}
+    for original, new, count in replacement.changes:
+        originals, total = by_target.get(new, ([], 0))
+        by_target[new] = ([*originals, original], total + count)
+    described = {
+        new: " ".join(_shown(char) for char in originals)
+        + (f" with {_shown(new)}" if new else "")
+        + f" ({total}×)"
+        for new, (originals, total) in by_target.items()
+    }
+    sentences = []
+    replaced = [text for new, text in described.items() if new]
+    if replaced:
+        sentences.append("Replaced " + ", ".join(replaced))
+    if "" in described:
+        sentences.append("removed " + described[""])
+    text = "; ".join(sentences)
+    return text[0].upper() + text[1:] + "."
+
+
+def clear_counter_caches() -> None:
+    """Forget every cached recipient set and list figure (for benchmarks and tests)."""
+    _audiences.clear()
+    _list_costs.clear()
+
+
+# --- Recipients of the chosen lists ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """The chosen lists resolved: (msisdn, field values) of each recipient, in sending order."""
+
+    recipients: tuple[tuple[str, dict], ...]
+    excluded_opted_out: int
+    excluded_duplicates: int
+
+
+class _LRU:
+    """A small thread-safe least-recently-used map (functools.lru_cache cannot take a session)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: Hashable):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_audiences = _LRU(AUDIENCE_CACHE_SIZE)
+_list_costs = _LRU(COST_CACHE_SIZE)
+
+
+def _cost_over_lists(
+    session: Session,
+    lists: Sequence[RecipientList],
+    message: str,
+    encoding: str,
+    tags: tuple[str, ...],
+) -> tuple[ListCost, str | None]:
+    """The personalised figures over `lists` and an error for forced GSM, cached."""
+    audience_key = _audience_key(session, lists)
+    cost_key = (message, encoding, audience_key)
+    cached = _list_costs.get(cost_key)
+    if cached is not None:
+        return cached
+    audience = _audiences.get(audience_key)
+    if audience is None:
+        audience = _resolve_audience(session, lists)
+        _audiences.put(audience_key, audience)
+    result = _personalised_cost(audience, message, encoding, tags)
+    _list_costs.put(cost_key, result)
+    return result
+
+
+def _audience_key(session: Session, lists: Sequence[RecipientList]) -> Hashable:
+    """Everything that changes who the lists reach: each list's fields, recipient count and
+    latest finished import (id and time, since SQLite may reuse an id), and the opt-outs
+    (count and newest). The database URL keeps two apps in one process apart."""
+    latest = {
+        list_id: (import_id, str(created_at))
+        for list_id, import_id, created_at in session.execute(
+            select(ListImport.list_id, func.max(ListImport.id), func.max(ListImport.created_at))
+            .where(
+                ListImport.list_id.in_([lst.id for lst in lists]),
+                ListImport.status == ImportStatus.DONE,
+            )
+            .group_by(ListImport.list_id)
+        )
+    }
+    opt_out_count, newest_opt_out = session.execute(
+        select(func.count(), func.max(OptOut.created_at))
+    ).one()
+    return (
+        str(session.get_bind().url),
+        tuple(
+            (lst.id, tuple(lst.fields or ()), lst.recipient_count, latest.get(lst.id))
+            for lst in lists
+        ),
+        (opt_out_count, str(newest_opt_out)),
+    )
+
+
+def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
+    """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
+    finished imports only, list by list (the first list wins), each number once, no opt-outs."""
+    opted_out = campaigns.opted_out_numbers(session)
+    seen: set[str] = set()
+    recipients: list[tuple[str, dict]] = []
+    excluded_opted_out = excluded_duplicates = 0
+    for msisdn, _country, values in campaigns._in_list_order(session, lists):
+        if msisdn in opted_out:
+            excluded_opted_out += 1
+        elif msisdn in seen:
+            excluded_duplicates += 1
+        else:
+            seen.add(msisdn)
+            recipients.append((msisdn, values or {}))
+    return _Audience(tuple(recipients), excluded_opted_out, excluded_duplicates)
+
+
+def _personalised_cost(
+    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...]
+) -> tuple[ListCost, str | None]:
+    # Under forced GSM, count as the gateway would send it ("auto") and report the recipients
+    # whose values need Unicode by number: "recipient 17" means nothing to a user.
+    counted_as = "auto" if encoding == GSM else encoding
+    rows = ({name: values.get(name) or "" for name in tags} for _, values in audience.recipients)
+    summary = summarise_personalised(message, rows, counted_as)
+    cost = ListCost(
+        recipients=summary.recipients,
+        total_segments=summary.total_segments,
+        longest=summary.longest,
+        ucs2_recipients=summary.ucs2_recipients,
+        extra_segment_recipients=summary.extra_segment_recipients,
+        excluded_opted_out=audience.excluded_opted_out,
+        excluded_duplicates=audience.excluded_duplicates,
+    )
+    if encoding != GSM or not summary.ucs2_recipients:
+        return cost, None
+    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients)
+
+
+def _gsm_refused_for(audience: _Audience, message: str, tags: tuple[str, ...], refused: int) -> str:
+    for msisdn, values in audience.recipients:
+        text = render(message, {name: values.get(name) or "" for name in tags})
+        offending = non_gsm_characters(text)
+        if offending:
+            listed = ", ".join(describe_character(char) for char in offending)
+            others = f" and {refused - 1} more" if refused > 1 else ""
+            return (
+                f"The message for +{msisdn}{others} cannot be sent in GSM 7-bit: their list "
+                f"values contain {listed}. Choose automatic or Unicode encoding, or correct "
+                "the list."
+            )
+    raise AssertionError("summarise_personalised counted a Unicode recipient that is not there")
+
+
+def _shown(text: str) -> str:
+    if text == " ":
+        return "a space"
+    if text == "\n":
+        return "a line break"
+    if len(text) == 1 and (not text.isprintable() or text.isspace()):
+        return describe_character(text)
+    return text
+
+
+def _visible(char: str) -> str:
+    return char if char.isprintable() and not char.isspace() else "␣"

@@ -1,0 +1,66 @@
+"""The composer's live counter and its one-click look-alike fix, as htmx fragments.
+
+Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`
+and the checked `list_ids`. The compose page renders the same fragments on a plain submit by
+calling `count_message` itself, so the figures never depend on JavaScript.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from webapp.access import requires
+from webapp.extensions import db
+from webapp.models import Role
+from webapp.services.campaigns import ENCODINGS
+from webapp.services.counter import MAX_LISTS, count_message, describe_replacements
+from webapp.sms import replace_lookalikes
+
+bp = Blueprint("counter", __name__, url_prefix="/compose")
+
+_MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare it
+
+
+@bp.post("/counter")
+@requires(Role.SENDER)
+def count():
+    """The counter for the form's current message, encoding and lists."""
+    message, encoding, list_ids = _compose_input()
+    counter = count_message(db.session, message, encoding, list_ids)
+    return render_template("counter/_counter.html", counter=counter, refresh_tags=True)
+
+
+@bp.post("/fix-lookalikes")
+@requires(Role.SENDER)
+def fix_lookalikes():
+    """The message field again, look-alikes replaced, saying what changed, counter updated."""
+    message, encoding, list_ids = _compose_input()
+    replacement = replace_lookalikes(message)
+    counter = count_message(db.session, replacement.text, encoding, list_ids)
+    return render_template(
+        "counter/_message_field.html",
+        message_value=replacement.text,
+        message_errors=[],
+        available_tags=counter.available_fields,
+        counter=counter,
+        replaced_note=describe_replacements(replacement),
+    )
+
+
+def _compose_input() -> tuple[str, str, list[int]]:
+    """The form's message, encoding and list ids; list ids that are not numbers are ignored
+    (a stray value must not break typing), an unknown encoding is refused."""
+    message = request.form.get("message", "")
+    encoding = request.form.get("encoding") or "auto"
+    if encoding not in ENCODINGS:
+        abort(400, description=f"Unknown encoding {encoding!r}: choose auto, GSM or UCS2.")
+    list_ids = list(
+        dict.fromkeys(
+            int(value)
+            for value in request.form.getlist("list_ids")
+            if value.isascii() and value.isdigit() and len(value) <= _MAX_ID_DIGITS
+        )
+    )
+    if len(list_ids) > MAX_LISTS:
+        abort(400, description=f"Choose at most {MAX_LISTS} lists at a time.")
+    return message, encoding, list_ids
