@@ -161,7 +161,9 @@ class MtsmsClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._network_error(exc, path) from None
+            error = self._network_error(exc, path)
+            logger.debug("%s %s failed: %s", method, path, type(error).__name__)
+            raise error from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
         with response:

@@ -10,12 +10,17 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, region_code_f
 def calling_code_of(msisdn: str) -> int | None:
     """The country calling code `msisdn` starts with, or None when none is assigned.
 
-    E.164 calling codes are prefix-free, so the first 1-3 digit prefix that is a code is it.
+    E.164 calling codes are prefix-free, so the first 1-3 digit prefix that is a code is it;
+    the first three digits decide, which makes the lookup cacheable for bulk messages.
     """
-    for length in (1, 2, 3):
-        prefix = msisdn[:length]
-        if len(prefix) == length and int(prefix) in COUNTRY_CODE_TO_REGION_CODE:
-            return int(prefix)
+    return _calling_code_of_prefix(msisdn[:3])
+
+
+@functools.lru_cache(maxsize=2048)
+def _calling_code_of_prefix(prefix: str) -> int | None:
+    for length in range(1, len(prefix) + 1):
+        if prefix[:length].isdigit() and int(prefix[:length]) in COUNTRY_CODE_TO_REGION_CODE:
+            return int(prefix[:length])
     return None
 
 
