@@ -297,6 +297,16 @@ def test_insufficient_credit_is_its_own_forbidden_error(sandbox, client):
     assert (caught.value.code, caught.value.may_have_been_accepted) == ("0x0216", False)
 
 
+def test_an_ip_not_allowed_is_forbidden_with_the_gateways_message(sandbox, client):
+    sandbox.config.allowed_ips = ["192.0.2.1"]
+
+    with pytest.raises(Forbidden) as caught:
+        client.send(message())
+
+    assert caught.value.message == "Unauthorized IP-address: 127.0.0.1"
+    assert (caught.value.code, caught.value.may_have_been_accepted) == ("0x0213", False)
+
+
 def test_an_unknown_message_id_is_not_found(client):
     with pytest.raises(NotFound):
         client.status(42)

@@ -594,6 +594,16 @@ def test_insufficient_credit_is_403_with_0x0216_and_stores_nothing(sandbox):
     assert error_of(post(sandbox, sms(dry_run=True)), 403)["code"] == "0x0216"
 
 
+def test_a_request_from_an_ip_not_allowed_is_403_with_0x0213(sandbox):
+    sandbox.config.allowed_ips = ["192.0.2.1"]
+
+    error = error_of(post(sandbox, sms()), 403)
+
+    assert (error["code"], error["variables"]) == ("0x0213", ["127.0.0.1"])
+    sandbox.config.allowed_ips = ["127.0.0.1"]
+    assert post(sandbox, sms()).status_code == 200
+
+
 def test_account_balance_goes_down_by_what_was_sent(sandbox):
     before = requests.get(f"{sandbox.url}/rest/me", auth=(sandbox.token, ""), timeout=5)
     post(sandbox, sms(recipients=[{"msisdn": DK}, {"msisdn": SE}]))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -130,3 +135,29 @@ def test_a_hundred_thousand_recipients_in_ten_batches_are_all_kept(sandbox):
         client.send(SmsMessage("Hello", recipients, label="Big"))
 
     assert sandbox.store.count_received(label="Big") == 100_000
+
+
+def test_serve_sandbox_runs_in_the_foreground_until_interrupted(tmp_path):
+    """What `flask sandbox --port N --token T` runs: announce the URL, serve, stop on Ctrl-C."""
+    script = (
+        "import sys; from webapp.gateway.sandbox import serve_sandbox; "
+        "serve_sandbox(sys.argv[1], token='cli-token')"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-c", script, str(tmp_path / "cli.sqlite3")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        announced = process.stdout.readline()
+        url = re.search(r"http://\S+/rest/mtsms", announced).group(0)
+        body = {"token": "cli-token", "message": "Hi", "recipients": [{"msisdn": DK}]}
+
+        assert requests.post(url, json=body, timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "Stopping" in output
+    assert "cli-token" not in announced + output  # a token the operator chose is not echoed

@@ -21,7 +21,8 @@ indices for arrays: `message=Hi&recipients.0.msisdn=4512345678&recipients.1.msis
 Errors are the contract's JSON `{"code", "message", "variables", "incident_uuid"}` (`code` and
 `variables` left out when empty; `%1` in `message` refers to `variables`): 400 invalid arguments
 (0x0222 missing parameter, 0x0220 unsupported parameter, too many recipients, bad sender, bad
-msisdn, tags/tagvalues mismatch, bad values), 401 (0x0229), 403 (0x0216 insufficient credit),
+msisdn, tags/tagvalues mismatch, bad values), 401 (0x0229), 403 (0x0216 insufficient credit;
+0x0213 when SandboxConfig.allowed_ips is set and the client's IP is not in it),
 404, 405, 413, 422 (invalid JSON; 0x0310 duplicated msisdn), 429 (more than 40 open connections
 from one client IP: the connection is answered and closed, nothing is processed), 500.
 
@@ -95,6 +96,7 @@ _OVER_LIMIT = "sandbox.over_connection_limit"
 
 MISSING_PARAMETER = "0x0222"
 UNSUPPORTED_PARAMETER = "0x0220"
+UNAUTHORIZED_IP = "0x0213"
 INVALID_CREDENTIALS = "0x0229"
 INSUFFICIENT_CREDIT = "0x0216"
 DUPLICATED_MSISDN = "0x0310"
@@ -166,6 +168,7 @@ class SandboxConfig:
     hang_seconds: float = 60.0
     lost_response_share: float = 0.0
     lost_response_mode: str = "drop"
+    allowed_ips: list[str] | None = None  # None: any; else others get 403 0x0213
     seed: int | None = None
 
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -180,6 +183,7 @@ class SandboxConfig:
         "report_outcomes",
         "report_buffered_share",
         "report_disorder_share",
+        "allowed_ips",
     )
 
     def faults(self) -> dict[str, Any]:
@@ -199,6 +203,12 @@ class SandboxConfig:
 
 
 def _parse_setting(name: str, value: Any) -> Any:
+    if name == "allowed_ips":
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(ip, str) for ip in value)
+        ):
+            raise ValueError("allowed_ips must be a list of IP addresses, or null for any.")
+        return value
     if name == "lost_response_mode":
         if value not in ("drop", "500"):
             raise ValueError("lost_response_mode must be 'drop' or '500'.")
@@ -744,7 +754,7 @@ class SandboxApp:
                 raise _invalid("body", "must be a JSON object of settings")
             if "token" in changes:
                 body_tokens.append(changes.pop("token"))
-        self._authenticate(request, body_tokens)
+        self._authenticate(request, body_tokens, check_ip=False)
         try:
             self.config.update(changes)
         except ValueError as error:
@@ -755,7 +765,9 @@ class SandboxApp:
 
     # -- authentication --
 
-    def _authenticate(self, request: Request, body_tokens: list[Any]) -> None:
+    def _authenticate(
+        self, request: Request, body_tokens: list[Any], *, check_ip: bool = True
+    ) -> None:
         presented: list[str] = list(request.args.getlist("token"))
         if request.mimetype in _FORM_TYPES:
             presented += request.form.getlist("token")
@@ -788,6 +800,11 @@ class SandboxApp:
         for token in presented:
             if not hmac.compare_digest(token.encode(), self._token.encode()):
                 raise _unauthorized()
+        allowed = self.config.allowed_ips
+        if check_ip and allowed is not None and request.remote_addr not in allowed:
+            raise _ApiError(
+                403, "Unauthorized IP-address: %1", [request.remote_addr], UNAUTHORIZED_IP
+            )
 
     def _verify_oauth(self, request: Request) -> None:
         body = request.get_data(as_text=True) if request.mimetype in _FORM_TYPES else None
