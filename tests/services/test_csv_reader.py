@@ -552,3 +552,17 @@ def test_parallel_classification_gives_the_same_outcomes_in_order():
 
 def test_parallel_classification_of_nothing_is_nothing():
     assert list(classify_rows_parallel([], 0, {}, "DK", set(), min_rows=0)) == []
+
+
+def test_duplicates_are_found_among_many_distinct_numbers():
+    distinct = [CsvRow(line, [f"+45 2{line + 1_100_000:07d}"]) for line in range(1, 70_001)]
+    repeats = [CsvRow(70_000 + line, [f"2{line + 1_100_000:07d}"]) for line in (1, 33_333, 70_000)]
+
+    outcomes = list(classify_rows(distinct + repeats, 0, {}, "DK", set()))
+
+    assert sum(row.outcome == Outcome.IMPORTED for row in outcomes) == 70_000
+    assert [(row.outcome, row.first_line) for row in outcomes[-3:]] == [
+        (Outcome.DUPLICATE, 1),
+        (Outcome.DUPLICATE, 33_333),
+        (Outcome.DUPLICATE, 70_000),
+    ]

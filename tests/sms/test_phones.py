@@ -269,3 +269,21 @@ def test_column_names_fold_to_ascii_words():
     assert fold_name("  Ærø Købstad ") == "aeroe_koebstad"
     assert fold_name("Prénom (2)") == "prenom_2"
     assert fold_name("!!!") == ""
+
+
+def test_example_numbers_of_every_region_and_type_agree_with_phonenumbers():
+    disagreements = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in range(phonenumbers.PhoneNumberType.VOICEMAIL + 1):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            for style in (
+                phonenumbers.PhoneNumberFormat.E164,
+                phonenumbers.PhoneNumberFormat.NATIONAL,
+            ):
+                written = phonenumbers.format_number(example, style)
+                if normalise_msisdn(written, region) != reference(written, region):
+                    disagreements.append((region, number_type, written))
+
+    assert disagreements == []
