@@ -74,6 +74,14 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "WORKER": "none",
         "SMS_API_TOKEN": None,
     }
+    if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: Redis queue and rate limits
+        unique = secrets.token_hex(6)
+        config.update(
+            REDIS_URL=os.environ["TEST_REDIS_URL"],
+            RATELIMIT_STORAGE_URI=os.environ["TEST_REDIS_URL"],
+            RATELIMIT_KEY_PREFIX=f"test-{unique}",
+            HUEY_NAME=f"test-{unique}",
+        )
     config.update(overrides)
     app = create_app(config, instance_path=instance)
     app.test_client_class = Client
@@ -90,6 +98,7 @@ def app_config() -> dict:
 def app(database_url, tmp_path, app_config):
     app = make_test_app(database_url, tmp_path / "instance", **app_config)
     yield app
+    app.extensions["gateway"].close()
     with app.app_context():
         _empty_all_tables()
         db.engine.dispose()
@@ -100,6 +109,29 @@ def _empty_all_tables() -> None:
     with db.engine.begin() as connection:
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+@pytest.fixture
+def sandbox(app, tmp_path):
+    """The sandbox gateway over real HTTP on loopback, and the app pointed at it."""
+    from webapp.gateway.sandbox import SandboxConfig, start_sandbox
+
+    running = start_sandbox(
+        tmp_path / "sandbox.sqlite3", config=SandboxConfig(report_delay_seconds=0.05, seed=7)
+    )
+    app.extensions["gateway"].use_sandbox(running)
+    yield running
+    app.extensions["gateway"].close()
+    running.stop()
+
+
+@pytest.fixture
+def jobs(app):
+    """The app's job queue; ``jobs.run_pending()`` drives the worker in the test's thread."""
+    queue = app.extensions["jobs"]
+    yield queue
+    queue.stop_consumer()
+    queue.huey.flush()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -56,7 +57,11 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     _register_error_pages(app)
 
     from webapp import cli
+    from webapp.connections import init_gateway
+    from webapp.tasks import init_jobs
 
+    init_gateway(app)
+    init_jobs(app)
     cli.register(app)
 
     if app.config["AUTO_MIGRATE"]:
@@ -92,9 +97,9 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import admin, auth, counter, dashboard
+    from webapp.views import admin, auth, campaigns, counter, dashboard
 
-    for blueprint in (auth.bp, dashboard.bp, admin.bp, counter.bp):
+    for blueprint in (auth.bp, dashboard.bp, admin.bp, counter.bp, campaigns.bp):
         app.register_blueprint(blueprint)
 
 
@@ -102,6 +107,13 @@ def _register_hooks(app: Flask) -> None:
     from webapp.access import enforce_access
 
     app.before_request(enforce_access)
+
+    if app.config["WORKER"] == "thread":
+
+        @app.before_request
+        def start_worker():
+            """The in-process worker starts with the first request, not with every CLI call."""
+            app.extensions["jobs"].start_consumer()
 
     @app.after_request
     def security_headers(response):
@@ -135,6 +147,13 @@ def _register_hooks(app: Flask) -> None:
             return value.astimezone(ZoneInfo(zone)).strftime(fmt)
         except ZoneInfoNotFoundError:
             return value.strftime(fmt + " UTC")
+
+    @app.template_filter("money")
+    def money(value) -> str:
+        """Money as the gateway bills it: a Decimal with two to four decimals, never a float."""
+        amount = Decimal(value or 0)
+        text = f"{amount:,.4f}".rstrip("0")
+        return text + "0" * (2 - len(text.split(".")[1])) if "." in text else f"{text}.00"
 
     @app.context_processor
     def layout_context():

@@ -5,9 +5,29 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.models import Role
 from webapp.services.accounts import MIN_PASSWORD_LENGTH
@@ -76,4 +96,69 @@ class SettingsForm(FlaskForm):
         "Default country for national numbers",
         validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message="Two letters, e.g. DK.")],
         description="Numbers written without a country code are read as numbers of this country.",
+    )
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multiple choice shown as checkboxes: easier than a multi-select for most people."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+ENCODING_CHOICES = [
+    SelectChoice("auto", "Automatic (GSM 7-bit where possible)"),
+    SelectChoice("GSM", "GSM 7-bit only"),
+    SelectChoice("UCS2", "Unicode (UCS-2)"),
+]
+
+
+class CampaignForm(FlaskForm):
+    # Name, sender and message are checked by the campaigns service, so that every problem is
+    # reported at once and in the same words from the pages and the command line.
+    name = StringField(
+        "Campaign name",
+        description="Shown in the gateway's statistics.",
+    )
+    sender = StringField(
+        "Sender",
+        description="What recipients see as the sender: up to 11 letters and digits, "
+        "or up to 15 digits.",
+    )
+    list_ids = MultiCheckboxField("Recipient lists", coerce=int, validate_choice=False)
+    message = TextAreaField("Message")
+    encoding = SelectField("Encoding", choices=ENCODING_CHOICES, default="auto")
+    send_at = DateTimeLocalField(
+        "Send at (optional)",
+        validators=[Optional()],
+        format="%Y-%m-%dT%H:%M",
+        description="In your time zone. Leave empty to send as soon as you confirm.",
+    )
+    speed_per_minute = IntegerField(
+        "Speed limit (optional)",
+        validators=[Optional(), NumberRange(min=1, message="At least 1 recipient per minute.")],
+        description="Recipients per minute; empty for as fast as the gateway allows.",
+    )
+
+
+class SendTestForm(FlaskForm):
+    numbers = StringField(
+        "Send a test to",
+        validators=[Length(max=200)],
+        description="Up to 5 numbers, separated by commas.",
+    )
+    sample = SelectField("Personalised as", validate_choice=False)
+
+
+class SpeedForm(FlaskForm):
+    speed_per_minute = IntegerField(
+        "Recipients per minute",
+        validators=[Optional(), NumberRange(min=1, message="At least 1 recipient per minute.")],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    fingerprint = HiddenField()
+    understood = BooleanField(
+        "I understand", validators=[DataRequired("Tick the box to confirm the send.")]
     )

@@ -1,0 +1,292 @@
+"""Sending exactly once: batches, retries, crashes, unconfirmed batches, pauses, follow-ups.
+
+Every test counts what the sandbox gateway really received over HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from helpers import danish_numbers, make_list
+
+from webapp.extensions import db
+from webapp.gateway.client import MtsmsClient
+from webapp.models import BatchState, Campaign, CampaignRecipient, CampaignStatus, RecipientState
+from webapp.services import campaigns, dispatch
+from webapp.services.campaigns import CampaignDraft
+from webapp.services.dispatch import DispatchInterrupted
+
+LABEL = "Black Friday"
+
+
+def confirmed_campaign(user, sandbox, count=25, batch_size=10, **changes):
+    people = make_list(
+        db.session,
+        "People",
+        [(n, {"first_name": f"N{i}"}) for i, n in enumerate(danish_numbers(count))],
+        fields=["first_name"],
+    )
+    values = dict(name=LABEL, sender="Shop", message="Hi %first_name%!", list_ids=[people.id])
+    values.update(changes)
+    campaign = campaigns.save_draft(db.session, user, CampaignDraft(**values))
+    campaigns.preview_campaign(
+        db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=batch_size
+    )
+    campaigns.confirm_campaign(db.session, campaign, user, batch_size=batch_size)
+    return campaign
+
+
+def send(campaign, client, **options):
+    options.setdefault("retry_base_seconds", 0.01)
+    return dispatch.dispatch_campaign(db.session, campaign.id, client, **options)
+
+
+def states(campaign):
+    db.session.expire_all()
+    return [b.state for b in db.session.get(Campaign, campaign.id).batches]
+
+
+def received_numbers(sandbox, label=LABEL):
+    return [row["msisdn"] for row in sandbox.store.received_for(label=label)]
+
+
+def crash_at(step, batch_number):
+    def checkpoint(name, batch):
+        if name == step and batch.number == batch_number:
+            raise DispatchInterrupted(f"killed at {step} of batch {batch_number}")
+
+    return checkpoint
+
+
+def test_campaign_is_sent_once_in_batches(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    assert send(campaign, sandbox.client()) == "done"
+    assert states(campaign) == [BatchState.SENT] * 3
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 25 and len(set(numbers)) == 25
+    progress = dispatch.campaign_progress(db.session, campaign)
+    assert progress["sent"] == 25 and progress["segments"] == 25
+    assert progress["cost"] == Decimal(campaign.cost)  # the preview's cost is what was spent
+    assert campaign.status == CampaignStatus.DONE
+    rendered = sandbox.store.received_for(label=LABEL)[0]
+    assert rendered["text"] == "Hi N0!"
+
+
+def test_a_duplicated_job_sends_nothing_again(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    send(campaign, sandbox.client())
+    assert send(campaign, sandbox.client()) in ("done", "missing", "busy")
+    assert len(received_numbers(sandbox)) == 25
+
+
+def test_two_workers_at_once_send_each_recipient_once(app, sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox, count=60, batch_size=5)
+    sandbox.config.latency_seconds = 0.02
+    outcomes = []
+
+    def worker():
+        with app.app_context():
+            outcomes.append(send(campaign, sandbox.client()))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["busy", "done"]
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 60 and len(set(numbers)) == 60
+
+
+@pytest.mark.parametrize("step", ["claimed", "before-request"])
+def test_crash_before_the_request_leaves_the_batch_unconfirmed(sender, sandbox, step):
+    campaign = confirmed_campaign(sender, sandbox)
+    with pytest.raises(DispatchInterrupted):
+        send(
+            campaign,
+            sandbox.client(max_connections=1),
+            max_connections=1,
+            checkpoint=crash_at(step, 2),
+        )
+    assert send(campaign, sandbox.client()) == "done"
+    assert states(campaign) == [BatchState.SENT, BatchState.UNCONFIRMED, BatchState.SENT]
+    assert len(received_numbers(sandbox)) == 15  # batch 2 was never resent silently
+
+
+@pytest.mark.parametrize("step", ["response", "recorded"])
+def test_crash_after_the_request_never_resends(sender, sandbox, step):
+    campaign = confirmed_campaign(sender, sandbox)
+    with pytest.raises(DispatchInterrupted):
+        send(
+            campaign,
+            sandbox.client(max_connections=1),
+            max_connections=1,
+            checkpoint=crash_at(step, 2),
+        )
+    send(campaign, sandbox.client())
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 25 and len(set(numbers)) == 25
+    expected = BatchState.UNCONFIRMED if step == "response" else BatchState.SENT
+    assert states(campaign)[1] == expected
+
+
+def test_lost_response_is_unconfirmed_until_the_user_decides(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.lost_response_share = 1.0
+    send(campaign, sandbox.client())
+    assert states(campaign) == [BatchState.UNCONFIRMED] * 3
+    assert len(received_numbers(sandbox)) == 25  # the gateway did take them
+    sandbox.config.lost_response_share = 0.0
+    send(campaign, sandbox.client())
+    assert len(received_numbers(sandbox)) == 25  # and nothing was resent
+    batch = db.session.get(Campaign, campaign.id).batches[0]
+    dispatch.decide_unconfirmed(db.session, campaign, batch, sender, accepted=True)
+    assert dispatch.campaign_progress(db.session, campaign)["sent"] == 10
+
+
+def test_server_errors_are_unconfirmed_not_retried(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.error_share = 1.0
+    send(campaign, sandbox.client())
+    assert states(campaign) == [BatchState.UNCONFIRMED] * 3
+    assert received_numbers(sandbox) == []
+    batch = db.session.get(Campaign, campaign.id).batches[0]
+    assert "injected failure" in batch.error_message  # the gateway's own message
+
+
+def test_refused_connections_are_retried_then_failed(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    dead = MtsmsClient("http://127.0.0.1:9/rest/mtsms", sandbox.token, timeout=(0.5, 2))
+    assert send(campaign, dead) == "done"
+    batches = db.session.get(Campaign, campaign.id).batches
+    assert [b.state for b in batches] == [BatchState.FAILED] * 3
+    assert all(b.attempts == dispatch.MAX_ATTEMPTS for b in batches)
+    assert received_numbers(sandbox) == []
+
+
+def test_retry_succeeds_when_the_gateway_comes_back(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox, count=5)
+    calls = []
+
+    class FlakyClient:
+        """Refuses the first connection as a restarting gateway would, then works."""
+
+        def send(self, message, dry_run=False):
+            calls.append(1)
+            if len(calls) == 1:
+                return MtsmsClient("http://127.0.0.1:9/rest/mtsms", "x", timeout=(0.5, 1)).send(
+                    message
+                )
+            return sandbox.client().send(message)
+
+    send(campaign, FlakyClient())
+    assert states(campaign) == [BatchState.SENT]
+    assert len(received_numbers(sandbox)) == 5
+
+
+def test_exhausted_credit_pauses_with_the_gateways_message(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.credit = Decimal("1.60")  # enough for one batch of 10 at 0.15
+    assert send(campaign, sandbox.client(max_connections=1), max_connections=1) == "paused"
+    campaign = db.session.get(Campaign, campaign.id)
+    assert campaign.status == CampaignStatus.PAUSED
+    assert "credit" in campaign.pause_reason.lower()
+    assert states(campaign) == [BatchState.SENT, BatchState.PENDING, BatchState.PENDING]
+    sandbox.config.credit = Decimal("100")
+    dispatch.resume_campaign(db.session, campaign, sender)
+    assert send(campaign, sandbox.client()) == "done"
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 25 and len(set(numbers)) == 25
+
+
+def test_pause_and_cancel_stop_the_remaining_batches(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+
+    def pause_after_first(name, batch):
+        if name == "recorded" and batch.number == 1:
+            dispatch.pause_campaign(db.session, db.session.get(Campaign, campaign.id), sender)
+
+    assert (
+        send(
+            campaign,
+            sandbox.client(max_connections=1),
+            max_connections=1,
+            checkpoint=pause_after_first,
+        )
+        == "paused"
+    )
+    assert states(campaign) == [BatchState.SENT, BatchState.PENDING, BatchState.PENDING]
+    assert dispatch.cancel_campaign(db.session, db.session.get(Campaign, campaign.id), sender) == 2
+    assert states(campaign) == [BatchState.SENT, BatchState.CANCELLED, BatchState.CANCELLED]
+    assert len(received_numbers(sandbox)) == 10
+    actions = [e.action for e in db.session.get(Campaign, campaign.id).events]
+    assert actions[-2:] == ["paused", "cancelled"]
+
+
+def test_follow_up_reaches_exactly_the_failed_recipients(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.error_share = 1.0
+    with pytest.raises(DispatchInterrupted):
+        send(
+            campaign,
+            sandbox.client(max_connections=1),
+            max_connections=1,
+            checkpoint=crash_at("claimed", 3),
+        )
+    sandbox.config.error_share = 0.0
+    # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted (unconfirmed too)
+    send(campaign, sandbox.client())
+    campaign = db.session.get(Campaign, campaign.id)
+    first, second, third = campaign.batches
+    dispatch.decide_unconfirmed(db.session, campaign, first, sender, accepted=False)
+    dispatch.decide_unconfirmed(db.session, campaign, third, sender, accepted=False)
+    follow_up = campaigns.create_follow_up(db.session, campaign, sender)
+    campaigns.preview_campaign(
+        db.session, follow_up, sender, sandbox.client(), honours_dry_run=True, batch_size=10
+    )
+    assert follow_up.recipient_count == 15
+    campaigns.confirm_campaign(db.session, follow_up, sender, batch_size=10)
+    send(follow_up, sandbox.client())
+    assert received_numbers(sandbox) == []  # nothing went out under the first campaign
+    numbers = received_numbers(sandbox, label=follow_up.name)
+    assert len(numbers) == 15 and len(set(numbers)) == 15
+    expected = {
+        r.msisdn
+        for r in db.session.query(CampaignRecipient).filter(
+            CampaignRecipient.batch_id.in_([first.id, third.id])
+        )
+    }
+    assert set(numbers) == expected
+    resent = (
+        db.session.query(CampaignRecipient)
+        .filter_by(campaign_id=campaign.id, state=RecipientState.RESENT)
+        .count()
+    )
+    assert resent == 15
+    with pytest.raises(campaigns.CampaignStateError):
+        campaigns.create_follow_up(db.session, campaign, sender)
+
+
+def test_speed_limit_makes_smaller_batches(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox, count=12, batch_size=100, speed_per_minute=6000)
+    assert [b.size for b in campaign.batches] == [12]
+    slower = confirmed_campaign(
+        sender, sandbox, count=12, batch_size=100, speed_per_minute=5, name="Slow"
+    )
+    assert [b.size for b in slower.batches] == [5, 5, 2]
+
+
+def test_speed_can_change_while_sending(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox, count=6, batch_size=2, speed_per_minute=60)
+    # 2 per batch at 60/minute would wait 2 s between batches; raise the speed after batch 1.
+
+    def speed_up(name, batch):
+        if name == "recorded" and batch.number == 1:
+            dispatch.set_speed(db.session, db.session.get(Campaign, campaign.id), sender, 600_000)
+
+    assert send(campaign, sandbox.client(), checkpoint=speed_up) == "done"
+    assert len(received_numbers(sandbox)) == 6
+    assert [e.action for e in db.session.get(Campaign, campaign.id).events][-2] == "speed"

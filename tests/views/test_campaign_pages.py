@@ -1,0 +1,196 @@
+"""Campaign pages through the test client: compose, preview, confirm, progress, decisions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import danish_numbers, form_errors, make_list
+
+from webapp.extensions import db
+from webapp.models import Campaign, CampaignStatus, Role
+
+
+@pytest.fixture
+def people(app):
+    with app.app_context():
+        rows = [(n, {"first_name": f"N{i}"}) for i, n in enumerate(danish_numbers(12))]
+        return make_list(db.session, "People", rows, fields=["first_name"]).id
+
+
+@pytest.fixture
+def sender_client(login_as):
+    return login_as(Role.SENDER)
+
+
+def compose(client, list_id, action="save", **changes):
+    data = {
+        "name": "Black Friday",
+        "sender": "Shop",
+        "message": "Hi %first_name%, 20% off",
+        "list_ids": [list_id],
+        "encoding": "auto",
+        "action": action,
+    }
+    data.update(changes)
+    return client.post("/campaigns/new", data=data)
+
+
+def campaign_id(response) -> int:
+    return int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))
+
+
+def test_compose_page_shows_lists_and_counter(sender_client, people):
+    page = sender_client.get("/campaigns/new").text
+    assert "People (12 recipients)" in page
+    assert 'id="counter"' in page
+
+
+def test_form_errors_keep_what_was_typed(sender_client, people):
+    response = compose(sender_client, people, sender="Much too long sender", message="Hi %nick%")
+    assert response.status_code == 400
+    assert 'value="Much too long sender"' in response.text
+    assert "Hi %nick%" in response.text
+    errors = " ".join(form_errors(response.text))
+    assert "%nick%" in errors and "%first_name%" in errors
+
+
+def test_sender_is_checked_as_the_user_types(sender_client):
+    bad = sender_client.post("/campaigns/check-sender", data={"sender": "Bad sender!"})
+    assert "is not allowed" in bad.text
+    good = sender_client.post("/campaigns/check-sender", data={"sender": "Shop"})
+    assert "can be used" in good.text
+
+
+def test_save_draft_then_edit(sender_client, people):
+    response = compose(sender_client, people)
+    assert response.status_code == 302
+    edit = sender_client.get(response.headers["Location"]).text
+    assert 'value="Black Friday"' in edit and "Hi %first_name%, 20% off" in edit
+
+
+def test_preview_confirm_and_send(app, sender_client, people, sandbox, jobs):
+    response = compose(sender_client, people, action="preview")
+    cid = campaign_id(response)
+    assert response.headers["Location"].endswith(f"/campaigns/{cid}/preview")
+    page = sender_client.get(f"/campaigns/{cid}/preview").text
+    assert "1.80 DKK" in page and "priced by the gateway (dry run)" in page
+    assert "Hi N0, 20% off" in page  # every recipient's own message
+    # The confirmation needs the explicit tick.
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    refused = sender_client.post(f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint})
+    assert "Tick the box" in sender_client.get(refused.headers["Location"]).text
+    confirmed = sender_client.post(
+        f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint, "understood": "y"}
+    )
+    assert confirmed.headers["Location"] == f"/campaigns/{cid}"
+    live = sender_client.get(f"/campaigns/{cid}/progress").text
+    assert 'hx-trigger="every 1s"' in live
+    assert jobs.run_pending() >= 1
+    done = sender_client.get(f"/campaigns/{cid}/progress").text
+    assert "every 1s" not in done  # polling stops when finished
+    assert re.search(r'data-test="sent">12<', done)
+    assert sandbox.store.count_received(label="Black Friday") == 12
+    page = sender_client.get(f"/campaigns/{cid}").text
+    assert "Confirmed" in page and "sender@example.com" in page
+
+
+def test_stale_preview_cannot_be_confirmed(app, sender_client, people, sandbox):
+    cid = campaign_id(compose(sender_client, people, action="preview"))
+    page = sender_client.get(f"/campaigns/{cid}/preview").text
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    sender_client.post(
+        f"/campaigns/{cid}/edit",
+        data={
+            "name": "Black Friday",
+            "sender": "Shop",
+            "message": "Changed",
+            "list_ids": [people],
+            "encoding": "auto",
+            "action": "save",
+        },
+    )
+    response = sender_client.post(
+        f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint, "understood": "y"}
+    )
+    assert "Preview it again" in sender_client.get(response.headers["Location"]).text
+    with app.app_context():
+        assert db.session.get(Campaign, cid).status == CampaignStatus.DRAFT
+
+
+def test_messages_fragment_filters_and_pages(sender_client, people, sandbox):
+    cid = campaign_id(compose(sender_client, people, action="preview"))
+    fragment = sender_client.get(
+        f"/campaigns/{cid}/messages?q=N11", headers={"HX-Request": "true"}
+    ).text
+    assert fragment.startswith('<div id="messages"')
+    assert "Hi N11, 20% off" in fragment and "Hi N1," not in fragment
+
+
+def test_send_a_test_is_recorded_but_not_the_campaign(sender_client, people, sandbox):
+    cid = campaign_id(compose(sender_client, people, action="preview"))
+    response = sender_client.post(
+        f"/campaigns/{cid}/test", data={"numbers": "+45 20 12 34 56, 21345678", "sample": ""}
+    )
+    page = sender_client.get(response.headers["Location"]).text
+    assert "Test sent to +4520123456, +4521345678" in page
+    assert sandbox.store.count_received(label="Black Friday (test)") == 2
+    assert sandbox.store.count_received(label="Black Friday") == 0
+    too_many = sender_client.post(
+        f"/campaigns/{cid}/test", data={"numbers": ",".join(["20123456"] * 6)}
+    )
+    assert "at most 5 numbers" in sender_client.get(too_many.headers["Location"]).text
+
+
+def test_pause_resume_cancel(app, sender_client, people, sandbox, jobs):
+    cid = campaign_id(compose(sender_client, people, action="preview"))
+    page = sender_client.get(f"/campaigns/{cid}/preview").text
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    sender_client.post(
+        f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint, "understood": "y"}
+    )
+    sender_client.post(f"/campaigns/{cid}/pause")
+    jobs.run_pending()
+    assert sandbox.store.count_received() == 0
+    assert "Paused by sender@example.com" in sender_client.get(f"/campaigns/{cid}").text
+    sender_client.post(f"/campaigns/{cid}/cancel")
+    with app.app_context():
+        assert db.session.get(Campaign, cid).status == CampaignStatus.CANCELLED
+    resumed = sender_client.post(f"/campaigns/{cid}/resume")
+    assert (
+        "Only a paused campaign can be resumed."
+        in sender_client.get(resumed.headers["Location"]).text
+    )
+
+
+def test_unconfirmed_batches_are_decided_and_followed_up(app, sender_client, people, sandbox, jobs):
+    cid = campaign_id(compose(sender_client, people, action="preview"))
+    page = sender_client.get(f"/campaigns/{cid}/preview").text
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    sender_client.post(
+        f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint, "understood": "y"}
+    )
+    sandbox.config.error_share = 1.0
+    jobs.run_pending()
+    sandbox.config.error_share = 0.0
+    page = sender_client.get(f"/campaigns/{cid}").text
+    assert "Unconfirmed batches: your decision" in page
+    with app.app_context():
+        batch_id = db.session.get(Campaign, cid).batches[0].id
+    sender_client.post(f"/campaigns/{cid}/batches/{batch_id}/decide", data={"accepted": "no"})
+    page = sender_client.get(f"/campaigns/{cid}").text
+    assert "Send the failed recipients again" in page
+    response = sender_client.post(f"/campaigns/{cid}/follow-up")
+    follow = campaign_id(response)
+    assert follow != cid
+    assert "failed recipients" in sender_client.get(f"/campaigns/{follow}/edit").text
+
+
+def test_viewer_sees_history_but_no_buttons(app, client, make_user, login_as, people, sandbox):
+    sender = login_as(Role.SENDER)
+    cid = campaign_id(compose(sender, people))
+    sender.post("/logout")
+    viewer = login_as(Role.VIEWER)
+    page = viewer.get(f"/campaigns/{cid}").text
+    assert "Black Friday" in page and "Delete draft" not in page
+    assert viewer.get("/campaigns/").status_code == 200

@@ -1,0 +1,88 @@
+"""The app's way out: the gateway client, and the embedded sandbox when no API token is set.
+
+Which gateway is used:
+- ``SMS_API_TOKEN`` set: the real gateway at ``SMS_GATEWAY_URL``.
+- no token, ``SMS_GATEWAY_URL`` set: a sandbox running elsewhere (``flask sandbox``), which
+  accepts ``SANDBOX_API_TOKEN``.
+- neither: the sandbox is started in this process on a loopback port, on first use. It serves
+  from its own threads, so a single-threaded dashboard calling it never waits on itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask import Flask
+
+from webapp.gateway.client import MtsmsClient
+from webapp.gateway.sandbox import RunningSandbox, start_sandbox
+from webapp.gateway.sandbox_store import SandboxStore
+
+
+class GatewayConnection:
+    def __init__(self, app: Flask):
+        self.config = app.config
+        self.sandbox_path = Path(app.instance_path) / "sandbox.sqlite3"
+        self._lock = threading.Lock()
+        self._client: MtsmsClient | None = None
+        self._sandbox: RunningSandbox | None = None
+        self._store: SandboxStore | None = None
+
+    @property
+    def sandbox_mode(self) -> bool:
+        return self.config["SANDBOX_MODE"]
+
+    def client(self) -> MtsmsClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> MtsmsClient:
+        options = {"max_connections": self.config["SMS_MAX_CONNECTIONS"]}
+        if not self.sandbox_mode:
+            url, token = self.config["SMS_GATEWAY_URL"], self.config["SMS_API_TOKEN"]
+            return MtsmsClient(url, token, **options)
+        if self.config.get("SMS_GATEWAY_URL"):
+            return MtsmsClient(
+                self.config["SMS_GATEWAY_URL"], self.config["SANDBOX_API_TOKEN"], **options
+            )
+        self._sandbox = start_sandbox(
+            self.sandbox_path,
+            port=self.config["SANDBOX_PORT"],
+            token=self.config.get("SANDBOX_API_TOKEN"),
+            config=None,
+        )
+        self._store = self._sandbox.store
+        return self._sandbox.client(**options)
+
+    def sandbox_store(self) -> SandboxStore | None:
+        """What the sandbox received, for the inbox page (sandbox mode only)."""
+        if not self.sandbox_mode:
+            return None
+        with self._lock:
+            if self._store is None:
+                self._store = SandboxStore(self.sandbox_path)
+            return self._store
+
+    def use_sandbox(self, sandbox: RunningSandbox) -> None:
+        """Point this app at an already running sandbox (tests, benchmarks)."""
+        with self._lock:
+            self._sandbox = None
+            self._store = sandbox.store
+            self._client = sandbox.client(max_connections=self.config["SMS_MAX_CONNECTIONS"])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            if self._sandbox is not None:
+                self._sandbox.stop()
+            self._client = self._sandbox = None
+
+
+def init_gateway(app: Flask) -> GatewayConnection:
+    connection = GatewayConnection(app)
+    app.extensions["gateway"] = connection
+    return connection

@@ -1,0 +1,812 @@
+"""Campaigns from draft to confirmation: compose, preview with a dry run, freeze the recipients.
+
+The preview goes through the same request path and the same batches as the send
+(`batch_messages`), so the counter, the preview's cost and the real send agree. Sending is the
+dispatcher's job (`webapp.services.dispatch`); this module ends where a campaign is confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from webapp.gateway.errors import GatewayError, InvalidMessage
+from webapp.gateway.messages import Recipient as GatewayRecipient
+from webapp.gateway.messages import SmsMessage
+from webapp.gateway.pricing import PriceTable
+from webapp.gateway.rules import sender_problem
+from webapp.models import (
+    Batch,
+    Campaign,
+    CampaignEvent,
+    CampaignRecipient,
+    CampaignStatus,
+    CampaignTestSend,
+    ImportStatus,
+    ListImport,
+    OptOut,
+    Recipient,
+    RecipientList,
+    RecipientState,
+    User,
+    campaign_lists,
+    utcnow,
+)
+from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags, find_tags, render
+from webapp.sms.personalise import tagvalues_for, to_gateway_tags
+from webapp.sms.phones import normalise_msisdn
+
+ENCODINGS = ("auto", "GSM", "UCS2")
+MANY_SEGMENTS = 3
+RECENT_DAYS = 7
+
+
+class CampaignInvalid(ValueError):
+    """The campaign cannot be saved or sent as it is: ``errors`` maps each field to a message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+
+
+class CampaignStateError(ValueError):
+    """The action does not fit the campaign's state (e.g. editing a campaign that was sent)."""
+
+
+class PreviewFailed(ValueError):
+    """The gateway refused the dry run; carries the gateway's own message."""
+
+
+@dataclass
+class CampaignDraft:
+    """What the compose form holds, as plain values."""
+
+    name: str
+    sender: str
+    message: str
+    list_ids: list[int] = field(default_factory=list)
+    encoding: str = "auto"
+    send_at: datetime | None = None
+    speed_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRecipient:
+    msisdn: str
+    country: str | None
+    fields: dict
+
+
+@dataclass
+class ResolvedRecipients:
+    recipients: list[ResolvedRecipient]
+    fields: list[str]
+    excluded_opted_out: int = 0
+    excluded_duplicates: int = 0
+
+
+def record_event(session: Session, campaign: Campaign, action: str, user: User | None, detail=None):
+    session.add(
+        CampaignEvent(
+            campaign_id=campaign.id, action=action, detail=detail, user_id=user.id if user else None
+        )
+    )
+
+
+# --- Compose ---------------------------------------------------------------------------------
+
+
+def available_fields(lists: Sequence[RecipientList]) -> list[str]:
+    """The personalisation fields of the chosen lists, in order, each once."""
+    seen: dict[str, None] = {}
+    for recipient_list in lists:
+        for name in recipient_list.fields or []:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def validate_draft(session: Session, draft: CampaignDraft, *, now: datetime | None = None):
+    """Check a draft; raise CampaignInvalid naming every field that is wrong."""
+    errors: dict[str, str] = {}
+    if not draft.name.strip():
+        errors["name"] = "Give the campaign a name; it is shown in the gateway's statistics."
+    elif len(draft.name) > 200:
+        errors["name"] = "The name can be at most 200 characters."
+    problem = sender_problem(draft.sender.strip()) if draft.sender.strip() else None
+    if not draft.sender.strip():
+        errors["sender"] = "Enter a sender: up to 11 letters and digits, or up to 15 digits."
+    elif problem:
+        errors["sender"] = problem
+    if draft.encoding not in ENCODINGS:
+        errors["encoding"] = "Choose automatic, GSM or Unicode."
+    lists = _lists(session, draft.list_ids)
+    if len(lists) != len(set(draft.list_ids)):
+        errors["list_ids"] = "One of the chosen lists no longer exists."
+    if draft.message:
+        try:
+            check_tags(draft.message, available_fields(lists))
+        except UnknownTagError as error:
+            errors["message"] = str(error)
+        if draft.encoding == "GSM" and "message" not in errors:
+            try:
+                analyze(draft.message, "GSM")
+            except EncodingError as error:
+                errors["message"] = str(error)
+    if draft.send_at is not None and draft.send_at <= (now or utcnow()):
+        errors["send_at"] = "The send time is in the past. Leave it empty to send at once."
+    if draft.speed_per_minute is not None and draft.speed_per_minute < 1:
+        errors["speed_per_minute"] = "The speed must be at least 1 recipient per minute."
+    if errors:
+        raise CampaignInvalid(errors)
+    return lists
+
+
+def save_draft(
+    session: Session, user: User, draft: CampaignDraft, campaign: Campaign | None = None
+) -> Campaign:
+    """Create or update a draft. A draft may be incomplete in message and lists, not in name."""
+    lists = validate_draft(session, draft)
+    if campaign is None:
+        campaign = Campaign(created_by_id=user.id, status=CampaignStatus.DRAFT)
+        session.add(campaign)
+    elif campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError("Only a draft can be edited; copy the campaign to change it.")
+    campaign.name = draft.name.strip()
+    campaign.sender = draft.sender.strip()
+    campaign.message = draft.message
+    campaign.encoding = draft.encoding
+    campaign.send_at = draft.send_at
+    campaign.speed_per_minute = draft.speed_per_minute
+    if campaign.parent_id is None:
+        campaign.lists = lists
+    session.commit()
+    return campaign
+
+
+def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
+    copy = Campaign(
+        name=f"{campaign.name} (copy)"[:200],
+        sender=campaign.sender,
+        message=campaign.message,
+        encoding=campaign.encoding,
+        speed_per_minute=campaign.speed_per_minute,
+        lists=[lst for lst in campaign.lists if not lst.hidden],
+        created_by_id=user.id,
+        status=CampaignStatus.DRAFT,
+    )
+    session.add(copy)
+    session.commit()
+    return copy
+
+
+def delete_draft(session: Session, campaign: Campaign) -> None:
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError("Only a draft can be deleted; a sent campaign stays in history.")
+    session.delete(campaign)
+    session.commit()
+
+
+def _lists(session: Session, list_ids: Sequence[int]) -> list[RecipientList]:
+    if not list_ids:
+        return []
+    found = {
+        lst.id: lst
+        for lst in session.scalars(
+            select(RecipientList).where(
+                RecipientList.id.in_(list_ids), RecipientList.hidden.is_(False)
+            )
+        )
+    }
+    return [found[i] for i in dict.fromkeys(list_ids) if i in found]
+
+
+# --- Recipients ------------------------------------------------------------------------------
+
+
+def opted_out_numbers(session: Session) -> set[str]:
+    return set(session.scalars(select(OptOut.msisdn)))
+
+
+def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipients:
+    """Who the campaign would reach now: lists merged, each number once, opt-outs excluded.
+
+    A follow-up campaign reaches its parent's failed recipients instead of lists.
+    """
+    opted_out = opted_out_numbers(session)
+    if campaign.parent_id is not None:
+        rows = session.execute(
+            select(CampaignRecipient.msisdn, CampaignRecipient.country, CampaignRecipient.fields)
+            .where(
+                CampaignRecipient.campaign_id == campaign.parent_id,
+                CampaignRecipient.state == RecipientState.FAILED,
+            )
+            .order_by(CampaignRecipient.id)
+        )
+    else:
+        rows = _in_list_order(session, campaign.lists)
+    fields = resolve_fields(session, campaign)
+    result = ResolvedRecipients(recipients=[], fields=fields)
+    seen: set[str] = set()
+    for msisdn, country, values in rows:
+        if msisdn in opted_out:
+            result.excluded_opted_out += 1
+        elif msisdn in seen:
+            result.excluded_duplicates += 1
+        else:
+            seen.add(msisdn)
+            result.recipients.append(ResolvedRecipient(msisdn, country, values or {}))
+    return result
+
+
+def resolve_fields(session: Session, campaign: Campaign) -> list[str]:
+    """The fields a campaign can personalise with: its lists', or its first ancestor's."""
+    while campaign.parent_id is not None:
+        campaign = session.get(Campaign, campaign.parent_id)
+    return available_fields(campaign.lists)
+
+
+def _in_list_order(session: Session, lists: Sequence[RecipientList]):
+    """Recipients of completed imports, list by list in the order chosen: the first list wins."""
+    for lst in lists:
+        yield from session.execute(
+            select(Recipient.msisdn, Recipient.country, Recipient.fields)
+            .join(ListImport, Recipient.import_id == ListImport.id)
+            .where(Recipient.list_id == lst.id, ListImport.status == ImportStatus.DONE)
+            .order_by(Recipient.id)
+            .execution_options(yield_per=10_000)
+        )
+
+
+def batch_size_for(campaign: Campaign, configured: int) -> int:
+    """Recipients per request: the configured size, smaller when a speed limit asks for it."""
+    size = max(1, min(10_000, configured))
+    if campaign.speed_per_minute:
+        size = max(1, min(size, campaign.speed_per_minute))
+    return size
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def batch_message(
+    campaign: Campaign,
+    recipients: Sequence[tuple[str, dict]],
+    fields: Sequence[str],
+    *,
+    number: int,
+    callback_url: str | None = None,
+) -> SmsMessage:
+    """The one SMS object a batch sends: the template with tags, each recipient's tag values."""
+    tags, tag_fields = to_gateway_tags(campaign.message, list(fields))
+    return SmsMessage(
+        message=campaign.message,
+        recipients=[
+            GatewayRecipient(
+                msisdn,
+                tagvalues_for({name: values.get(name) or "" for name in tag_fields}, tag_fields)
+                if tags
+                else None,
+            )
+            for msisdn, values in recipients
+        ],
+        sender=campaign.sender,
+        label=campaign.name,
+        encoding="UCS2" if campaign.encoding == "UCS2" else None,
+        tags=tags or None,
+        callback_url=callback_url,
+        userref=f"campaign-{campaign.id}-batch-{number}",
+    )
+
+
+def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
+    return render(campaign.message, {name: values.get(name, "") for name in fields})
+
+
+# --- Preview ---------------------------------------------------------------------------------
+
+
+def content_fingerprint(session: Session, campaign: Campaign) -> str:
+    """Changes whenever what would be sent changes: text, sender, encoding, lists, opt-outs."""
+    lists = [(lst.id, lst.recipient_count, _last_import(session, lst.id)) for lst in campaign.lists]
+    opt_outs = session.execute(select(func.count(), func.max(OptOut.created_at))).one()
+    state = {
+        "name": campaign.name,
+        "sender": campaign.sender,
+        "message": campaign.message,
+        "encoding": campaign.encoding,
+        "speed": campaign.speed_per_minute,
+        "lists": lists,
+        "parent": campaign.parent_id,
+        "opt_outs": [opt_outs[0], str(opt_outs[1])],
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def _last_import(session: Session, list_id: int) -> int | None:
+    return session.scalar(
+        select(func.max(ListImport.id)).where(
+            ListImport.list_id == list_id, ListImport.status == ImportStatus.DONE
+        )
+    )
+
+
+def preview_campaign(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    client,
+    *,
+    honours_dry_run: bool,
+    batch_size: int,
+    price_table: PriceTable | None = None,
+    default_country: str = "DK",
+    now: datetime | None = None,
+) -> dict:
+    """Price the campaign as it would be sent, batch by batch, and store what was found.
+
+    With a gateway that honours ``dry_run`` each batch is sent as a dry run; otherwise it is
+    priced locally from the price table and the result says it is an estimate.
+    """
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError("This campaign was already confirmed.")
+    lists = (
+        validate_draft(session, _as_draft(campaign), now=now)
+        if campaign.parent_id is None
+        else None
+    )
+    if lists is not None and not lists:
+        raise CampaignInvalid({"list_ids": "Choose at least one recipient list."})
+    if not campaign.message.strip():
+        raise CampaignInvalid({"message": "Write the message first."})
+    resolved = resolve_recipients(session, campaign)
+    if not resolved.recipients:
+        raise CampaignInvalid({"list_ids": "The chosen lists have no one to send to."})
+    table = price_table or PriceTable()
+    size = batch_size_for(campaign, batch_size)
+
+    countries: dict[str, int] = {}
+    total = Decimal(0)
+    currency = table.currency
+    batches = 0
+    local = _local_costs(campaign, resolved, table)
+    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
+        batches += 1
+        if honours_dry_run:
+            message = batch_message(
+                campaign, [(r.msisdn, r.fields) for r in chunk], resolved.fields, number=number
+            )
+            try:
+                result = client.send(message, dry_run=True)
+            except (GatewayError, InvalidMessage) as error:
+                raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
+            for country, parts in result.usage.countries.items():
+                countries[country] = countries.get(country, 0) + int(parts)
+            total += result.usage.total_cost or Decimal(0)
+            currency = result.usage.currency or currency
+    if not honours_dry_run:
+        countries, total = local["countries"], local["cost"]
+    segments = sum(countries.values())
+    summary = {
+        "recipients": len(resolved.recipients),
+        "excluded_opted_out": resolved.excluded_opted_out,
+        "excluded_duplicates": resolved.excluded_duplicates,
+        "messages": len(resolved.recipients),
+        "batches": batches,
+        "batch_size": size,
+        "segments": segments,
+        "countries": countries,
+        "currency": currency,
+        "cost": str(total),
+        "estimate": not honours_dry_run,
+        "unicode_recipients": local["unicode"],
+        "max_segments": local["max_segments"],
+        "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+    }
+    campaign.preview_summary = summary
+    campaign.recipient_count = summary["recipients"]
+    campaign.excluded_opted_out = resolved.excluded_opted_out
+    campaign.excluded_duplicates = resolved.excluded_duplicates
+    campaign.segments = segments
+    campaign.cost = total
+    campaign.currency = currency
+    campaign.cost_is_estimate = not honours_dry_run
+    campaign.previewed_at = now or utcnow()
+    campaign.previewed_by_id = user.id
+    campaign.preview_fingerprint = content_fingerprint(session, campaign)
+    record_event(
+        session,
+        campaign,
+        "previewed",
+        user,
+        f"{summary['recipients']} recipients, {total} {currency}",
+    )
+    session.commit()
+    return summary
+
+
+def preview_is_current(session: Session, campaign: Campaign) -> bool:
+    return bool(campaign.preview_fingerprint) and campaign.preview_fingerprint == (
+        content_fingerprint(session, campaign)
+    )
+
+
+def _as_draft(campaign: Campaign) -> CampaignDraft:
+    return CampaignDraft(
+        name=campaign.name,
+        sender=campaign.sender,
+        message=campaign.message,
+        list_ids=[lst.id for lst in campaign.lists],
+        encoding=campaign.encoding,
+        send_at=campaign.send_at,
+        speed_per_minute=campaign.speed_per_minute,
+    )
+
+
+def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
+    """Each recipient's own message counted by the SMS engine and priced from the table."""
+    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
+    cache: dict[str, tuple[int, str]] = {}
+    countries: dict[str, int] = {}
+    cost = Decimal(0)
+    unicode = 0
+    max_segments = 0
+    for recipient in resolved.recipients:
+        text = render_for(campaign, resolved.fields, recipient.fields)
+        if text not in cache:
+            analysis = analyze(text, engine_encoding)
+            if campaign.encoding == "GSM" and analysis.encoding != "GSM":
+                raise CampaignInvalid(
+                    {
+                        "message": f"Recipient {recipient.msisdn}'s message needs Unicode "
+                        f"({''.join(analysis.offending)}), but the encoding is set to GSM."
+                    }
+                )
+            cache[text] = (analysis.segments, analysis.encoding)
+        parts, encoding = cache[text]
+        country = recipient.country or "ZZ"
+        countries[country] = countries.get(country, 0) + parts
+        cost += table.price_for(country) * parts
+        unicode += encoding == "UCS2"
+        max_segments = max(max_segments, parts)
+    return {
+        "countries": countries,
+        "cost": cost,
+        "unicode": unicode,
+        "max_segments": max_segments,
+    }
+
+
+def _warnings(session, campaign, local, resolved, default_country, now) -> list[str]:
+    warnings = []
+    if local["unicode"]:
+        offending = "".join(analyze(campaign.message).offending)
+        because = f" because of {offending!r}" if offending else " because of text in a field"
+        warnings.append(
+            f"{local['unicode']} of {len(resolved.recipients)} messages need Unicode (UCS-2)"
+            f"{because}: a segment then holds 70 characters instead of 160, "
+            "so they cost about 2-3 times as much."
+        )
+    if local["max_segments"] > MANY_SEGMENTS:
+        warnings.append(
+            f"Some messages are {local['max_segments']} segments long: each recipient is billed "
+            f"for {local['max_segments']} SMS."
+        )
+    abroad: dict[str, int] = {}
+    for recipient in resolved.recipients:
+        if recipient.country and recipient.country != default_country:
+            abroad[recipient.country] = abroad.get(recipient.country, 0) + 1
+    if abroad:
+        listed = ", ".join(f"{country} ({n})" for country, n in sorted(abroad.items()))
+        warnings.append(
+            f"{sum(abroad.values())} recipients are outside {default_country}: {listed}. "
+            "Check that they should get this message; prices differ by country."
+        )
+    recent = _recently_sent_same_text(session, campaign, now or utcnow())
+    if recent:
+        warnings.append(
+            f"The same text was already sent to the same list in the last {RECENT_DAYS} days: "
+            + ", ".join(f"“{c.name}”" for c in recent)
+            + "."
+        )
+    return warnings
+
+
+def _recently_sent_same_text(session: Session, campaign: Campaign, now: datetime):
+    list_ids = [lst.id for lst in campaign.lists]
+    if not list_ids:
+        return []
+    return list(
+        session.scalars(
+            select(Campaign)
+            .join(campaign_lists, campaign_lists.c.campaign_id == Campaign.id)
+            .where(
+                campaign_lists.c.list_id.in_(list_ids),
+                Campaign.id != campaign.id,
+                Campaign.message == campaign.message,
+                Campaign.confirmed_at >= now - timedelta(days=RECENT_DAYS),
+            )
+            .distinct()
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientMessage:
+    msisdn: str
+    country: str | None
+    fields: dict
+    text: str
+    encoding: str
+    segments: int
+    price: Decimal
+
+
+def recipient_messages(
+    session: Session,
+    campaign: Campaign,
+    *,
+    search: str = "",
+    costlier_only: bool = False,
+    sort: str = "",
+    page: int = 1,
+    per_page: int = 50,
+    price_table: PriceTable | None = None,
+) -> tuple[list[RecipientMessage], int]:
+    """Every recipient's own message: text, encoding, segments and price; one page of them.
+
+    ``costlier_only`` keeps the recipients whose personalised text needs Unicode or more
+    segments than the template with empty fields (a long name, a non-GSM character in a field).
+    """
+    table = price_table or PriceTable()
+    resolved = resolve_recipients(session, campaign)
+    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
+    baseline = analyze(render_for(campaign, resolved.fields, {}), engine_encoding)
+    needle = search.strip().lower()
+    cache: dict[str, tuple[int, str]] = {}
+    rows: list[RecipientMessage] = []
+    for recipient in resolved.recipients:
+        text = render_for(campaign, resolved.fields, recipient.fields)
+        if needle and needle not in recipient.msisdn and needle not in text.lower():
+            continue
+        if text not in cache:
+            analysis = analyze(text, engine_encoding)
+            cache[text] = (analysis.segments, analysis.encoding)
+        segments, encoding = cache[text]
+        if costlier_only and not (
+            segments > baseline.segments or (encoding == "UCS2" and baseline.encoding == "GSM")
+        ):
+            continue
+        price = table.price_for(recipient.country or "ZZ") * segments
+        rows.append(
+            RecipientMessage(
+                recipient.msisdn,
+                recipient.country,
+                recipient.fields,
+                text,
+                encoding,
+                segments,
+                price,
+            )
+        )
+    if sort in ("segments", "-segments"):
+        rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
+    total = len(rows)
+    start = (max(1, page) - 1) * per_page
+    return rows[start : start + per_page], total
+
+
+# --- Confirm ---------------------------------------------------------------------------------
+
+
+def confirm_campaign(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    *,
+    batch_size: int,
+    now: datetime | None = None,
+) -> Campaign:
+    """Freeze the recipients into batches and queue the campaign (or schedule it).
+
+    Requires a preview of the current content. After this, list changes do not change who the
+    campaign reaches.
+    """
+    now = now or utcnow()
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError("This campaign was already confirmed.")
+    if not preview_is_current(session, campaign):
+        raise CampaignStateError(
+            "The campaign changed since its preview (text, lists or opt-outs). "
+            "Preview it again before sending."
+        )
+    if campaign.send_at is not None and campaign.send_at <= now:
+        raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
+    resolved = resolve_recipients(session, campaign)
+    size = batch_size_for(campaign, batch_size)
+    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
+        batch = Batch(campaign_id=campaign.id, number=number, size=len(chunk))
+        session.add(batch)
+        session.flush()
+        session.execute(
+            insert(CampaignRecipient),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "batch_id": batch.id,
+                    "msisdn": r.msisdn,
+                    "country": r.country,
+                    "fields": r.fields,
+                    "state": RecipientState.PENDING,
+                }
+                for r in chunk
+            ],
+        )
+    if campaign.parent_id is not None:
+        session.execute(
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.campaign_id == campaign.parent_id,
+                CampaignRecipient.state == RecipientState.FAILED,
+                CampaignRecipient.msisdn.in_([r.msisdn for r in resolved.recipients]),
+            )
+            .values(state=RecipientState.RESENT)
+        )
+    campaign.recipient_count = len(resolved.recipients)
+    campaign.status = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
+    campaign.confirmed_at = now
+    campaign.confirmed_by_id = user.id
+    detail = f"{campaign.recipient_count} recipients, {campaign.cost} {campaign.currency or ''}"
+    record_event(session, campaign, "confirmed", user, detail.strip())
+    session.commit()
+    return campaign
+
+
+def create_follow_up(session: Session, campaign: Campaign, user: User) -> Campaign:
+    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones."""
+    existing = session.scalar(
+        select(Campaign).where(
+            Campaign.parent_id == campaign.id, Campaign.status == CampaignStatus.DRAFT
+        )
+    )
+    if existing is not None:
+        return existing
+    failed = session.scalar(
+        select(func.count()).where(
+            CampaignRecipient.campaign_id == campaign.id,
+            CampaignRecipient.state == RecipientState.FAILED,
+        )
+    )
+    if not failed:
+        raise CampaignStateError(
+            "No recipient of this campaign is marked as failed. Decide the unconfirmed batches "
+            "first if some are waiting."
+        )
+    follow_up = Campaign(
+        name=f"{campaign.name} (follow-up)"[:200],
+        sender=campaign.sender,
+        message=campaign.message,
+        encoding=campaign.encoding,
+        parent_id=campaign.id,
+        created_by_id=user.id,
+        status=CampaignStatus.DRAFT,
+    )
+    session.add(follow_up)
+    session.commit()
+    return follow_up
+
+
+def campaign_tags(campaign: Campaign) -> list[str]:
+    return find_tags(campaign.message)
+
+
+# --- Test messages ---------------------------------------------------------------------------
+
+MAX_TEST_NUMBERS = 5
+
+
+def send_test(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    client,
+    *,
+    numbers: Sequence[str],
+    sample_msisdn: str | None,
+    default_country: str,
+) -> CampaignTestSend:
+    """Send the message, rendered with one recipient's values, to the user's own phones.
+
+    Recorded as a test; it never counts as (or blocks) the campaign's own send.
+    """
+    wanted = [n for n in (raw.strip() for raw in numbers) if n]
+    if not wanted:
+        raise CampaignInvalid(
+            {"numbers": "Enter a number, or add your mobile number under My account."}
+        )
+    if len(wanted) > MAX_TEST_NUMBERS:
+        raise CampaignInvalid({"numbers": f"Send a test to at most {MAX_TEST_NUMBERS} numbers."})
+    msisdns = []
+    for raw in wanted:
+        result = normalise_msisdn(raw, default_country)
+        if result.msisdn is None:
+            raise CampaignInvalid({"numbers": f"{raw}: {result.reason}"})
+        if result.msisdn not in msisdns:
+            msisdns.append(result.msisdn)
+    resolved = resolve_recipients(session, campaign)
+    sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
+    if sample is None and resolved.recipients:
+        sample = resolved.recipients[0]
+    text = render_for(campaign, resolved.fields, sample.fields if sample else {})
+    message = SmsMessage(
+        message=text,
+        recipients=[GatewayRecipient(m) for m in msisdns],
+        sender=campaign.sender,
+        label=f"{campaign.name} (test)",
+        encoding="UCS2" if campaign.encoding == "UCS2" else None,
+        userref=f"campaign-{campaign.id}-test",
+    )
+    record = CampaignTestSend(
+        campaign_id=campaign.id, numbers=msisdns, message=text, created_by_id=user.id
+    )
+    session.add(record)
+    try:
+        result = client.send(message)
+    except (GatewayError, InvalidMessage) as error:
+        record.error = str(error)
+    else:
+        record.message_id = str(result.message_id) if result.message_id is not None else None
+    session.commit()
+    return record
+
+
+# --- Queries for the pages -------------------------------------------------------------------
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    return list(
+        session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()))
+    )
+
+
+def selectable_lists(session: Session) -> list[RecipientList]:
+    """Lists a campaign can use: visible ones with at least one finished import."""
+    return list(
+        session.scalars(
+            select(RecipientList)
+            .where(RecipientList.hidden.is_(False))
+            .order_by(RecipientList.name, RecipientList.id)
+        )
+    )
+
+
+def batches_in_state(session: Session, campaign: Campaign, state: str) -> list[Batch]:
+    return list(
+        session.scalars(
+            select(Batch)
+            .where(Batch.campaign_id == campaign.id, Batch.state == state)
+            .order_by(Batch.number)
+        )
+    )
+
+
+def sent_tests_of(session: Session, campaign: Campaign) -> list[CampaignTestSend]:
+    return list(
+        session.scalars(
+            select(CampaignTestSend)
+            .where(CampaignTestSend.campaign_id == campaign.id)
+            .order_by(CampaignTestSend.id.desc())
+        )
+    )
+
+
+def follow_ups_of(session: Session, campaign: Campaign) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).where(Campaign.parent_id == campaign.id)))

@@ -1,0 +1,142 @@
+"""Background jobs: thin wrappers that run a service inside an app context.
+
+The queue is Huey: SQLite storage in ``instance/`` and an in-process consumer thread by default;
+with ``REDIS_URL`` set, Redis storage and ``flask worker`` processes. Jobs only carry ids; the
+database is the truth, so a job that runs twice or after a crash finds the state and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+JOBS: dict[str, Callable] = {}
+
+
+def job(function: Callable) -> Callable:
+    """Register ``function`` as a background job under its own name."""
+    JOBS[function.__name__] = function
+    return function
+
+
+class JobQueue:
+    """The app's Huey instance with every job registered on it."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.huey = _make_huey(app)
+        self.tasks = {name: self._register(name, function) for name, function in JOBS.items()}
+        self.huey.periodic_task(crontab(minute="*"), name="every_minute")(
+            self._in_context(lambda: JOBS["send_due_campaigns"]())
+        )
+        self.consumer = None
+        self._consumer_lock = threading.Lock()
+
+    def _in_context(self, function: Callable) -> Callable:
+        app = self.app
+
+        def run(*args):
+            with app.app_context():
+                try:
+                    return function(*args)
+                finally:
+                    db.session.remove()
+
+        return run
+
+    def _register(self, name: str, function: Callable):
+        return self.huey.task(name=name)(self._in_context(function))
+
+    def enqueue(self, name: str, *args, eta=None):
+        task = self.tasks[name]
+        return task.schedule(args=args, eta=eta) if eta is not None else task(*args)
+
+    def start_consumer(self, workers: int = 2) -> None:
+        """Run jobs in threads of this process (the embedded default); idempotent."""
+        with self._consumer_lock:
+            if self.consumer is None:
+                self.consumer = self.huey.create_consumer(workers=workers, worker_type="thread")
+                self.consumer.start()
+
+    def stop_consumer(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop(graceful=True)
+            self.consumer = None
+
+    def run_pending(self, limit: int = 1000) -> int:
+        """Run the queued jobs now, in this thread: how tests drive the worker synchronously."""
+        done = 0
+        while done < limit:
+            task = self.huey.dequeue()
+            if task is None:
+                return done
+            self.huey.execute(task)
+            done += 1
+        return done
+
+
+def _make_huey(app: Flask) -> Huey:
+    name = app.config.get("HUEY_NAME", "sms-dashboard")
+    if app.config.get("REDIS_URL"):
+        return RedisHuey(name, url=app.config["REDIS_URL"], utc=True)
+    path = Path(app.instance_path) / "huey.sqlite3"
+    return SqliteHuey(name, filename=str(path), utc=True)
+
+
+def init_jobs(app: Flask) -> JobQueue:
+    queue = JobQueue(app)
+    app.extensions["jobs"] = queue
+    return queue
+
+
+# --- The jobs ------------------------------------------------------------------------------
+
+
+@job
+def dispatch_campaign(campaign_id: int) -> str:
+    """Send a confirmed campaign's pending batches (safe to run twice: see services.dispatch)."""
+    from flask import current_app
+
+    from webapp.services import dispatch
+
+    config = current_app.config
+    outcome = dispatch.dispatch_campaign(
+        db.session,
+        campaign_id,
+        current_app.extensions["gateway"].client(),
+        max_connections=config["SMS_MAX_CONNECTIONS"],
+        callback_url=delivery_report_url(config),
+        retry_base_seconds=config.get("SMS_RETRY_BASE_SECONDS", 2.0),
+    )
+    log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
+    return outcome
+
+
+@job
+def send_due_campaigns() -> list[int]:
+    """Every minute: start scheduled campaigns whose time has come, and pick up campaigns whose
+    worker died (their lease expired)."""
+    from flask import current_app
+
+    from webapp.services import dispatch
+
+    due = dispatch.due_campaigns(db.session)
+    for campaign_id in due:
+        current_app.extensions["jobs"].enqueue("dispatch_campaign", campaign_id)
+    return due
+
+
+def delivery_report_url(config) -> str | None:
+    """Where the gateway posts delivery reports: only when the dashboard's address is known."""
+    if config.get("PUBLIC_URL"):
+        return config["PUBLIC_URL"].rstrip("/") + "/webhooks/delivery-reports"
+    return None

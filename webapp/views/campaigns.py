@@ -1,0 +1,476 @@
+"""Campaign pages: compose, preview, confirm, follow the send, and act on what went wrong."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from webapp.access import requires
+from webapp.extensions import db
+from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
+from webapp.gateway.rules import sender_problem
+from webapp.models import Batch, Campaign, CampaignStatus, Role
+from webapp.services import campaigns, dispatch, settings
+from webapp.services.campaigns import (
+    CampaignDraft,
+    CampaignInvalid,
+    CampaignStateError,
+    PreviewFailed,
+)
+from webapp.services.counter import count_message
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+PER_PAGE = 50
+
+
+def _jobs():
+    return current_app.extensions["jobs"]
+
+
+def _client():
+    return current_app.extensions["gateway"].client()
+
+
+def _default_country() -> str:
+    return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+
+
+def _user_zone() -> ZoneInfo:
+    return ZoneInfo(current_user.timezone or "UTC")
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    return db.get_or_404(Campaign, campaign_id)
+
+
+# --- Lists of campaigns and compose --------------------------------------------------------
+
+
+@bp.route("/")
+@requires(Role.VIEWER)
+def index():
+    return render_template("campaigns/index.html", campaigns=campaigns.list_campaigns(db.session))
+
+
+def _form_for(campaign: Campaign | None) -> CampaignForm:
+    if campaign is None:
+        form = CampaignForm(formdata=request.form if request.method == "POST" else None)
+    elif request.method == "POST":
+        form = CampaignForm()
+    else:
+        form = CampaignForm(obj=campaign)
+        form.list_ids.data = [lst.id for lst in campaign.lists]
+        if campaign.send_at:
+            form.send_at.data = campaign.send_at.astimezone(_user_zone()).replace(tzinfo=None)
+    form.list_ids.choices = [
+        (lst.id, f"{lst.name} ({lst.recipient_count:,} recipients)")
+        for lst in campaigns.selectable_lists(db.session)
+    ]
+    return form
+
+
+def _draft_from(form: CampaignForm) -> CampaignDraft:
+    send_at = None
+    if form.send_at.data:
+        send_at = form.send_at.data.replace(tzinfo=_user_zone()).astimezone(UTC)
+    return CampaignDraft(
+        name=form.name.data or "",
+        sender=form.sender.data or "",
+        message=form.message.data or "",
+        list_ids=list(form.list_ids.data or []),
+        encoding=form.encoding.data or "auto",
+        send_at=send_at,
+        speed_per_minute=form.speed_per_minute.data,
+    )
+
+
+def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 200):
+    chosen = [
+        lst
+        for lst in campaigns.selectable_lists(db.session)
+        if lst.id in (form.list_ids.data or [])
+    ]
+    if campaign is not None and campaign.parent_id is not None:
+        fields = campaigns.resolve_fields(db.session, campaign)
+    else:
+        fields = campaigns.available_fields(chosen)
+    counter = count_message(
+        db.session,
+        form.message.data or "",
+        form.encoding.data or "auto",
+        [lst.id for lst in chosen],
+    )
+    return render_template(
+        "campaigns/compose.html",
+        form=form,
+        campaign=campaign,
+        counter=counter,
+        available_tags=fields,
+        zone=current_user.timezone,
+    ), status
+
+
+def _save(form: CampaignForm, campaign: Campaign | None):
+    """Save the draft; on 'Preview' go on to the preview. Errors keep everything typed."""
+    if form.validate_on_submit():
+        try:
+            campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
+        except CampaignInvalid as error:
+            for name, message in error.errors.items():
+                getattr(form, name).errors = [*getattr(form, name).errors, message]
+        except CampaignStateError as error:
+            flash(str(error), "error")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        else:
+            if request.form.get("action") == "preview":
+                return _run_preview(campaign)
+            flash("Draft saved.", "success")
+            return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
+    return _compose_page(form, campaign, 400)
+
+
+@bp.route("/new")
+@requires(Role.SENDER)
+def new():
+    return _compose_page(_form_for(None), None)
+
+
+@bp.route("/new", methods=["POST"])
+@requires(Role.SENDER)
+def create():
+    return _save(_form_for(None), None)
+
+
+@bp.route("/<int:campaign_id>/edit")
+@requires(Role.SENDER)
+def edit(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    if campaign.status != CampaignStatus.DRAFT:
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return _compose_page(_form_for(campaign), campaign)
+
+
+@bp.route("/<int:campaign_id>/edit", methods=["POST"])
+@requires(Role.SENDER)
+def update(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    return _save(_form_for(campaign), campaign)
+
+
+@bp.route("/check-sender", methods=["POST"])
+@requires(Role.SENDER)
+def check_sender():
+    """The sender field, validated as the user types (an htmx fragment)."""
+    sender = request.form.get("sender", "").strip()
+    problem = sender_problem(sender) if sender else None
+    return render_template("campaigns/_sender_check.html", problem=problem, sender=sender)
+
+
+@bp.route("/<int:campaign_id>/copy", methods=["POST"])
+@requires(Role.SENDER)
+def copy(campaign_id: int):
+    copy = campaigns.copy_campaign(db.session, _campaign(campaign_id), current_user)
+    flash("A copy was made; change it and preview it.", "success")
+    return redirect(url_for("campaigns.edit", campaign_id=copy.id))
+
+
+@bp.route("/<int:campaign_id>/delete", methods=["POST"])
+@requires(Role.SENDER)
+def delete(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    try:
+        campaigns.delete_draft(db.session, campaign)
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    flash(f"The draft “{campaign.name}” was deleted.", "success")
+    return redirect(url_for("campaigns.index"))
+
+
+# --- Preview and confirm -------------------------------------------------------------------
+
+
+def _run_preview(campaign: Campaign):
+    config = current_app.config
+    try:
+        campaigns.preview_campaign(
+            db.session,
+            campaign,
+            current_user,
+            _client(),
+            honours_dry_run=config["SMS_GATEWAY_HONOURS_DRY_RUN"],
+            batch_size=config["SMS_BATCH_SIZE"],
+            default_country=_default_country(),
+        )
+    except CampaignInvalid as error:
+        for message in error.errors.values():
+            flash(message, "error")
+        return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
+    except (PreviewFailed, CampaignStateError) as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/preview", methods=["POST"])
+@requires(Role.SENDER)
+def run_preview(campaign_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _run_preview(_campaign(campaign_id))
+
+
+@bp.route("/<int:campaign_id>/preview")
+@requires(Role.VIEWER)
+def preview(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    if campaign.preview_summary is None:
+        flash("This campaign has not been previewed yet.", "info")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    current = campaigns.preview_is_current(db.session, campaign)
+    confirm = ConfirmForm(fingerprint=campaign.preview_fingerprint)
+    test_form = _test_form(campaign)
+    return render_template(
+        "campaigns/preview.html",
+        campaign=campaign,
+        summary=campaign.preview_summary,
+        current=current,
+        confirm=confirm,
+        test_form=test_form,
+        **_messages_context(campaign),
+    )
+
+
+def _messages_context(campaign: Campaign) -> dict:
+    page = max(1, request.args.get("page", 1, type=int))
+    search = request.args.get("q", "")[:100]
+    costlier = request.args.get("costlier") == "1"
+    sort = request.args.get("sort", "")
+    rows, total = campaigns.recipient_messages(
+        db.session,
+        campaign,
+        search=search,
+        costlier_only=costlier,
+        sort=sort if sort in ("segments", "-segments") else "",
+        page=page,
+        per_page=PER_PAGE,
+    )
+    return {
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // PER_PAGE)),
+        "search": search,
+        "costlier": costlier,
+        "sort": sort,
+    }
+
+
+@bp.route("/<int:campaign_id>/messages")
+@requires(Role.VIEWER)
+def messages(campaign_id: int):
+    """Every recipient's own message, a page at a time (the htmx fragment of the preview)."""
+    campaign = _campaign(campaign_id)
+    context = _messages_context(campaign)
+    if request.htmx:
+        return render_template("campaigns/_messages.html", campaign=campaign, **context)
+    return redirect(url_for("campaigns.preview", campaign_id=campaign_id, **request.args))
+
+
+@bp.route("/<int:campaign_id>/confirm", methods=["POST"])
+@requires(Role.SENDER)
+def confirm(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    if form.fingerprint.data != campaign.preview_fingerprint:
+        flash("The preview you confirmed is out of date. Check the new figures.", "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    try:
+        campaigns.confirm_campaign(
+            db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
+        )
+    except (CampaignStateError, CampaignInvalid) as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    _jobs().enqueue("dispatch_campaign", campaign.id, eta=campaign.send_at)
+    when = (
+        f"It will be sent at {campaign.send_at.astimezone(_user_zone()):%Y-%m-%d %H:%M}."
+        if campaign.send_at
+        else "It is being sent now."
+    )
+    flash(
+        f"Confirmed for {campaign.recipient_count:,} recipients. {when} "
+        "The recipients are frozen: later list changes do not change who it reaches.",
+        "success",
+    )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
+    form = SendTestForm(formdata=formdata)
+    if formdata is None and current_user.phone:
+        form.numbers.data = current_user.phone
+    sample_rows, _ = campaigns.recipient_messages(db.session, campaign, per_page=20)
+    form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
+    return form
+
+
+@bp.route("/<int:campaign_id>/test", methods=["POST"])
+@requires(Role.SENDER)
+def send_test(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    form = _test_form(campaign, request.form)
+    if form.validate_on_submit():
+        try:
+            record = campaigns.send_test(
+                db.session,
+                campaign,
+                current_user,
+                _client(),
+                numbers=(form.numbers.data or "").split(","),
+                sample_msisdn=form.sample.data,
+                default_country=_default_country(),
+            )
+        except CampaignInvalid as error:
+            flash(error.errors["numbers"], "error")
+        else:
+            if record.error:
+                flash(f"The test was not sent: {record.error}", "error")
+            else:
+                numbers = ", ".join(f"+{n}" for n in record.numbers)
+                flash(
+                    f"Test sent to {numbers}. It does not count as the campaign's send.", "success"
+                )
+    back = "campaigns.preview" if campaign.preview_summary else "campaigns.show"
+    return redirect(url_for(back, campaign_id=campaign.id))
+
+
+# --- Sending and history -------------------------------------------------------------------
+
+
+@bp.route("/<int:campaign_id>")
+@requires(Role.VIEWER)
+def show(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    return render_template(
+        "campaigns/show.html",
+        campaign=campaign,
+        progress=dispatch.campaign_progress(db.session, campaign),
+        speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
+        unconfirmed=campaigns.batches_in_state(db.session, campaign, "unconfirmed"),
+        test_sends=campaigns.sent_tests_of(db.session, campaign),
+        follow_ups=campaigns.follow_ups_of(db.session, campaign),
+    )
+
+
+@bp.route("/<int:campaign_id>/progress")
+@requires(Role.VIEWER)
+def progress(campaign_id: int):
+    """The live progress fragment; it stops polling once the campaign is finished."""
+    campaign = _campaign(campaign_id)
+    return render_template(
+        "campaigns/_progress.html",
+        campaign=campaign,
+        progress=dispatch.campaign_progress(db.session, campaign),
+    )
+
+
+def _act(campaign_id: int, action, message: str, *, enqueue: bool = False):
+    campaign = _campaign(campaign_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        action(db.session, campaign, current_user)
+    except CampaignStateError as error:
+        flash(str(error), "error")
+    else:
+        if enqueue:
+            _jobs().enqueue("dispatch_campaign", campaign.id)
+        flash(message, "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/pause", methods=["POST"])
+@requires(Role.SENDER)
+def pause(campaign_id: int):
+    return _act(campaign_id, dispatch.pause_campaign, "Paused. Batches already under way finish.")
+
+
+@bp.route("/<int:campaign_id>/resume", methods=["POST"])
+@requires(Role.SENDER)
+def resume(campaign_id: int):
+    return _act(campaign_id, dispatch.resume_campaign, "Resumed.", enqueue=True)
+
+
+@bp.route("/<int:campaign_id>/cancel", methods=["POST"])
+@requires(Role.SENDER)
+def cancel(campaign_id: int):
+    return _act(
+        campaign_id,
+        dispatch.cancel_campaign,
+        "Cancelled. Batches that were already sent stay sent.",
+    )
+
+
+@bp.route("/<int:campaign_id>/speed", methods=["POST"])
+@requires(Role.SENDER)
+def speed(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    form = SpeedForm()
+    if form.validate_on_submit():
+        dispatch.set_speed(db.session, campaign, current_user, form.speed_per_minute.data)
+        flash("The new speed applies from the next batch.", "success")
+    else:
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/batches/<int:batch_id>/decide", methods=["POST"])
+@requires(Role.SENDER)
+def decide(campaign_id: int, batch_id: int):
+    campaign = _campaign(campaign_id)
+    batch = db.get_or_404(Batch, batch_id)
+    if not EmptyForm().validate_on_submit() or request.form.get("accepted") not in ("yes", "no"):
+        abort(400)
+    try:
+        dispatch.decide_unconfirmed(
+            db.session, campaign, batch, current_user, accepted=request.form["accepted"] == "yes"
+        )
+    except CampaignStateError as error:
+        flash(str(error), "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/follow-up", methods=["POST"])
+@requires(Role.SENDER)
+def follow_up(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        follow = campaigns.create_follow_up(db.session, campaign, current_user)
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    flash("A follow-up draft reaches exactly the failed recipients. Preview it to send.", "success")
+    return redirect(url_for("campaigns.edit", campaign_id=follow.id))
