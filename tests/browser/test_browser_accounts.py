@@ -9,7 +9,9 @@ from playwright.sync_api import expect
 def test_first_admin_signs_up_in_and_out(live_server, page, screenshot):
     page.goto(live_server + "/")
     expect(page.get_by_role("heading", name="Create the first administrator")).to_be_visible()
-    expect(page.get_by_text("Sandbox: messages are simulated, nothing is delivered.")).to_be_visible()
+    expect(
+        page.get_by_text("Sandbox: messages are simulated, nothing is delivered.")
+    ).to_be_visible()
     page.get_by_label("Email").fill("boss@example.com")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Repeat the password").fill(PASSWORD)
@@ -28,7 +30,9 @@ def test_first_admin_signs_up_in_and_out(live_server, page, screenshot):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")
+    ).to_be_visible()
     screenshot("accounts-2-dashboard")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
