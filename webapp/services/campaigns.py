@@ -92,11 +92,14 @@ class ResolvedRecipients:
     excluded_duplicates: int = 0
 
 
+def _id(user: User | None) -> int | None:
+    """Users act through pages; ``None`` is an operator on the command line."""
+    return user.id if user is not None else None
+
+
 def record_event(session: Session, campaign: Campaign, action: str, user: User | None, detail=None):
     session.add(
-        CampaignEvent(
-            campaign_id=campaign.id, action=action, detail=detail, user_id=user.id if user else None
-        )
+        CampaignEvent(campaign_id=campaign.id, action=action, detail=detail, user_id=_id(user))
     )
 
 
@@ -154,7 +157,7 @@ def save_draft(
     """Create or update a draft. A draft may be incomplete in message and lists, not in name."""
     lists = validate_draft(session, draft)
     if campaign is None:
-        campaign = Campaign(created_by_id=user.id, status=CampaignStatus.DRAFT)
+        campaign = Campaign(created_by_id=_id(user), status=CampaignStatus.DRAFT)
         session.add(campaign)
     elif campaign.status != CampaignStatus.DRAFT:
         raise CampaignStateError("Only a draft can be edited; copy the campaign to change it.")
@@ -420,7 +423,7 @@ def preview_campaign(
     campaign.currency = currency
     campaign.cost_is_estimate = not honours_dry_run
     campaign.previewed_at = now or utcnow()
-    campaign.previewed_by_id = user.id
+    campaign.previewed_by_id = _id(user)
     campaign.preview_fingerprint = content_fingerprint(session, campaign)
     record_event(
         session,
@@ -663,7 +666,7 @@ def confirm_campaign(
     campaign.recipient_count = len(resolved.recipients)
     campaign.status = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
     campaign.confirmed_at = now
-    campaign.confirmed_by_id = user.id
+    campaign.confirmed_by_id = _id(user)
     detail = f"{campaign.recipient_count} recipients, {campaign.cost} {campaign.currency or ''}"
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
@@ -769,6 +772,19 @@ def send_test(
 
 
 # --- Queries for the pages -------------------------------------------------------------------
+
+
+def find_list(session: Session, name: str) -> RecipientList:
+    """A visible list by its exact name, for the command line."""
+    found = list(
+        session.scalars(
+            select(RecipientList).where(RecipientList.name == name, RecipientList.hidden.is_(False))
+        )
+    )
+    if len(found) != 1:
+        problem = "No list is" if not found else f"{len(found)} lists are"
+        raise CampaignInvalid({"list_ids": f"{problem} called {name!r}."})
+    return found[0]
 
 
 def list_campaigns(session: Session) -> list[Campaign]:
