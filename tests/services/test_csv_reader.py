@@ -54,6 +54,9 @@ def import_file(source, opted_out=(), country="DK", **overrides) -> Imported:
     fields = dict(zip(unique_tag_names(fmt.columns), range(len(fmt.columns)), strict=True))
     result = Imported(fmt, ImportCounts())
     rows = iter_rows(source, fmt)
+    if fmt.phone_column is None:
+        assert list(rows) == [], "rows but no phone column"
+        return result
     for row in classify_rows(rows, fmt.phone_column, fields, country, set(opted_out)):
         result.counts.add(row)
         result.outcomes.append(row)
@@ -566,3 +569,39 @@ def test_duplicates_are_found_among_many_distinct_numbers():
         (Outcome.DUPLICATE, 33_333),
         (Outcome.DUPLICATE, 70_000),
     ]
+
+
+def test_a_stream_that_cannot_seek_is_read_with_a_known_format():
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            return self._data.readinto(buffer)
+
+    fmt = CsvFormat("utf-8", ",", True, ["Phone"], [], 0)
+    reported: list[int] = []
+
+    rows = list(
+        iter_rows(io.BufferedReader(Pipe(b"Phone\n20123456\n")), fmt, progress=reported.append)
+    )
+
+    assert rows == [CsvRow(2, ["20123456"])]
+    assert reported == [0]
+
+
+def test_sniffing_a_stream_that_cannot_seek_is_a_clear_error():
+    class Pipe(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+    with pytest.raises(CsvFormatError, match="seekable"):
+        sniff_csv(io.BufferedReader(Pipe()), "DK")
+
+
+def test_classifying_without_a_phone_column_is_a_clear_error():
+    with pytest.raises(ValueError, match="Choose the column that holds the phone numbers"):
+        list(classify_rows([CsvRow(1, ["x"])], None, {}, "DK", set()))

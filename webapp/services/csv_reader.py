@@ -230,19 +230,31 @@ def iter_rows(
     with the number of bytes read so far every few thousand rows and at the end.
     Raises CsvFormatError for text that does not decode or CSV that does not parse.
     """
-    with _binary(source, rewind=False) as binary, _text(binary, fmt.encoding) as text:
-        start = binary.tell()
-        rows = _read_rows(text, fmt.delimiter, fmt.encoding)
-        if fmt.has_header:
-            next(rows, None)
-        if progress is None:
-            yield from rows
-            return
-        for count, row in enumerate(rows, start=1):
-            if count % PROGRESS_EVERY_ROWS == 0:
-                progress(binary.tell() - start)
-            yield row
-        progress(binary.tell() - start)
+    with _binary(source, rewind=False) as binary:
+        # A stream that cannot tell where it is (a pipe) reports no progress rather than fail.
+        position = binary.tell if binary.seekable() else lambda: 0
+        start = position()
+        with _text(binary, fmt.encoding) as text:
+            yield from _rows_with_progress(text, fmt, progress, lambda: position() - start)
+
+
+def _rows_with_progress(
+    text: Iterable[str],
+    fmt: CsvFormat,
+    progress: Callable[[int], None] | None,
+    bytes_read: Callable[[], int],
+) -> Iterator[CsvRow]:
+    rows = _read_rows(text, fmt.delimiter, fmt.encoding)
+    if fmt.has_header:
+        next(rows, None)
+    if progress is None:
+        yield from rows
+        return
+    for count, row in enumerate(rows, start=1):
+        if count % PROGRESS_EVERY_ROWS == 0:
+            progress(bytes_read())
+        yield row
+    progress(bytes_read())
 
 
 def classify_rows(
@@ -258,6 +270,7 @@ def classify_rows(
     opted_out holds MSISDNs ("4520123456"). A number on the opt-out list is OPTED_OUT wherever
     it appears; a DUPLICATE always points at the IMPORTED row it repeats.
     """
+    _check_phone_column(phone_column)
     classifier = _Classifier(field_columns, opted_out)
     for row in rows:
         cell = row.cells[phone_column] if phone_column < len(row.cells) else ""
@@ -281,8 +294,10 @@ def classify_rows_parallel(
     most two chunks per worker in flight, so memory stays bounded; duplicates and opt-outs are
     sorted out here, in order. Files under min_rows rows are classified in this process.
     Workers come from a fork server (see _worker_context), so a threaded caller such as a web
-    server or a task queue is safe, and the workers start in milliseconds.
+    server or a task queue is safe. As with any spawned worker, the program's main module must
+    keep its work under `if __name__ == "__main__":` (flask, huey and gunicorn do).
     """
+    _check_phone_column(phone_column)
     if workers is None:
         workers = os.cpu_count() or 1
     chunks = _chunked(rows, chunk_rows)
@@ -490,12 +505,16 @@ def _binary(source: Source, *, rewind: bool) -> Iterator[BinaryIO]:
         with file:
             yield file
         return
+    if not rewind:
+        yield source
+        return
+    if not source.seekable():
+        raise CsvFormatError("Sniffing needs a seekable file: save the upload to a file first.")
     start = source.tell()
     try:
         yield source
     finally:
-        if rewind:
-            source.seek(start)
+        source.seek(start)
 
 
 @contextmanager
@@ -624,6 +643,11 @@ class _FirstLines:
         for msisdn, line in zip(keys, lines, strict=True):
             if msisdn:
                 self.setdefault(msisdn, line)
+
+
+def _check_phone_column(phone_column: int | None) -> None:
+    if phone_column is None or phone_column < 0:
+        raise ValueError("Choose the column that holds the phone numbers.")
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:

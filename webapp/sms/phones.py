@@ -36,9 +36,8 @@ _CACHE_SIZE = 16_384
 _MIN_DIGITS_FOR_DROPPED_PLUS = 10
 """No number shorter than this is read as an international number whose `+` Excel dropped."""
 
-# Excel writes numbers with more than 11 digits, or any cell formatted "General" that it thinks
-# is a big number, as e.g. 4.52012E+09 (or 4,52E+09 with a decimal comma): the digits beyond
-# the mantissa are gone for good.
+# Excel shows a long number in a narrow "General" cell as 4.52012E+09 (4,52E+09 with a decimal
+# comma) and saves the CSV as shown: the digits past the mantissa are gone for good.
 _SCIENTIFIC_NOTATION = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
 # A number cell that went through a float: "4520123456.0".
 _FLOAT_SUFFIX = re.compile(r"(\+?\d+)\.0+")
