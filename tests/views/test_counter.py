@@ -115,6 +115,19 @@ def test_chosen_lists_show_the_personalised_cost(app, sender):
     assert "Personalise with: %first_name%" in shown
 
 
+def test_unchecking_every_list_resets_the_tag_hint(sender):
+    fragment = count(sender, "Hi")
+    assert '<p id="message-tags" class="hint" hx-swap-oob="true">' in fragment
+    assert "Choose a list to personalise the message with its fields." in text_of(fragment)
+
+
+def test_typing_without_a_list_leaves_the_tag_hint_alone(sender):
+    response = sender.post(
+        "/compose/counter", data={"message": "Hi"}, headers={"HX-Trigger-Name": "message"}
+    )
+    assert "message-tags" not in response.text
+
+
 def test_opted_out_and_duplicate_numbers_are_left_out(app, sender):
     a, b, c = danish_numbers(3)
     with app.app_context():

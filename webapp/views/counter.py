@@ -18,6 +18,7 @@ from webapp.sms import replace_lookalikes
 
 bp = Blueprint("counter", __name__, url_prefix="/compose")
 
+_FIELDS_OUTSIDE_LIST_CHOOSER = {"message", "encoding"}
 _MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare it
 
 
@@ -27,7 +28,12 @@ def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
     counter = count_message(db.session, message, encoding, list_ids)
-    return render_template("counter/_counter.html", counter=counter, refresh_tags=True)
+    # The tag hint beside the field follows the chosen lists. With none chosen it is only
+    # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
+    # from its parent and not from lists, must not wipe the hint the compose page drew.
+    asked_by = request.headers.get("HX-Trigger-Name")
+    refresh_tags = bool(counter.lists_chosen) or asked_by not in _FIELDS_OUTSIDE_LIST_CHOOSER
+    return render_template("counter/_counter.html", counter=counter, refresh_tags=refresh_tags)
 
 
 @bp.post("/fix-lookalikes")
