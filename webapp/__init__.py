@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -46,6 +47,7 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     db.init_app(app)
+    _tune_sqlite(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -67,6 +69,24 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     if app.config["AUTO_MIGRATE"]:
         upgrade_database(app)
     return app
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """SQLite shared by web threads and workers: WAL lets readers and one writer work at once,
+    and a busy timeout makes a writer wait its turn instead of failing."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def on_connect(connection, _record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def upgrade_database(app: Flask) -> None:
@@ -97,9 +117,17 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import admin, auth, campaigns, counter, dashboard
+    from webapp.views import admin, auth, campaigns, counter, dashboard, sandbox, webhooks
 
-    for blueprint in (auth.bp, dashboard.bp, admin.bp, counter.bp, campaigns.bp):
+    for blueprint in (
+        auth.bp,
+        dashboard.bp,
+        admin.bp,
+        counter.bp,
+        campaigns.bp,
+        sandbox.bp,
+        webhooks.bp,
+    ):
         app.register_blueprint(blueprint)
 
 
@@ -114,6 +142,12 @@ def _register_hooks(app: Flask) -> None:
         def start_worker():
             """The in-process worker starts with the first request, not with every CLI call."""
             app.extensions["jobs"].start_consumer()
+
+    @app.before_request
+    def remember_address():
+        """The address the dashboard is reached at: the embedded sandbox posts reports there."""
+        if "seen_url" not in app.extensions:
+            app.extensions["seen_url"] = request.url_root
 
     @app.after_request
     def security_headers(response):
@@ -135,6 +169,7 @@ def _register_hooks(app: Flask) -> None:
     navigation = [
         ("lists", "lists.index", "Lists"),
         ("campaigns", "campaigns.index", "Campaigns"),
+        ("sandbox", "sandbox.inbox", "Sandbox inbox"),
     ]
 
     @app.template_filter("localtime")
@@ -161,7 +196,12 @@ def _register_hooks(app: Flask) -> None:
             "sandbox_mode": app.config["SANDBOX_MODE"],
             "roles": Role,
             "view_endpoints": app.view_functions,
-            "nav_items": [item for item in navigation if item[1] in app.view_functions],
+            "nav_items": [
+                item
+                for item in navigation
+                if item[1] in app.view_functions
+                and (item[0] != "sandbox" or app.config["SANDBOX_MODE"])
+            ],
         }
 
 

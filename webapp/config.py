@@ -5,6 +5,7 @@ This is the only module that reads ``os.environ``; everything else reads ``app.c
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -99,6 +100,11 @@ def _derive(app) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
     config["SANDBOX_MODE"] = not config.get("SMS_API_TOKEN")
+    if config["SANDBOX_MODE"] and not config.get("WEBHOOK_SECRET"):
+        # The embedded sandbox signs its delivery reports like the real gateway would.
+        config["WEBHOOK_SECRET"] = hmac.new(
+            config["SECRET_KEY"].encode(), b"sandbox-webhook", "sha256"
+        ).hexdigest()
     if config["SMS_GATEWAY_HONOURS_DRY_RUN"] is None:
         config["SMS_GATEWAY_HONOURS_DRY_RUN"] = config["SANDBOX_MODE"]
     config["SMS_MAX_CONNECTIONS"] = max(1, min(40, int(config["SMS_MAX_CONNECTIONS"])))

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp.gateway.client import MtsmsClient
-from webapp.gateway.sandbox import RunningSandbox, start_sandbox
+from webapp.gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from webapp.gateway.sandbox_store import SandboxStore
 
 
@@ -52,7 +52,7 @@ class GatewayConnection:
             self.sandbox_path,
             port=self.config["SANDBOX_PORT"],
             token=self.config.get("SANDBOX_API_TOKEN"),
-            config=None,
+            config=SandboxConfig(webhook_secret=self.config.get("WEBHOOK_SECRET")),
         )
         self._store = self._sandbox.store
         return self._sandbox.client(**options)

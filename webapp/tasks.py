@@ -114,7 +114,7 @@ def dispatch_campaign(campaign_id: int) -> str:
         campaign_id,
         current_app.extensions["gateway"].client(),
         max_connections=config["SMS_MAX_CONNECTIONS"],
-        callback_url=delivery_report_url(config),
+        callback_url=delivery_report_url(current_app),
         retry_base_seconds=config.get("SMS_RETRY_BASE_SECONDS", 2.0),
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
@@ -135,8 +135,14 @@ def send_due_campaigns() -> list[int]:
     return due
 
 
-def delivery_report_url(config) -> str | None:
-    """Where the gateway posts delivery reports: only when the dashboard's address is known."""
-    if config.get("PUBLIC_URL"):
-        return config["PUBLIC_URL"].rstrip("/") + "/webhooks/delivery-reports"
-    return None
+def delivery_report_url(app) -> str | None:
+    """Where the gateway posts delivery reports: ``PUBLIC_URL``, or in sandbox mode the address
+    the dashboard was last reached at (the sandbox runs beside it). None when unknown."""
+    from webapp.views.webhooks import path_token
+
+    base = app.config.get("PUBLIC_URL")
+    if not base and app.config["SANDBOX_MODE"]:
+        base = app.extensions.get("seen_url")
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/webhooks/delivery-reports/{path_token(app.config['SECRET_KEY'])}"

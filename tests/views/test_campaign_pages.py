@@ -194,3 +194,15 @@ def test_viewer_sees_history_but_no_buttons(app, client, make_user, login_as, pe
     page = viewer.get(f"/campaigns/{cid}").text
     assert "Black Friday" in page and "Delete draft" not in page
     assert viewer.get("/campaigns/").status_code == 200
+
+
+def test_lookalike_fix_works_without_javascript(sender_client, people):
+    response = compose(sender_client, people, message="It’s “great” – really…", fix_lookalikes="1")
+    assert response.status_code == 200
+    assert 'It\'s "great" - really...' in response.text.replace("&#34;", '"').replace("&#39;", "'")
+
+
+def test_tampered_encoding_is_a_form_error_not_a_crash(sender_client, people):
+    response = compose(sender_client, people, encoding="UTF8")
+    assert response.status_code == 400
+    assert "Not a valid choice" in response.text

@@ -22,14 +22,15 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, Campaign, CampaignStatus, Role
-from webapp.services import campaigns, dispatch, settings
+from webapp.services import campaigns, delivery, dispatch, settings
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
     PreviewFailed,
 )
-from webapp.services.counter import count_message
+from webapp.services.counter import count_message, describe_replacements
+from webapp.sms import replace_lookalikes
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -107,11 +108,9 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         fields = campaigns.resolve_fields(db.session, campaign)
     else:
         fields = campaigns.available_fields(chosen)
+    encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
     counter = count_message(
-        db.session,
-        form.message.data or "",
-        form.encoding.data or "auto",
-        [lst.id for lst in chosen],
+        db.session, form.message.data or "", encoding, [lst.id for lst in chosen]
     )
     return render_template(
         "campaigns/compose.html",
@@ -125,6 +124,11 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
 
 def _save(form: CampaignForm, campaign: Campaign | None):
     """Save the draft; on 'Preview' go on to the preview. Errors keep everything typed."""
+    if "fix_lookalikes" in request.form:  # the counter's button, without JavaScript
+        replacement = replace_lookalikes(form.message.data or "")
+        form.message.data = replacement.text
+        flash(describe_replacements(replacement), "info")
+        return _compose_page(form, campaign)
     if form.validate_on_submit():
         try:
             campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
@@ -378,6 +382,7 @@ def show(campaign_id: int):
         unconfirmed=campaigns.batches_in_state(db.session, campaign, "unconfirmed"),
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
+        delivery=delivery.delivery_summary(db.session, campaign),
     )
 
 

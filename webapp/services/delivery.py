@@ -1,0 +1,77 @@
+"""Delivery reports from the gateway: verified, matched to a campaign's recipient, recorded.
+
+Reports repeat and arrive out of order: a transient status received after a final one is
+ignored, and of two reports the one with the later ``time`` wins.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
+from webapp.models import Batch, Campaign, CampaignRecipient
+
+
+class UnknownReport(ValueError):
+    """The report names a message or recipient this dashboard did not send."""
+
+
+def verify_report(body: dict, signature: str | None, secret: str | None) -> dict:
+    """The report's fields, once its signature is checked (when a webhook secret is set)."""
+    if secret:
+        return verify_delivery_report(body, signature, secret)
+    return body
+
+
+def record_delivery_report(session: Session, report: dict) -> bool:
+    """Store a report on its recipient; False when it was stale (older or transient-after-final)."""
+    status = str(report.get("status", "")).upper()
+    if status not in DELIVERY_STATUSES:
+        raise UnknownReport(f"Unknown delivery status {status!r}.")
+    message_id = str(report.get("id", ""))
+    msisdn = str(report.get("msisdn", ""))
+    recipient = session.scalar(
+        select(CampaignRecipient)
+        .join(Batch, CampaignRecipient.batch_id == Batch.id)
+        .where(Batch.message_id == message_id, CampaignRecipient.msisdn == msisdn)
+    )
+    if recipient is None:
+        raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")
+    at = _report_time(report)
+    current = recipient.delivery_status
+    if current is not None:
+        older = recipient.delivery_updated_at is not None and at < recipient.delivery_updated_at
+        transient_after_final = is_final(current) and not is_final(status)
+        final_after_transient = is_final(status) and not is_final(current)
+        if transient_after_final or (older and not final_after_transient):
+            return False
+    recipient.delivery_status = status
+    error = report.get("error")
+    code = report.get("code")
+    recipient.delivery_error = (
+        (f"{error} ({code})" if code else str(error))[:200] if error else None
+    )
+    recipient.delivery_updated_at = at
+    session.commit()
+    return True
+
+
+def _report_time(report: dict) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(report.get("time")), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return datetime.now(UTC)
+
+
+def delivery_summary(session: Session, campaign: Campaign) -> dict[str, int]:
+    """Recipients by delivery status; ``awaiting`` counts sent ones without a report yet."""
+    rows = session.execute(
+        select(CampaignRecipient.delivery_status, func.count())
+        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.state == "sent")
+        .group_by(CampaignRecipient.delivery_status)
+    ).all()
+    summary = {(status or "awaiting"): count for status, count in rows}
+    return dict(sorted(summary.items(), key=lambda item: -item[1]))
