@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
 from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from webapp.money import money_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -183,12 +183,7 @@ def _register_hooks(app: Flask) -> None:
         except ZoneInfoNotFoundError:
             return value.strftime(fmt + " UTC")
 
-    @app.template_filter("money")
-    def money(value) -> str:
-        """Money as the gateway bills it: a Decimal with two to four decimals, never a float."""
-        amount = Decimal(value or 0)
-        text = f"{amount:,.4f}".rstrip("0")
-        return text + "0" * (2 - len(text.split(".")[1])) if "." in text else f"{text}.00"
+    app.add_template_filter(money_text, "money")
 
     @app.context_processor
     def layout_context():

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from webapp.extensions import db
 from webapp.models import Role
+from webapp.money import money_text
 from webapp.services import accounts
 
 
@@ -88,7 +89,8 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
     if not as_json:
         click.echo(
             f"{summary['recipients']} recipients, {summary['segments']} segments, "
-            f"{summary['cost']} {summary['currency']}{estimate}, {summary['batches']} batches."
+            f"{money_text(summary['cost'])} {summary['currency']}{estimate}, "
+            f"{summary['batches']} batches."
         )
         for warning in summary["warnings"]:
             click.echo(f"Warning: {warning}")
@@ -113,7 +115,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         "unconfirmed": progress["unconfirmed"],
         "failed": progress["failed"],
         "segments": progress["segments"] if wait else summary["segments"],
-        "cost": str(progress["cost"] if wait else summary["cost"]),
+        "cost": money_text(progress["cost"] if wait else summary["cost"]).replace(",", ""),
         "currency": summary["currency"],
         "cost_is_estimate": summary["estimate"] and not wait,
     }
@@ -153,7 +155,7 @@ def worker(workers: int):
     """Run a queue consumer (with REDIS_URL set, run as many as you like)."""
     jobs = current_app.extensions["jobs"]
     click.echo(f"Worker consuming {jobs.huey.name} with {workers} threads. Ctrl+C stops it.")
-    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread")
+    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
     consumer.run()
 
 

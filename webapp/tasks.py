@@ -64,7 +64,10 @@ class JobQueue:
         """Run jobs in threads of this process (the embedded default); idempotent."""
         with self._consumer_lock:
             if self.consumer is None:
-                self.consumer = self.huey.create_consumer(workers=workers, worker_type="thread")
+                # Poll at least every second, so a confirmed campaign starts without a wait.
+                self.consumer = self.huey.create_consumer(
+                    workers=workers, worker_type="thread", max_delay=1.0
+                )
                 self.consumer.start()
 
     def stop_consumer(self) -> None:
