@@ -206,3 +206,11 @@ def test_tampered_encoding_is_a_form_error_not_a_crash(sender_client, people):
     response = compose(sender_client, people, encoding="UTF8")
     assert response.status_code == 400
     assert "Not a valid choice" in response.text
+
+
+def test_dashboard_shows_lists_and_drafts_and_loads_the_balance(sender_client, people, sandbox):
+    compose(sender_client, people)
+    page = sender_client.get("/").text
+    assert "Black Friday" in page and "recipient lists" in page
+    balance = sender_client.get("/balance", headers={"HX-Request": "true"}).text
+    assert "1,000,000.00 DKK" in balance

@@ -1,0 +1,60 @@
+"""The dashboard's overview: what is sending now, recent campaigns, lists, the balance."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.gateway.errors import GatewayError
+from webapp.models import Campaign, CampaignStatus, OptOut, RecipientList
+from webapp.money import money_text
+
+ACTIVE = (
+    CampaignStatus.QUEUED,
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.SENDING,
+    CampaignStatus.PAUSED,
+)
+
+
+def overview(session: Session) -> dict:
+    lists, recipients = session.execute(
+        select(func.count(), func.coalesce(func.sum(RecipientList.recipient_count), 0)).where(
+            RecipientList.hidden.is_(False)
+        )
+    ).one()
+    return {
+        "lists": lists,
+        "recipients": recipients,
+        "opt_outs": session.scalar(select(func.count()).select_from(OptOut)),
+        "active": list(
+            session.scalars(
+                select(Campaign).where(Campaign.status.in_(ACTIVE)).order_by(Campaign.id.desc())
+            )
+        ),
+        "recent": list(
+            session.scalars(
+                select(Campaign)
+                .where(Campaign.status.in_((CampaignStatus.DONE, CampaignStatus.CANCELLED)))
+                .order_by(Campaign.finished_at.desc(), Campaign.id.desc())
+                .limit(5)
+            )
+        ),
+        "drafts": list(
+            session.scalars(
+                select(Campaign)
+                .where(Campaign.status == CampaignStatus.DRAFT)
+                .order_by(Campaign.id.desc())
+                .limit(5)
+            )
+        ),
+    }
+
+
+def account_balance(client) -> tuple[str | None, str | None]:
+    """(balance text, problem): the gateway's credit, or why it could not be read."""
+    try:
+        balance = client.balance()
+    except GatewayError as error:
+        return None, str(error)
+    return f"{money_text(balance.credit)} {balance.currency or ''}".strip(), None
