@@ -75,6 +75,9 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "SMS_API_TOKEN": None,
     }
     if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: Redis queue and rate limits
+        import redis
+
+        redis.Redis.from_url(os.environ["TEST_REDIS_URL"]).flushdb()  # a database for tests only
         unique = secrets.token_hex(6)
         config.update(
             REDIS_URL=os.environ["TEST_REDIS_URL"],
