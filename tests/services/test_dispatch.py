@@ -294,3 +294,28 @@ def test_speed_can_change_while_sending(sender, sandbox):
     assert send(campaign, sandbox.client(), checkpoint=speed_up) == "done"
     assert len(received_numbers(sandbox)) == 6
     assert [e.action for e in db.session.get(Campaign, campaign.id).events][-2] == "speed"
+
+
+def test_scheduled_campaign_is_sent_at_its_time(sender, sandbox):
+    from datetime import timedelta
+
+    from webapp.models import utcnow
+
+    send_at = utcnow() + timedelta(hours=1)
+    campaign = confirmed_campaign(sender, sandbox, count=3, send_at=send_at)
+    assert campaign.status == CampaignStatus.SCHEDULED
+    assert dispatch.due_campaigns(db.session) == []
+    assert send(campaign, sandbox.client()) == "waiting"
+    later = send_at + timedelta(seconds=1)
+    assert dispatch.due_campaigns(db.session, now=later) == [campaign.id]
+    assert send(campaign, sandbox.client(), clock=lambda: later) == "done"
+    assert len(received_numbers(sandbox)) == 3
+
+
+def test_sweeper_picks_up_a_campaign_whose_worker_died(sender, sandbox, jobs):
+    confirmed_campaign(sender, sandbox, count=3)  # confirmed, but its job never ran
+    jobs.run_pending()
+    assert received_numbers(sandbox) == []
+    jobs.enqueue("send_due_campaigns")  # what the every-minute task does
+    jobs.run_pending()
+    assert len(received_numbers(sandbox)) == 3
