@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flask import Flask
 from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
 
 from webapp.extensions import db
 
@@ -26,6 +27,15 @@ def job(function: Callable) -> Callable:
     """Register ``function`` as a background job under its own name."""
     JOBS[function.__name__] = function
     return function
+
+
+class InProcessConsumer(Consumer):
+    """A Huey consumer started from a web server's thread: the server owns the signals (Huey's
+    own handlers can only be installed from the main thread), and its threads are daemons."""
+
+    def _set_signal_handlers(self):
+        if threading.current_thread() is threading.main_thread():
+            super()._set_signal_handlers()
 
 
 class JobQueue:
@@ -65,8 +75,8 @@ class JobQueue:
         with self._consumer_lock:
             if self.consumer is None:
                 # Poll at least every second, so a confirmed campaign starts without a wait.
-                self.consumer = self.huey.create_consumer(
-                    workers=workers, worker_type="thread", max_delay=1.0
+                self.consumer = InProcessConsumer(
+                    self.huey, workers=workers, worker_type="thread", max_delay=1.0
                 )
                 self.consumer.start()
 

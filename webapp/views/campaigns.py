@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -391,11 +392,16 @@ def show(campaign_id: int):
 def progress(campaign_id: int):
     """The live progress fragment; it stops polling once the campaign is finished."""
     campaign = _campaign(campaign_id)
-    return render_template(
-        "campaigns/_progress.html",
-        campaign=campaign,
-        progress=dispatch.campaign_progress(db.session, campaign),
+    response = make_response(
+        render_template(
+            "campaigns/_progress.html",
+            campaign=campaign,
+            progress=dispatch.campaign_progress(db.session, campaign),
+        )
     )
+    if request.args.get("live") and campaign.status not in dispatch.ACTIVE:
+        response.headers["HX-Refresh"] = "true"  # the whole page changes: buttons, batches
+    return response
 
 
 def _act(campaign_id: int, action, message: str, *, enqueue: bool = False):

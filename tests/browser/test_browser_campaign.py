@@ -1,0 +1,64 @@
+"""The sender's journey in headless Chromium: compose with a tag while the counter updates,
+preview with cost, confirm, watch the progress bar finish, see what the sandbox inbox got."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import PASSWORD, danish_numbers, make_list
+from playwright.sync_api import expect
+
+from webapp.extensions import db
+from webapp.models import Role
+
+
+@pytest.fixture
+def app_config():
+    return {"WORKER": "thread"}
+
+
+def test_compose_preview_send_and_inbox(app, live_server, page, screenshot, make_user, sandbox):
+    make_user(Role.SENDER, "sara@example.com")
+    with app.app_context():
+        names = ["Ann", "Bo", "Zoë", "Dina", "Emil"]
+        rows = [(n, {"first_name": f}) for n, f in zip(danish_numbers(5), names, strict=True)]
+        make_list(db.session, "Customers", rows, fields=["first_name"])
+
+    page.goto(live_server + "/login")
+    page.get_by_label("Email").fill("sara@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="New campaign").click()
+
+    page.get_by_label("Campaign name").fill("Spring sale")
+    page.get_by_label("Sender", exact=True).fill("Shop")
+    page.get_by_label("Customers (5 recipients)").check()
+    message = page.get_by_label("Message")
+    message.fill("Hi %first_name%, spring is here")
+    counter = page.locator("#counter")
+    expect(counter).to_contain_text("1 segment")
+    expect(counter).to_contain_text("for 5 recipients")
+    message.press_sequentially(" 🌷")
+    expect(counter).to_contain_text("Unicode")
+    screenshot("campaign-1-compose-unicode")
+    message.fill("Hi %first_name%, spring is here")
+    expect(counter).to_contain_text("GSM 7-bit")
+
+    page.get_by_role("button", name="Preview cost and recipients").click()
+    expect(page.get_by_role("heading", name="Preview: Spring sale")).to_be_visible()
+    expect(page.get_by_text("0.75 DKK").first).to_be_visible()
+    expect(page.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
+    screenshot("campaign-2-preview")
+
+    page.get_by_role("checkbox", name="Send “Spring sale” to 5 recipients for 0.75 DKK").check()
+    page.get_by_role("button", name="Confirm and send").click()
+    expect(page.get_by_text("Confirmed for 5 recipients")).to_be_visible()
+    expect(page.locator("#progress")).to_contain_text("5 of 5 recipients sent", timeout=20_000)
+    expect(page.locator("#progress")).to_contain_text("done")
+    screenshot("campaign-3-sent")
+
+    page.get_by_role("link", name="Sandbox inbox").click()
+    expect(page.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
+    screenshot("campaign-4-inbox")
+    assert sandbox.store.count_received(label="Spring sale") == 5
+    assert page.console_errors == []
