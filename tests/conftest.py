@@ -120,7 +120,10 @@ def sandbox(app, tmp_path):
     from webapp.gateway.sandbox import SandboxConfig, start_sandbox
 
     running = start_sandbox(
-        tmp_path / "sandbox.sqlite3", config=SandboxConfig(report_delay_seconds=0.05, seed=7)
+        tmp_path / "sandbox.sqlite3",
+        config=SandboxConfig(
+            report_delay_seconds=0.05, seed=7, webhook_secret=app.config["WEBHOOK_SECRET"]
+        ),
     )
     app.extensions["gateway"].use_sandbox(running)
     yield running

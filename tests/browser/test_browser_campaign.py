@@ -55,6 +55,13 @@ def test_compose_preview_send_and_inbox(app, live_server, page, screenshot, make
     expect(page.get_by_text("Confirmed for 5 recipients")).to_be_visible()
     expect(page.locator("#progress")).to_contain_text("5 of 5 recipients sent", timeout=20_000)
     expect(page.locator("#progress")).to_contain_text("done")
+    # The sandbox posts signed delivery reports back to the dashboard's webhook.
+    for _ in range(20):
+        page.reload()
+        if "awaiting" not in page.locator("dl.delivery").inner_text():
+            break
+        page.wait_for_timeout(250)
+    expect(page.locator("dl.delivery")).not_to_contain_text("awaiting")
     screenshot("campaign-3-sent")
 
     page.get_by_role("link", name="Sandbox inbox").click()
