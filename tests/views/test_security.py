@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import PASSWORD
 
 from webapp.models import Role
@@ -71,3 +72,21 @@ def test_sandbox_banner_on_every_page(client, make_user):
         "Sandbox:</strong> messages are simulated, nothing is delivered."
         in client.get("/login").text
     )
+
+
+REAL_TOKEN = "live-token-Xks23kDEksU78skS"
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"SMS_API_TOKEN": REAL_TOKEN, "SMS_GATEWAY_URL": "http://127.0.0.1:9/rest/mtsms"}],
+)
+def test_the_api_token_is_never_shown_or_logged(login_as, caplog):
+    caplog.set_level("DEBUG")
+    admin = login_as(Role.ADMIN)
+    pages = [admin.get(url).text for url in ("/", "/settings/", "/settings/users", "/campaigns/")]
+    pages.append(admin.get("/balance").text)  # the gateway is down: its error is shown
+    assert "Could not read the balance" in pages[-1]
+    assert all(REAL_TOKEN not in page for page in pages)
+    assert "nothing is delivered" not in pages[0]
+    assert REAL_TOKEN not in caplog.text
