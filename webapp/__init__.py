@@ -117,7 +117,7 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import admin, auth, campaigns, counter, dashboard, sandbox, webhooks
+    from webapp.views import admin, auth, campaigns, counter, dashboard, lists, sandbox, webhooks
 
     for blueprint in (
         auth.bp,
@@ -125,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
         admin.bp,
         counter.bp,
         campaigns.bp,
+        lists.bp,
         sandbox.bp,
         webhooks.bp,
     ):

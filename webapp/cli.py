@@ -18,7 +18,7 @@ from webapp.services import accounts
 
 
 def register(app: Flask) -> None:
-    for command in (users, campaigns_cli, worker, sandbox):
+    for command in (users, campaigns_cli, worker, sandbox, lists_cli):
         app.cli.add_command(command)
 
 
@@ -176,3 +176,69 @@ def sandbox(host: str, port: int, token: str | None):
         config=config,
         announce=click.echo,
     )
+
+
+# --- Lists -----------------------------------------------------------------------------------
+
+lists_cli = AppGroup("lists", help="Import recipient lists.")
+
+
+@lists_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="The new list's name.")
+@click.option("--append-to", help="Add the file to the existing list of this name instead.")
+@click.option("--phone-column", help="The phone column: its header, or its number (1 = first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def import_list(file: Path, name, append_to, phone_column, as_json):
+    """Import FILE (CSV) into a list and print the report: the same import as the pages.
+
+    Every column but the phone column is kept as a personalisation field.
+    """
+    from webapp.models import ImportStatus
+    from webapp.services import imports, lists, settings
+
+    if bool(name) == bool(append_to):
+        raise click.UsageError("Give --name for a new list, or --append-to for an existing one.")
+    target = None
+    if append_to:
+        try:
+            target = lists.find_list_by_name(db.session, append_to)
+        except lists.ListInvalid as error:
+            raise click.ClickException(str(error)) from error
+    bar = click.progressbar(length=file.stat().st_size, label="Importing", file=sys.stderr)
+    read = [0]
+
+    def advance(counts, bytes_done: int) -> None:
+        bar.update(bytes_done - read[0])
+        read[0] = bytes_done
+
+    try:
+        list_import = imports.import_file(
+            db.session,
+            file,
+            upload_dir=Path(current_app.instance_path) / "uploads",
+            default_country=settings.default_country(
+                db.session, current_app.config["DEFAULT_COUNTRY"]
+            ),
+            list_name=name,
+            append_to=target,
+            phone_column=phone_column,
+            progress=None if as_json else advance,
+        )
+    except imports.ImportRefused as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        if not as_json:
+            bar.render_finish()
+    report = imports.report(list_import)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(
+            f"List {report['list']!r} (id {report['list_id']}): {report['rows']} rows, "
+            f"{report['imported']} imported, {report['invalid']} invalid, "
+            f"{report['duplicates']} duplicates, {report['opted_out']} opted out; "
+            f"{report['landlines']} probably landlines."
+        )
+    if list_import.status != ImportStatus.DONE:
+        raise click.ClickException(list_import.error or "The import failed.")

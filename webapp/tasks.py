@@ -159,3 +159,14 @@ def delivery_report_url(app) -> str | None:
     if not base:
         return None
     return f"{base.rstrip('/')}/webhooks/delivery-reports/{path_token(app.config['SECRET_KEY'])}"
+
+
+@job
+def import_list(import_id: int) -> str | None:
+    """Import an uploaded CSV into its list (safe to run twice: see services.imports)."""
+    from webapp.services import imports
+
+    finished = imports.run_import(db.session, import_id)
+    status = finished.status.value if finished is not None else None
+    log.info("list import %s: %s", import_id, status)
+    return status
