@@ -35,7 +35,7 @@ from webapp.gateway.messages import (
     SendResult,
     SmsMessage,
     Usage,
-    to_payload,
+    payload_json,
     validate_message,
 )
 
@@ -113,11 +113,9 @@ class MtsmsClient:
         GatewayError subclass when the gateway refuses or fails.
         """
         validate_message(message)
-        payload = to_payload(message)
-        if dry_run:
-            payload["dry_run"] = True
-        payload["token"] = self._token
-        body = self._request("POST", self.base_url, json_body=payload)
+        extra: dict[str, Any] = {"dry_run": True} if dry_run else {}
+        data = payload_json(message, **extra, token=self._token)
+        body = self._request("POST", self.base_url, data=data)
         result = _send_result(body, dry_run=dry_run)
         if dry_run and result.ids:
             logger.warning("The gateway ignored dry_run and sent message ids %s.", result.ids)
@@ -141,11 +139,10 @@ class MtsmsClient:
         currency = body.get("currency")
         return Balance(Decimal(credit), currency if isinstance(currency, str) else None)
 
-    def _request(self, method: str, url: str, *, json_body: dict[str, Any] | None = None) -> Any:
+    def _request(self, method: str, url: str, *, data: bytes | None = None) -> Any:
+        """`data` is a JSON body carrying the token; without one, the token goes in a header."""
         headers = {}
-        data = None
-        if json_body is not None:
-            data = json.dumps(json_body).encode("utf-8")
+        if data is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
         else:
             headers["Authorization"] = f"Token {self._token}"

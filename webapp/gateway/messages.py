@@ -2,11 +2,18 @@
 
 `SmsMessage` is one SMS object of the contract (one message text, up to 10,000 recipients);
 `validate_message` applies the contract's rules so a bad message fails here, with a sentence
-naming the rule, instead of at the gateway.
+naming the rule, instead of at the gateway; `payload_json` is the request body.
+
+Both are written for batches of 10,000 (see `RecipientRows`): the common case (nothing wrong)
+is checked in bulk, and the body is encoded a slice of recipients at a time. Thousands of
+container objects alive at once make the garbage collector walk the whole heap again and again,
+which costs more than the work itself; pairs of strings (tuples) it soon stops tracking.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,10 +26,42 @@ from webapp.gateway.errors import InvalidMessage
 
 @dataclass
 class Recipient:
-    """One recipient: the full msisdn (country code + number, digits only) and its tag values."""
+    """One recipient: the full msisdn (country code + number, digits only) and its tag values
+    (a list or a tuple of texts, one per tag)."""
 
     msisdn: str
-    tagvalues: list[str] | None = None
+    tagvalues: Sequence[str] | None = None
+
+
+class RecipientRows(Sequence[Recipient]):
+    """Many recipients kept as (msisdn, tagvalues) pairs, for a batch of thousands.
+
+    A Recipient is made only when one is asked for; the checks and the request body read the
+    pairs directly, so a batch of 10,000 is one list for the garbage collector, not 10,000
+    objects (see the module's docstring).
+    """
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[str, Sequence[str] | None]]) -> None:
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return RecipientRows(self.pairs[index])
+        return Recipient(*self.pairs[index])
+
+    def __repr__(self) -> str:
+        return f"RecipientRows(<{len(self.pairs)} recipients>)"
+
+
+def _pairs(recipients: Sequence[Recipient]) -> list[tuple[Any, Sequence[str] | None]]:
+    if isinstance(recipients, RecipientRows):
+        return recipients.pairs
+    return [(recipient.msisdn, recipient.tagvalues) for recipient in recipients]
 
 
 @dataclass
@@ -35,7 +74,7 @@ class SmsMessage:
     """
 
     message: str
-    recipients: list[Recipient]
+    recipients: Sequence[Recipient]  # a list, or RecipientRows for a large batch
     sender: str | None = None
     label: str | None = None
     encoding: str | None = None
@@ -142,14 +181,43 @@ def _validate_recipients(sms: SmsMessage) -> None:
         problem = rules.tags_problem(tags)
         if problem:
             _fail(problem)
+    pairs = _pairs(sms.recipients)
+    if not _recipients_look_valid(pairs, len(tags)):
+        _validate_recipients_one_by_one(pairs, tags)
+
+
+def _recipients_look_valid(pairs: Sequence[tuple[Any, Any]], tag_count: int) -> bool:
+    """Every recipient rule checked at once, True only when no recipient breaks one (the usual
+    case); False sends the caller to the one-by-one check, which names the first problem."""
+    msisdns = [pair[0] for pair in pairs]
+    if not all(type(msisdn) is str for msisdn in msisdns) or len(set(msisdns)) != len(msisdns):
+        return False
+    joined = "".join(msisdns)
+    if not (joined.isascii() and joined.isdigit()):
+        return False
+    # For a string of digits, msisdn_problem depends only on its first three digits (the
+    # calling code) and its length: one number of each shape stands for all the others.
+    shapes = {(msisdn[:3], len(msisdn)): msisdn for msisdn in msisdns}
+    if any(rules.msisdn_problem(msisdn) for msisdn in shapes.values()):
+        return False
+    groups = [pair[1] or () for pair in pairs]
+    if any(len(values) != tag_count for values in groups):
+        return False
+    values = [value for group in groups for value in group]
+    if not all(type(value) is str for value in values):
+        return False
+    return rules.text_problem("".join(values), "tag values") is None
+
+
+def _validate_recipients_one_by_one(pairs: Sequence[tuple[Any, Any]], tags: list[str]) -> None:
     msisdns = []
-    for position, recipient in enumerate(sms.recipients, start=1):
-        msisdn = _msisdn_text(recipient.msisdn, position)
+    for position, (raw_msisdn, tagvalues) in enumerate(pairs, start=1):
+        msisdn = _msisdn_text(raw_msisdn, position)
         problem = rules.msisdn_problem(msisdn)
         if problem:
             _fail(f"Recipient {position}: {problem}")
         msisdns.append(msisdn)
-        values = recipient.tagvalues or []
+        values = tagvalues or []
         if len(values) != len(tags):
             if not tags:
                 _fail(f"Recipient {position} ({msisdn}) has tagvalues but the message has no tags.")
@@ -177,10 +245,42 @@ def _msisdn_text(msisdn: object, position: int) -> str:
 
 def to_payload(sms: SmsMessage) -> dict[str, Any]:
     """The SMS object as the contract's JSON (without the token); optional fields left out."""
-    payload: dict[str, Any] = {
+    return {
         "message": sms.message,
-        "recipients": [_recipient_payload(recipient) for recipient in sms.recipients],
+        "recipients": [
+            {"msisdn": str(msisdn), "tagvalues": list(tagvalues)}
+            if tagvalues
+            else {"msisdn": str(msisdn)}
+            for msisdn, tagvalues in _pairs(sms.recipients)
+        ],
+        **_optional_payload(sms),
     }
+
+
+RECIPIENTS_PER_SLICE = 500
+
+
+def payload_json(sms: SmsMessage, **extra: Any) -> bytes:
+    """The request body: `to_payload(sms)` and the `extra` keys (the token, dry_run) as UTF-8
+    JSON, the recipients encoded a slice at a time (see the module's docstring)."""
+    pairs = _pairs(sms.recipients)
+    slices = [
+        json.dumps(
+            [
+                {"msisdn": str(msisdn), "tagvalues": list(tagvalues)}
+                if tagvalues
+                else {"msisdn": str(msisdn)}
+                for msisdn, tagvalues in pairs[start : start + RECIPIENTS_PER_SLICE]
+            ]
+        )[1:-1]
+        for start in range(0, len(pairs), RECIPIENTS_PER_SLICE)
+    ]
+    # The rest is never empty ("message" is always there), so it continues the object.
+    rest = json.dumps({"message": sms.message, **_optional_payload(sms), **extra})
+    return ('{"recipients": [' + ", ".join(slices) + "], " + rest[1:]).encode("utf-8")
+
+
+def _optional_payload(sms: SmsMessage) -> dict[str, Any]:
     sendtime = sms.sendtime
     if isinstance(sendtime, datetime):
         sendtime = int(sendtime.timestamp())
@@ -194,12 +294,4 @@ def to_payload(sms: SmsMessage) -> dict[str, Any]:
         "userref": sms.userref,
         "extra_details": sms.extra_details,
     }
-    payload.update({key: value for key, value in optional.items() if value is not None})
-    return payload
-
-
-def _recipient_payload(recipient: Recipient) -> dict[str, Any]:
-    item: dict[str, Any] = {"msisdn": str(recipient.msisdn)}
-    if recipient.tagvalues:
-        item["tagvalues"] = list(recipient.tagvalues)
-    return item
+    return {key: value for key, value in optional.items() if value is not None}
