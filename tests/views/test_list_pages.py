@@ -227,6 +227,25 @@ def test_confirmed_mapping_queues_the_import_and_polls_its_progress(sender, jobs
     assert "Imports in progress" in lists_page and "queued" in lists_page
 
 
+def test_a_running_import_shows_its_progress_and_keeps_polling(app, sender):
+    import_id = import_id_of(upload(sender, CUSTOMERS))
+    confirm(sender, import_id, keep=[])
+    with app.app_context():
+        list_import = db.session.get(ListImport, import_id)
+        list_import.status = ImportStatus.RUNNING
+        list_import.size_bytes, list_import.bytes_done = 1000, 500
+        list_import.rows = 2
+        db.session.commit()
+
+    fragment = sender.get(f"/lists/imports/{import_id}/status", headers={"HX-Request": "true"}).text
+
+    assert 'hx-trigger="every 1s"' in fragment
+    assert '<span class="w-50"></span>' in fragment
+    assert "2 rows read" in fragment
+    assert "Cancel the import" in fragment
+    assert "importing 50 %" in sender.get("/lists/").text  # the lists page shows it in progress
+
+
 def test_the_progress_fragment_stops_polling_with_the_report(sender, jobs):
     import_id = import_id_of(upload(sender, CUSTOMERS))
     confirm(sender, import_id, keep=["0"], name_0="first_name")

@@ -1,0 +1,60 @@
+"""A sender's list import in headless Chromium: upload, map the columns, watch the import finish,
+read the report, search the list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import PASSWORD
+from playwright.sync_api import expect
+
+from webapp.models import Role
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+
+
+@pytest.fixture
+def app_config():
+    return {"WORKER": "thread"}
+
+
+def test_upload_map_import_and_search(app, live_server, page, screenshot, make_user):
+    make_user(Role.SENDER, "sara@example.com")
+    page.goto(live_server + "/login")
+    page.get_by_label("Email").fill("sara@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Lists").click()
+
+    page.get_by_label("CSV file").set_input_files(str(SAMPLES / "contacts_utf8.csv"))
+    page.get_by_label("List name").fill("Contacts")
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.get_by_role("heading", name="Choose the columns")).to_be_visible()
+    mapping = page.locator("#mapping")
+    expect(mapping.get_by_role("cell", name="Malmö")).to_be_visible()
+    page.get_by_label("Separator").select_option("semicolon")  # wrong on purpose: one column
+    expect(mapping.get_by_role("cell", name="+45 21 34 56 78,Karen,Holm,Vejle")).to_be_visible()
+    page.get_by_label("Separator").select_option("comma")
+    expect(mapping.get_by_role("cell", name="Malmö")).to_be_visible()
+    expect(mapping.locator('input[name="phone_column"][value="0"]')).to_be_checked()
+    mapping.get_by_label("Field name for First name").fill("fornavn")
+    screenshot("lists-1-mapping")
+
+    page.get_by_role("button", name="Import", exact=True).click()
+    status = page.locator("#import-status")
+    expect(status.get_by_role("heading", name="Report")).to_be_visible(timeout=20_000)
+    expect(status.locator('[data-test="imported"]')).to_have_text("6")
+    expect(status.locator('[data-test="invalid"]')).to_have_text("3")
+    expect(status.locator('[data-test="duplicates"]')).to_have_text("1")
+    expect(status.get_by_role("cell", name="missing phone number")).to_be_visible()
+    screenshot("lists-2-report")
+
+    page.get_by_role("link", name="Open the list").click()
+    expect(page.get_by_text("6 recipients.")).to_be_visible()
+    page.get_by_label("Search").fill("Malm")
+    expect(page.get_by_text("1 recipient match.")).to_be_visible()
+    expect(page.locator("#recipients").get_by_role("cell", name="Lars")).to_be_visible()
+    screenshot("lists-3-list")
+    assert page.console_errors == []
