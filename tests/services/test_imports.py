@@ -440,12 +440,13 @@ def test_running_a_finished_import_again_changes_nothing(ctx, tmp_path, upload_d
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 5
 
 
-def test_an_import_left_running_by_a_crash_starts_over(ctx, tmp_path, upload_dir):
+def test_an_import_left_running_by_a_crash_is_not_restarted_but_can_be_cancelled(
+    ctx, tmp_path, upload_dir
+):
     list_import = _queued(
         db.session, write(tmp_path, "a.csv", "phone,name\n" + numbered_rows(5)), upload_dir
     )
     list_import.status = ImportStatus.RUNNING
-    list_import.rows = 3
     db.session.add(
         Recipient(
             list_id=list_import.list_id,
@@ -457,11 +458,17 @@ def test_an_import_left_running_by_a_crash_starts_over(ctx, tmp_path, upload_dir
     )
     db.session.commit()
 
-    finished = imports.run_import(db.session, list_import.id)
+    assert imports.run_import(db.session, list_import.id).status == ImportStatus.RUNNING
+    assert imports.cancel_import(db.session, list_import) == "cancelled"
 
-    assert finished.status == ImportStatus.DONE
-    assert counts(finished)["rows"] == 5 and counts(finished)["imported"] == 5
-    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 5
+    assert list_import.status == ImportStatus.FAILED
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+def test_the_mapping_is_confirmed_once(ctx, tmp_path, upload_dir):
+    list_import = _queued(db.session, write(tmp_path, "a.csv", "phone\n20123456\n"), upload_dir)
+    with pytest.raises(ImportRefused, match="already chosen"):
+        imports.confirm_mapping(db.session, list_import, ImportMapping(0))
 
 
 def test_an_import_waiting_for_its_mapping_is_not_run(ctx, tmp_path, upload_dir):

@@ -310,12 +310,26 @@ def confirm_mapping(
         field_columns[name] = index
     if errors:
         raise MappingInvalid(errors)
-    list_import.encoding = fmt.encoding
-    list_import.delimiter = fmt.delimiter
-    list_import.has_header = fmt.has_header
-    list_import.phone_column = phone
-    list_import.field_columns = field_columns
+    # One statement that only succeeds once: a double-clicked Import queues the file once.
+    confirmed = session.execute(
+        update(ListImport)
+        .where(
+            ListImport.id == list_import.id,
+            ListImport.status == ImportStatus.PENDING,
+            ListImport.phone_column.is_(None),
+        )
+        .values(
+            encoding=fmt.encoding,
+            delimiter=fmt.delimiter,
+            has_header=fmt.has_header,
+            phone_column=phone,
+            field_columns=field_columns,
+        )
+    ).rowcount
     session.commit()
+    if confirmed != 1:
+        raise ImportRefused("This file's columns were already chosen.")
+    session.refresh(list_import)
     return list_import
 
 
@@ -355,10 +369,12 @@ def run_import(
 ) -> ListImport | None:
     """Import a queued file into its list; the background job, and safe to run twice.
 
-    A queued import, or one left running by a crashed worker, is (re)started from the top; a
-    finished one is left alone. A file that cannot be read marks the import failed with the
-    reason; any other error does too and is raised again. Either way its recipients are
-    deleted and the stored file removed. Returns the import, or None if it no longer exists.
+    Only a queued import is started (atomically, so a second run of the job does nothing); one
+    running, finished or waiting for its mapping is left alone. A file that cannot be read
+    marks the import failed with the reason; any other error does too and is raised again.
+    Either way its recipients are deleted and the stored file removed. An import a crashed
+    worker left running can be cancelled (cancel_import). Returns the import, or None if it no
+    longer exists.
     """
     list_import = _claim(session, import_id)
     if list_import is None:
@@ -387,12 +403,12 @@ def run_import(
 
 
 def _claim(session: Session, import_id: int) -> ListImport | None:
-    """Move a queued (or abandoned running) import to running, clearing a previous attempt."""
+    """Move a queued import to running; None if it is not queued (any more)."""
     claimed = session.execute(
         update(ListImport)
         .where(
             ListImport.id == import_id,
-            ListImport.status.in_(_UNFINISHED),
+            ListImport.status == ImportStatus.PENDING,
             ListImport.phone_column.is_not(None),
         )
         .values(
@@ -410,8 +426,6 @@ def _claim(session: Session, import_id: int) -> ListImport | None:
     session.commit()
     if claimed != 1:
         return None
-    _delete_rows_of(session, import_id)
-    session.commit()
     return session.get(ListImport, import_id)
 
 
