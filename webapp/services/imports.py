@@ -530,7 +530,7 @@ def _store_chunk(
     still_running = session.execute(
         update(ListImport)
         .where(ListImport.id == writer.import_id, ListImport.status == ImportStatus.RUNNING)
-        .values(bytes_done=bytes_done, **_count_columns(counts))
+        .values(bytes_done=bytes_done, **counts.as_dict())
     ).rowcount
     if still_running != 1:
         session.rollback()
@@ -561,10 +561,6 @@ def _reject_numbers_in_list(
         else row
         for row in chunk
     ]
-
-
-def _count_columns(counts: ImportCounts) -> dict[str, int]:
-    return counts.as_dict()
 
 
 class _RowWriter:
@@ -674,7 +670,7 @@ def _finish(session: Session, import_id: int, counts: ImportCounts) -> None:
             bytes_done=ListImport.size_bytes,
             finished_at=now,
             stored_path=None,
-            **_count_columns(counts),
+            **counts.as_dict(),
         )
     ).rowcount
     if done != 1:
