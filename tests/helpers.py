@@ -50,6 +50,6 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
     return recipient_list
 
 
-def danish_numbers(count: int, start: int = 20_000_000) -> list[str]:
+def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     """Valid Danish mobile numbers in international digits."""
     return [f"45{start + n}" for n in range(count)]

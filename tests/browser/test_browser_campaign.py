@@ -1,13 +1,13 @@
-"""The sender's journey in headless Chromium: compose with a tag while the counter updates,
-preview with cost, confirm, watch the progress bar finish, see what the sandbox inbox got."""
+"""The sender's journey in headless Chromium: upload a CSV, compose with a tag while the counter
+updates, preview with cost, confirm, watch the progress bar finish, see what the sandbox inbox
+got."""
 
 from __future__ import annotations
 
 import pytest
-from helpers import PASSWORD, danish_numbers, make_list
+from helpers import PASSWORD, danish_numbers
 from playwright.sync_api import expect
 
-from webapp.extensions import db
 from webapp.models import Role
 
 
@@ -16,17 +16,32 @@ def app_config():
     return {"WORKER": "thread"}
 
 
-def test_compose_preview_send_and_inbox(app, live_server, page, screenshot, make_user, sandbox):
+def test_upload_compose_preview_send_and_inbox(
+    live_server, page, screenshot, make_user, sandbox, tmp_path
+):
     make_user(Role.SENDER, "sara@example.com")
-    with app.app_context():
-        names = ["Ann", "Bo", "Zoë", "Dina", "Emil"]
-        rows = [(n, {"first_name": f}) for n, f in zip(danish_numbers(5), names, strict=True)]
-        make_list(db.session, "Customers", rows, fields=["first_name"])
+    csv_file = tmp_path / "customers.csv"
+    names = ["Ann", "Bo", "Zoë", "Dina", "Emil"]
+    lines = [
+        f"{n[2:4]} {n[4:6]} {n[6:8]} {n[8:]};{f}"
+        for n, f in zip(danish_numbers(5), names, strict=True)
+    ]
+    csv_file.write_text("Mobil;First name\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
     page.goto(live_server + "/login")
     page.get_by_label("Email").fill("sara@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("link", name="Lists").click()
+    page.get_by_label("CSV file").set_input_files(str(csv_file))
+    page.get_by_label("List name").fill("Customers")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("heading", name="Choose the columns")).to_be_visible()
+    page.get_by_role("button", name="Import", exact=True).click()
+    status = page.locator("#import-status")
+    expect(status.locator('[data-test="imported"]')).to_have_text("5", timeout=20_000)
+
     page.get_by_role("link", name="Campaigns").click()
     page.get_by_role("link", name="New campaign").click()
 
