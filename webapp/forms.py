@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -31,6 +32,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.models import Role
 from webapp.services.accounts import MIN_PASSWORD_LENGTH
+from webapp.services.lists import MAX_NAME_LENGTH as MAX_LIST_NAME_LENGTH
+from webapp.services.optouts import MAX_NOTE_LENGTH as MAX_OPT_OUT_NOTE_LENGTH
 
 ROLE_CHOICES = [
     SelectChoice(Role.VIEWER.value, "Viewer: read-only"),
@@ -162,3 +165,38 @@ class ConfirmForm(FlaskForm):
     understood = BooleanField(
         "I understand", validators=[DataRequired("Tick the box to confirm the send.")]
     )
+
+
+# --- Lists and opt-outs ---
+
+
+class UploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    name = StringField(
+        "List name",
+        validators=[Optional(), Length(max=MAX_LIST_NAME_LENGTH)],
+        description="Leave empty to name the list after the file.",
+    )
+
+
+class AppendForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+
+
+class RenameForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("Give the list a name."), Length(max=200)])
+
+
+class OptOutAddForm(FlaskForm):
+    numbers = TextAreaField(
+        "Numbers",
+        validators=[DataRequired("Type at least one number."), Length(max=20_000)],
+        description="One per line, or separated by commas. National numbers are read "
+        "with the default country.",
+    )
+    note = StringField("Note (optional)", validators=[Length(max=MAX_OPT_OUT_NOTE_LENGTH)])
+
+
+class OptOutUploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    note = StringField("Note (optional)", validators=[Length(max=MAX_OPT_OUT_NOTE_LENGTH)])

@@ -18,15 +18,19 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
-from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.forms import EmptyForm
+from webapp.forms import (
+    AppendForm,
+    EmptyForm,
+    OptOutAddForm,
+    OptOutUploadForm,
+    RenameForm,
+    UploadForm,
+)
 from webapp.models import ImportStatus, ListImport, RecipientList, Role
 from webapp.services import imports, lists, optouts, settings
 from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid
@@ -39,41 +43,6 @@ REJECTED_SHOWN = 50
 
 DELIMITERS_BY_NAME = {"comma": ",", "semicolon": ";", "tab": "\t"}
 NAMES_BY_DELIMITER = {value: name for name, value in DELIMITERS_BY_NAME.items()}
-
-
-# --- Forms (only these pages use them) -------------------------------------------------------
-
-
-class UploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
-    name = StringField(
-        "List name",
-        validators=[Optional(), Length(max=lists.MAX_NAME_LENGTH)],
-        description="Leave empty to name the list after the file.",
-    )
-
-
-class AppendForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
-
-
-class RenameForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("Give the list a name."), Length(max=200)])
-
-
-class OptOutAddForm(FlaskForm):
-    numbers = TextAreaField(
-        "Numbers",
-        validators=[DataRequired("Type at least one number."), Length(max=20_000)],
-        description="One per line, or separated by commas. National numbers are read "
-        "with the default country.",
-    )
-    note = StringField("Note (optional)", validators=[Length(max=optouts.MAX_NOTE_LENGTH)])
-
-
-class OptOutUploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
-    note = StringField("Note (optional)", validators=[Length(max=optouts.MAX_NOTE_LENGTH)])
 
 
 # --- Helpers ---------------------------------------------------------------------------------
