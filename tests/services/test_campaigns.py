@@ -127,7 +127,7 @@ def test_preview_warns_where_money_is_at_stake(sender, sandbox):
     long_text = "Hi %first_name% " + "x" * 500
     campaign = campaigns.save_draft(db.session, sender, draft([people.id], message=long_text))
     warnings = " ".join(preview(campaign, sender, sandbox)["warnings"])
-    assert "need Unicode" in warnings
+    assert "1 of 2 messages needs Unicode (UCS-2)" in warnings
     assert "segments long" in warnings
     assert "outside DK: SE (1)" in warnings
 

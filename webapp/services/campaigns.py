@@ -41,6 +41,7 @@ from webapp.models import (
     campaign_lists,
     utcnow,
 )
+from webapp.money import money_text
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags, find_tags, render
 from webapp.sms.personalise import to_gateway_tags
 from webapp.sms.phones import normalise_msisdn
@@ -490,7 +491,7 @@ def preview_campaign(
         campaign,
         "previewed",
         user,
-        f"{summary['recipients']} recipients, {total} {currency}",
+        f"{summary['recipients']} recipients, {money_text(total)} {currency}",
     )
     session.commit()
     return summary
@@ -554,7 +555,8 @@ def _warnings(session, campaign, local, resolved, default_country, now) -> list[
         offending = "".join(analyze(campaign.message).offending)
         because = f" because of {offending!r}" if offending else " because of text in a field"
         warnings.append(
-            f"{local['unicode']} of {len(resolved.recipients)} messages need Unicode (UCS-2)"
+            f"{local['unicode']} of {len(resolved.recipients)} messages "
+            f"{'needs' if local['unicode'] == 1 else 'need'} Unicode (UCS-2)"
             f"{because}: a segment then holds 70 characters instead of 160, "
             "so they cost about 2-3 times as much."
         )
@@ -712,7 +714,8 @@ def confirm_campaign(
     campaign.status = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
     campaign.confirmed_at = now
     campaign.confirmed_by_id = _id(user)
-    detail = f"{campaign.recipient_count} recipients, {campaign.cost} {campaign.currency or ''}"
+    cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
+    detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
     return campaign
