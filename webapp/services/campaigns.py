@@ -638,36 +638,37 @@ def recipient_messages(
     baseline = analyze(render_for(campaign, resolved.fields, {}), engine_encoding)
     needle = search.strip().lower()
     cache: dict[str, tuple[int, str]] = {}
+    start = (max(1, page) - 1) * per_page
+
+    def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
+        if text not in cache:
+            analysis = analyze(text, engine_encoding)
+            cache[text] = (analysis.segments, analysis.encoding)
+        segments, encoding = cache[text]
+        price = table.price_for(recipient.country or "ZZ") * segments
+        return RecipientMessage(
+            recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
+        )
+
+    if not needle and not costlier_only and not sort:  # only the page needs rendering
+        page_of = resolved.recipients[start : start + per_page]
+        rows = [message_of(r, render_for(campaign, resolved.fields, r.fields)) for r in page_of]
+        return rows, len(resolved.recipients)
     rows: list[RecipientMessage] = []
     for recipient in resolved.recipients:
         text = render_for(campaign, resolved.fields, recipient.fields)
         if needle and needle not in recipient.msisdn and needle not in text.lower():
             continue
-        if text not in cache:
-            analysis = analyze(text, engine_encoding)
-            cache[text] = (analysis.segments, analysis.encoding)
-        segments, encoding = cache[text]
+        row = message_of(recipient, text)
         if costlier_only and not (
-            segments > baseline.segments or (encoding == "UCS2" and baseline.encoding == "GSM")
+            row.segments > baseline.segments
+            or (row.encoding == "UCS2" and baseline.encoding == "GSM")
         ):
             continue
-        price = table.price_for(recipient.country or "ZZ") * segments
-        rows.append(
-            RecipientMessage(
-                recipient.msisdn,
-                recipient.country,
-                recipient.fields,
-                text,
-                encoding,
-                segments,
-                price,
-            )
-        )
+        rows.append(row)
     if sort in ("segments", "-segments"):
         rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
-    total = len(rows)
-    start = (max(1, page) - 1) * per_page
-    return rows[start : start + per_page], total
+    return rows[start : start + per_page], len(rows)
 
 
 # --- Confirm ---------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from webapp.models import (
     User,
     utcnow,
 )
+from webapp.money import money_text
 from webapp.services.campaigns import (
     CampaignStateError,
     record_event,
@@ -469,7 +470,7 @@ def progress_text(session: Session, campaign: Campaign) -> str:
     p = campaign_progress(session, campaign)
     return (
         f"{p['sent']} sent, {p['failed']} failed, {p['unconfirmed']} unconfirmed; "
-        f"{p['segments']} segments, {p['cost']} {campaign.currency or ''}".strip()
+        f"{p['segments']} segments, {money_text(p['cost'])} {campaign.currency or ''}".strip()
     )
 
 
