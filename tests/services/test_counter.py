@@ -19,7 +19,7 @@ def fresh_caches():
     clear_counter_caches()
 
 
-def people(names, *, name="People", start=20_000_000):
+def people(names, *, name="People", start=20_100_000):
     numbers = danish_numbers(len(names), start=start)
     rows = [(n, {"first_name": first}) for n, first in zip(numbers, names, strict=True)]
     return make_list(db.session, name, rows, fields=["first_name"])
