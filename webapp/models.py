@@ -264,6 +264,8 @@ campaign_lists = db.Table(
     "campaign_lists",
     db.Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
     db.Column("list_id", ForeignKey("recipient_lists.id"), primary_key=True),
+    # The order the user chose the lists in: the first list wins for a number in several.
+    db.Column("position", Integer, nullable=False, server_default="0"),
 )
 
 
@@ -307,7 +309,9 @@ class Campaign(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    lists: Mapped[list[RecipientList]] = relationship(secondary=campaign_lists)
+    lists: Mapped[list[RecipientList]] = relationship(
+        secondary=campaign_lists, order_by=(campaign_lists.c.position, campaign_lists.c.list_id)
+    )
     batches: Mapped[list[Batch]] = relationship(back_populates="campaign", order_by="Batch.number")
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     previewed_by: Mapped[User | None] = relationship(foreign_keys=[previewed_by_id])

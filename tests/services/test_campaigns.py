@@ -213,3 +213,17 @@ def test_copy_and_delete_drafts(sender):
     assert copy.name == "Black Friday (copy)" and copy.lists == [people]
     campaigns.delete_draft(db.session, campaign)
     assert db.session.get(type(campaign), campaign.id) is None
+
+
+def test_the_first_chosen_list_wins_after_a_reload(sender):
+    number = danish_numbers(1)[0]
+    older = make_list(db.session, "Older", [(number, {"first_name": "Old"})], fields=["first_name"])
+    newer = make_list(db.session, "Newer", [(number, {"first_name": "New"})], fields=["first_name"])
+    campaign = campaigns.save_draft(db.session, sender, draft([newer.id, older.id]))
+    db.session.expire_all()
+    assert [lst.name for lst in campaign.lists] == ["Newer", "Older"]
+    resolved = campaigns.resolve_recipients(db.session, campaign)
+    assert [r.fields["first_name"] for r in resolved.recipients] == ["New"]
+    copy = campaigns.copy_campaign(db.session, campaign, sender)
+    db.session.expire_all()
+    assert [lst.name for lst in copy.lists] == ["Newer", "Older"]

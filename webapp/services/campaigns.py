@@ -173,9 +173,24 @@ def save_draft(
     campaign.send_at = draft.send_at
     campaign.speed_per_minute = draft.speed_per_minute
     if campaign.parent_id is None:
-        campaign.lists = lists
+        _set_lists(session, campaign, lists)
     session.commit()
     return campaign
+
+
+def _set_lists(session: Session, campaign: Campaign, lists: Sequence[RecipientList]) -> None:
+    """Choose the campaign's lists and keep their order (the first list wins for a number)."""
+    campaign.lists = list(lists)
+    session.flush()
+    for position, recipient_list in enumerate(lists):
+        session.execute(
+            update(campaign_lists)
+            .where(
+                campaign_lists.c.campaign_id == campaign.id,
+                campaign_lists.c.list_id == recipient_list.id,
+            )
+            .values(position=position)
+        )
 
 
 def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
@@ -185,11 +200,11 @@ def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
         message=campaign.message,
         encoding=campaign.encoding,
         speed_per_minute=campaign.speed_per_minute,
-        lists=[lst for lst in campaign.lists if not lst.hidden],
-        created_by_id=user.id,
+        created_by_id=_id(user),
         status=CampaignStatus.DRAFT,
     )
     session.add(copy)
+    _set_lists(session, copy, [lst for lst in campaign.lists if not lst.hidden])
     session.commit()
     return copy
 
