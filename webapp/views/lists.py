@@ -137,23 +137,30 @@ def index():
 @requires(Role.SENDER)
 def upload():
     form = UploadForm()
-    if form.validate_on_submit():
-        try:
-            list_import = imports.store_upload(
-                db.session,
-                form.file.data.stream,
-                form.file.data.filename or "",
-                upload_dir=_upload_dir(),
-                default_country=_default_country(),
-                user=current_user,
-                list_name=form.name.data,
-                max_bytes=_max_bytes(),
-            )
-        except ImportRefused as error:
-            form.file.errors = [*form.file.errors, str(error)]
-        else:
-            return redirect(url_for("lists.mapping", import_id=list_import.id))
+    list_import = _store_upload(form, list_name=form.name.data)
+    if list_import is not None:
+        return redirect(url_for("lists.mapping", import_id=list_import.id))
     return _index_page(form, 400)
+
+
+def _store_upload(form: UploadForm | AppendForm, **target) -> ListImport | None:
+    """Store the uploaded file for its mapping step; None when the form shows why not."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        return imports.store_upload(
+            db.session,
+            form.file.data.stream,
+            form.file.data.filename or "",
+            upload_dir=_upload_dir(),
+            default_country=_default_country(),
+            user=current_user,
+            max_bytes=_max_bytes(),
+            **target,
+        )
+    except ImportRefused as error:
+        form.file.errors = [*form.file.errors, str(error)]
+        return None
 
 
 def _show_page(
@@ -212,22 +219,9 @@ def recipients(list_id: int):
 def append(list_id: int):
     recipient_list = _list(list_id)
     form = AppendForm()
-    if form.validate_on_submit():
-        try:
-            list_import = imports.store_upload(
-                db.session,
-                form.file.data.stream,
-                form.file.data.filename or "",
-                upload_dir=_upload_dir(),
-                default_country=_default_country(),
-                user=current_user,
-                append_to=recipient_list,
-                max_bytes=_max_bytes(),
-            )
-        except ImportRefused as error:
-            form.file.errors = [*form.file.errors, str(error)]
-        else:
-            return redirect(url_for("lists.mapping", import_id=list_import.id))
+    list_import = _store_upload(form, append_to=recipient_list)
+    if list_import is not None:
+        return redirect(url_for("lists.mapping", import_id=list_import.id))
     return _show_page(recipient_list, append_form=form, status=400)
 
 
