@@ -62,6 +62,7 @@ from webapp.models import (
 )
 from webapp.services import accounts, campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft
+from webapp.services.preview import preview_campaign
 
 BATCH_SIZE = 10_000
 MAX_CONNECTIONS = 4
@@ -290,7 +291,7 @@ def send_round(session, user, list_id, client, sandbox, message, number, profile
     """One campaign from preview to done, between two rounds of the bare loop."""
     campaign = new_campaign(session, user, list_id, f"Bench campaign {number}", message)
     _, preview = timed(
-        campaigns.preview_campaign,
+        preview_campaign,
         session,
         campaign,
         user,
@@ -341,7 +342,7 @@ def measure_memory(session, user, list_id: int, client, message: str) -> dict:
     for step, action in (
         (
             "preview",
-            lambda: campaigns.preview_campaign(
+            lambda: preview_campaign(
                 session, campaign, user, client, honours_dry_run=True, batch_size=BATCH_SIZE
             ),
         ),

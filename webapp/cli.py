@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.models import Role
 from webapp.money import money_text
 from webapp.services import accounts
+from webapp.services.preview import PreviewFailed, preview_campaign
 
 
 def register(app: Flask) -> None:
@@ -72,7 +73,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             encoding=encoding,
         )
         campaign = campaigns.save_draft(db.session, None, draft)
-        summary = campaigns.preview_campaign(
+        summary = preview_campaign(
             db.session,
             campaign,
             None,
@@ -83,7 +84,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         )
     except campaigns.CampaignInvalid as error:
         raise click.ClickException("; ".join(error.errors.values())) from error
-    except campaigns.PreviewFailed as error:
+    except PreviewFailed as error:
         raise click.ClickException(str(error)) from error
     estimate = " (estimate)" if summary["estimate"] else ""
     if not as_json:

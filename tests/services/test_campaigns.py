@@ -20,6 +20,7 @@ from webapp.models import (
 )
 from webapp.services import campaigns
 from webapp.services.campaigns import CampaignDraft, CampaignInvalid, CampaignStateError
+from webapp.services.preview import preview_campaign, recipient_messages
 
 
 def draft(list_ids, message="Hi %first_name%, 20% off today", **changes):
@@ -29,7 +30,7 @@ def draft(list_ids, message="Hi %first_name%, 20% off today", **changes):
 
 
 def preview(campaign, user, sandbox, *, dry_run=True, batch_size=10_000):
-    return campaigns.preview_campaign(
+    return preview_campaign(
         db.session,
         campaign,
         user,
@@ -192,17 +193,15 @@ def test_recipient_messages_show_each_rendered_text(sender, sandbox):
         fields=["first_name"],
     )
     campaign = campaigns.save_draft(db.session, sender, draft([people.id]))
-    rows, total = campaigns.recipient_messages(db.session, campaign)
+    rows, total = recipient_messages(db.session, campaign)
     assert total == 3
     assert rows[0].text == "Hi Ann, 20% off today" and rows[0].segments == 1
-    costlier, count = campaigns.recipient_messages(
-        db.session, campaign, costlier_only=True, sort="-segments"
-    )
+    costlier, count = recipient_messages(db.session, campaign, costlier_only=True, sort="-segments")
     assert count == 2
     assert costlier[0].msisdn == numbers[2] and costlier[0].segments == 2
     assert costlier[1].encoding == "UCS2"
     assert costlier[0].price == PriceTable().price_for("DK") * 2
-    found, _ = campaigns.recipient_messages(db.session, campaign, search="zoë")
+    found, _ = recipient_messages(db.session, campaign, search="zoë")
     assert [r.msisdn for r in found] == [numbers[1]]
 
 

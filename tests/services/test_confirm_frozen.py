@@ -10,6 +10,7 @@ from webapp.extensions import db
 from webapp.models import Batch, CampaignRecipient, OptOut, RecipientState
 from webapp.services import campaigns
 from webapp.services.campaigns import CampaignDraft
+from webapp.services.preview import preview_campaign
 
 
 def frozen(campaign):
@@ -25,7 +26,7 @@ def frozen(campaign):
 def confirm(sender, sandbox, list_ids, batch_size):
     draft = CampaignDraft(name="Spring", sender="Shop", message="Hi %name%", list_ids=list_ids)
     campaign = campaigns.save_draft(db.session, sender, draft)
-    campaigns.preview_campaign(
+    preview_campaign(
         db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=batch_size
     )
     resolved = campaigns.resolve_recipients(db.session, campaign)

@@ -17,6 +17,7 @@ from webapp.models import BatchState, Campaign, CampaignRecipient, CampaignStatu
 from webapp.services import campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft
 from webapp.services.dispatch import DispatchInterrupted
+from webapp.services.preview import preview_campaign
 
 LABEL = "Black Friday"
 
@@ -31,7 +32,7 @@ def confirmed_campaign(user, sandbox, count=25, batch_size=10, **changes):
     values = dict(name=LABEL, sender="Shop", message="Hi %first_name%!", list_ids=[people.id])
     values.update(changes)
     campaign = campaigns.save_draft(db.session, user, CampaignDraft(**values))
-    campaigns.preview_campaign(
+    preview_campaign(
         db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=batch_size
     )
     campaigns.confirm_campaign(db.session, campaign, user, batch_size=batch_size)
@@ -251,7 +252,7 @@ def test_follow_up_reaches_exactly_the_failed_recipients(sender, sandbox):
     dispatch.decide_unconfirmed(db.session, campaign, first, sender, accepted=False)
     dispatch.decide_unconfirmed(db.session, campaign, third, sender, accepted=False)
     follow_up = campaigns.create_follow_up(db.session, campaign, sender)
-    campaigns.preview_campaign(
+    preview_campaign(
         db.session, follow_up, sender, sandbox.client(), honours_dry_run=True, batch_size=10
     )
     assert follow_up.recipient_count == 15

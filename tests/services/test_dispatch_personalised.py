@@ -8,6 +8,7 @@ from helpers import danish_numbers, make_list
 from webapp.extensions import db
 from webapp.services import campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft
+from webapp.services.preview import preview_campaign
 
 FIELDS = {
     "full": {"first_name": "Ann", "city": "Aarhus"},
@@ -25,7 +26,7 @@ def sent_texts(sender, sandbox, message, fields):
     )
     draft = CampaignDraft(name="Hello", sender="Shop", message=message, list_ids=[people.id])
     campaign = campaigns.save_draft(db.session, sender, draft)
-    campaigns.preview_campaign(
+    preview_campaign(
         db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=2
     )
     campaigns.confirm_campaign(db.session, campaign, sender, batch_size=2)

@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
 from webapp.models import Campaign, CampaignRecipient, Role
 from webapp.services import campaigns
+from webapp.services.preview import preview_campaign
 from webapp.views.webhooks import path_token
 
 
@@ -29,7 +30,7 @@ def sent_campaign(app, make_user, sandbox, jobs):
                 name="Hello", sender="Shop", message="Hi", list_ids=[people.id]
             ),
         )
-        campaigns.preview_campaign(
+        preview_campaign(
             db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=100
         )
         campaigns.confirm_campaign(db.session, campaign, user, batch_size=100)

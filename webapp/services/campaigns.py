@@ -1,8 +1,8 @@
-"""Campaigns from draft to confirmation: compose, preview with a dry run, freeze the recipients.
+"""Campaigns from draft to confirmation: compose, resolve the recipients, freeze them.
 
-The preview goes through the same request path and the same batches as the send
-(`batch_messages`), so the counter, the preview's cost and the real send agree. Sending is the
-dispatcher's job (`webapp.services.dispatch`); this module ends where a campaign is confirmed.
+The request a batch sends is built here (`batch_message`), for the preview
+(`webapp.services.preview`) and the send (`webapp.services.dispatch`) alike, so the counter, the
+preview's cost and the real send agree. This module ends where a campaign is confirmed.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from itertools import groupby
 from typing import TypeVar
 
@@ -22,7 +21,6 @@ from sqlalchemy.orm import Session
 from webapp.gateway.errors import GatewayError, InvalidMessage
 from webapp.gateway.messages import Recipient as GatewayRecipient
 from webapp.gateway.messages import RecipientRows, SmsMessage
-from webapp.gateway.pricing import PriceTable
 from webapp.gateway.rules import sender_problem
 from webapp.models import (
     Batch,
@@ -49,8 +47,6 @@ from webapp.sms.phones import normalise_msisdn
 T = TypeVar("T")
 
 ENCODINGS = ("auto", "GSM", "UCS2")
-MANY_SEGMENTS = 3
-RECENT_DAYS = 7
 
 
 class CampaignInvalid(ValueError):
@@ -63,10 +59,6 @@ class CampaignInvalid(ValueError):
 
 class CampaignStateError(ValueError):
     """The action does not fit the campaign's state (e.g. editing a campaign that was sent)."""
-
-
-class PreviewFailed(ValueError):
-    """The gateway refused the dry run; carries the gateway's own message."""
 
 
 @dataclass
@@ -97,14 +89,16 @@ class ResolvedRecipients:
     excluded_duplicates: int = 0
 
 
-def _id(user: User | None) -> int | None:
+def user_id_of(user: User | None) -> int | None:
     """Users act through pages; ``None`` is an operator on the command line."""
     return user.id if user is not None else None
 
 
 def record_event(session: Session, campaign: Campaign, action: str, user: User | None, detail=None):
     session.add(
-        CampaignEvent(campaign_id=campaign.id, action=action, detail=detail, user_id=_id(user))
+        CampaignEvent(
+            campaign_id=campaign.id, action=action, detail=detail, user_id=user_id_of(user)
+        )
     )
 
 
@@ -162,7 +156,7 @@ def save_draft(
     """Create or update a draft. A draft may be incomplete in message and lists, not in name."""
     lists = validate_draft(session, draft)
     if campaign is None:
-        campaign = Campaign(created_by_id=_id(user), status=CampaignStatus.DRAFT)
+        campaign = Campaign(created_by_id=user_id_of(user), status=CampaignStatus.DRAFT)
         session.add(campaign)
     elif campaign.status != CampaignStatus.DRAFT:
         raise CampaignStateError("Only a draft can be edited; copy the campaign to change it.")
@@ -200,7 +194,7 @@ def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
         message=campaign.message,
         encoding=campaign.encoding,
         speed_per_minute=campaign.speed_per_minute,
-        created_by_id=_id(user),
+        created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
     )
     session.add(copy)
@@ -390,7 +384,7 @@ def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
     return render(campaign.message, {name: values.get(name, "") for name in fields})
 
 
-# --- Preview ---------------------------------------------------------------------------------
+# --- Is the preview current? ---------------------------------------------------------------
 
 
 def content_fingerprint(session: Session, campaign: Campaign) -> str:
@@ -418,272 +412,10 @@ def _last_import(session: Session, list_id: int) -> int | None:
     )
 
 
-def preview_campaign(
-    session: Session,
-    campaign: Campaign,
-    user: User,
-    client,
-    *,
-    honours_dry_run: bool,
-    batch_size: int,
-    price_table: PriceTable | None = None,
-    default_country: str = "DK",
-    now: datetime | None = None,
-) -> dict:
-    """Price the campaign as it would be sent, batch by batch, and store what was found.
-
-    With a gateway that honours ``dry_run`` each batch is sent as a dry run; otherwise it is
-    priced locally from the price table and the result says it is an estimate.
-    """
-    if campaign.status != CampaignStatus.DRAFT:
-        raise CampaignStateError("This campaign was already confirmed.")
-    lists = (
-        validate_draft(session, _as_draft(campaign), now=now)
-        if campaign.parent_id is None
-        else None
-    )
-    if lists is not None and not lists:
-        raise CampaignInvalid({"list_ids": "Choose at least one recipient list."})
-    if not campaign.message.strip():
-        raise CampaignInvalid({"message": "Write the message first."})
-    resolved = resolve_recipients(session, campaign)
-    if not resolved.recipients:
-        raise CampaignInvalid({"list_ids": "The chosen lists have no one to send to."})
-    table = price_table or PriceTable()
-    size = batch_size_for(campaign, batch_size)
-
-    countries: dict[str, int] = {}
-    total = Decimal(0)
-    currency = table.currency
-    batches = 0
-    local = _local_costs(campaign, resolved, table)
-    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
-        batches += 1
-        if honours_dry_run:
-            message = batch_message(
-                campaign, [(r.msisdn, r.fields) for r in chunk], resolved.fields, number=number
-            )
-            try:
-                result = client.send(message, dry_run=True)
-            except (GatewayError, InvalidMessage) as error:
-                raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
-            for country, parts in result.usage.countries.items():
-                countries[country] = countries.get(country, 0) + int(parts)
-            total += result.usage.total_cost or Decimal(0)
-            currency = result.usage.currency or currency
-    if not honours_dry_run:
-        countries, total = local["countries"], local["cost"]
-    segments = sum(countries.values())
-    summary = {
-        "recipients": len(resolved.recipients),
-        "excluded_opted_out": resolved.excluded_opted_out,
-        "excluded_duplicates": resolved.excluded_duplicates,
-        "messages": len(resolved.recipients),
-        "batches": batches,
-        "batch_size": size,
-        "segments": segments,
-        "countries": countries,
-        "currency": currency,
-        "cost": str(total),
-        "estimate": not honours_dry_run,
-        "unicode_recipients": local["unicode"],
-        "max_segments": local["max_segments"],
-        "warnings": _warnings(session, campaign, local, resolved, default_country, now),
-    }
-    campaign.preview_summary = summary
-    campaign.recipient_count = summary["recipients"]
-    campaign.excluded_opted_out = resolved.excluded_opted_out
-    campaign.excluded_duplicates = resolved.excluded_duplicates
-    campaign.segments = segments
-    campaign.cost = total
-    campaign.currency = currency
-    campaign.cost_is_estimate = not honours_dry_run
-    campaign.previewed_at = now or utcnow()
-    campaign.previewed_by_id = _id(user)
-    campaign.preview_fingerprint = content_fingerprint(session, campaign)
-    record_event(
-        session,
-        campaign,
-        "previewed",
-        user,
-        f"{summary['recipients']} recipients, {money_text(total)} {currency}",
-    )
-    session.commit()
-    return summary
-
-
 def preview_is_current(session: Session, campaign: Campaign) -> bool:
     return bool(campaign.preview_fingerprint) and campaign.preview_fingerprint == (
         content_fingerprint(session, campaign)
     )
-
-
-def _as_draft(campaign: Campaign) -> CampaignDraft:
-    return CampaignDraft(
-        name=campaign.name,
-        sender=campaign.sender,
-        message=campaign.message,
-        list_ids=[lst.id for lst in campaign.lists],
-        encoding=campaign.encoding,
-        send_at=campaign.send_at,
-        speed_per_minute=campaign.speed_per_minute,
-    )
-
-
-def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
-    """Each recipient's own message counted by the SMS engine and priced from the table."""
-    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
-    cache: dict[str, tuple[int, str]] = {}
-    countries: dict[str, int] = {}
-    cost = Decimal(0)
-    unicode = 0
-    max_segments = 0
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
-        if text not in cache:
-            analysis = analyze(text, engine_encoding)
-            if campaign.encoding == "GSM" and analysis.encoding != "GSM":
-                raise CampaignInvalid(
-                    {
-                        "message": f"Recipient {recipient.msisdn}'s message needs Unicode "
-                        f"({''.join(analysis.offending)}), but the encoding is set to GSM."
-                    }
-                )
-            cache[text] = (analysis.segments, analysis.encoding)
-        parts, encoding = cache[text]
-        country = recipient.country or "ZZ"
-        countries[country] = countries.get(country, 0) + parts
-        cost += table.price_for(country) * parts
-        unicode += encoding == "UCS2"
-        max_segments = max(max_segments, parts)
-    return {
-        "countries": countries,
-        "cost": cost,
-        "unicode": unicode,
-        "max_segments": max_segments,
-    }
-
-
-def _warnings(session, campaign, local, resolved, default_country, now) -> list[str]:
-    warnings = []
-    if local["unicode"]:
-        offending = "".join(analyze(campaign.message).offending)
-        because = f" because of {offending!r}" if offending else " because of text in a field"
-        warnings.append(
-            f"{local['unicode']} of {len(resolved.recipients)} messages "
-            f"{'needs' if local['unicode'] == 1 else 'need'} Unicode (UCS-2)"
-            f"{because}: a segment then holds 70 characters instead of 160, "
-            "so they cost about 2-3 times as much."
-        )
-    if local["max_segments"] > MANY_SEGMENTS:
-        warnings.append(
-            f"Some messages are {local['max_segments']} segments long: each recipient is billed "
-            f"for {local['max_segments']} SMS."
-        )
-    abroad: dict[str, int] = {}
-    for recipient in resolved.recipients:
-        if recipient.country and recipient.country != default_country:
-            abroad[recipient.country] = abroad.get(recipient.country, 0) + 1
-    if abroad:
-        listed = ", ".join(f"{country} ({n})" for country, n in sorted(abroad.items()))
-        warnings.append(
-            f"{sum(abroad.values())} recipients are outside {default_country}: {listed}. "
-            "Check that they should get this message; prices differ by country."
-        )
-    recent = _recently_sent_same_text(session, campaign, now or utcnow())
-    if recent:
-        warnings.append(
-            f"The same text was already sent to the same list in the last {RECENT_DAYS} days: "
-            + ", ".join(f"“{c.name}”" for c in recent)
-            + "."
-        )
-    return warnings
-
-
-def _recently_sent_same_text(session: Session, campaign: Campaign, now: datetime):
-    list_ids = [lst.id for lst in campaign.lists]
-    if not list_ids:
-        return []
-    # IN rather than JOIN ... DISTINCT: PostgreSQL cannot compare the JSON columns DISTINCT needs.
-    same_lists = select(campaign_lists.c.campaign_id).where(campaign_lists.c.list_id.in_(list_ids))
-    return list(
-        session.scalars(
-            select(Campaign)
-            .where(
-                Campaign.id.in_(same_lists),
-                Campaign.id != campaign.id,
-                Campaign.message == campaign.message,
-                Campaign.confirmed_at >= now - timedelta(days=RECENT_DAYS),
-            )
-            .order_by(Campaign.id)
-        )
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientMessage:
-    msisdn: str
-    country: str | None
-    fields: dict
-    text: str
-    encoding: str
-    segments: int
-    price: Decimal
-
-
-def recipient_messages(
-    session: Session,
-    campaign: Campaign,
-    *,
-    search: str = "",
-    costlier_only: bool = False,
-    sort: str = "",
-    page: int = 1,
-    per_page: int = 50,
-    price_table: PriceTable | None = None,
-) -> tuple[list[RecipientMessage], int]:
-    """Every recipient's own message: text, encoding, segments and price; one page of them.
-
-    ``costlier_only`` keeps the recipients whose personalised text needs Unicode or more
-    segments than the template with empty fields (a long name, a non-GSM character in a field).
-    """
-    table = price_table or PriceTable()
-    resolved = resolve_recipients(session, campaign)
-    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
-    baseline = analyze(render_for(campaign, resolved.fields, {}), engine_encoding)
-    needle = search.strip().lower()
-    cache: dict[str, tuple[int, str]] = {}
-    start = (max(1, page) - 1) * per_page
-
-    def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
-        if text not in cache:
-            analysis = analyze(text, engine_encoding)
-            cache[text] = (analysis.segments, analysis.encoding)
-        segments, encoding = cache[text]
-        price = table.price_for(recipient.country or "ZZ") * segments
-        return RecipientMessage(
-            recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
-        )
-
-    if not needle and not costlier_only and not sort:  # only the page needs rendering
-        page_of = resolved.recipients[start : start + per_page]
-        rows = [message_of(r, render_for(campaign, resolved.fields, r.fields)) for r in page_of]
-        return rows, len(resolved.recipients)
-    rows: list[RecipientMessage] = []
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
-        if needle and needle not in recipient.msisdn and needle not in text.lower():
-            continue
-        row = message_of(recipient, text)
-        if costlier_only and not (
-            row.segments > baseline.segments
-            or (row.encoding == "UCS2" and baseline.encoding == "GSM")
-        ):
-            continue
-        rows.append(row)
-    if sort in ("segments", "-segments"):
-        rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
-    return rows[start : start + per_page], len(rows)
 
 
 # --- Confirm ---------------------------------------------------------------------------------
@@ -729,7 +461,7 @@ def confirm_campaign(
     campaign.recipient_count = len(frozen)
     campaign.status = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
     campaign.confirmed_at = now
-    campaign.confirmed_by_id = _id(user)
+    campaign.confirmed_by_id = user_id_of(user)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())

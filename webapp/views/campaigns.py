@@ -28,9 +28,9 @@ from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
-    PreviewFailed,
 )
 from webapp.services.counter import count_message, describe_replacements
+from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.sms import replace_lookalikes
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -211,7 +211,7 @@ def delete(campaign_id: int):
 def _run_preview(campaign: Campaign):
     config = current_app.config
     try:
-        campaigns.preview_campaign(
+        preview_campaign(
             db.session,
             campaign,
             current_user,
@@ -264,7 +264,7 @@ def _messages_context(campaign: Campaign) -> dict:
     search = request.args.get("q", "")[:100]
     costlier = request.args.get("costlier") == "1"
     sort = request.args.get("sort", "")
-    rows, total = campaigns.recipient_messages(
+    rows, total = recipient_messages(
         db.session,
         campaign,
         search=search,
@@ -333,7 +333,7 @@ def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
     form = SendTestForm(formdata=formdata)
     if formdata is None and current_user.phone:
         form.numbers.data = current_user.phone
-    sample_rows, _ = campaigns.recipient_messages(db.session, campaign, per_page=20)
+    sample_rows, _ = recipient_messages(db.session, campaign, per_page=20)
     form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
     return form
 

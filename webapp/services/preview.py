@@ -1,0 +1,306 @@
+"""Preview: what a campaign will cost, batch by batch, before anything is sent.
+
+With a gateway that honours ``dry_run`` the preview sends each batch exactly as the send will,
+as a dry run; otherwise it prices locally from the price table and says it is an estimate. It
+also shows every recipient's own message, and warns where money is at stake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.gateway.errors import GatewayError, InvalidMessage
+from webapp.gateway.pricing import PriceTable
+from webapp.models import Campaign, CampaignStatus, User, campaign_lists, utcnow
+from webapp.money import money_text
+from webapp.services.campaigns import (
+    CampaignDraft,
+    CampaignInvalid,
+    CampaignStateError,
+    ResolvedRecipient,
+    ResolvedRecipients,
+    batch_message,
+    batch_size_for,
+    chunks,
+    content_fingerprint,
+    record_event,
+    render_for,
+    resolve_recipients,
+    user_id_of,
+    validate_draft,
+)
+from webapp.sms import analyze
+
+MANY_SEGMENTS = 3
+RECENT_DAYS = 7
+
+
+class PreviewFailed(ValueError):
+    """The gateway refused the dry run; carries the gateway's own message."""
+
+
+def preview_campaign(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    client,
+    *,
+    honours_dry_run: bool,
+    batch_size: int,
+    price_table: PriceTable | None = None,
+    default_country: str = "DK",
+    now: datetime | None = None,
+) -> dict:
+    """Price the campaign as it would be sent, batch by batch, and store what was found.
+
+    With a gateway that honours ``dry_run`` each batch is sent as a dry run; otherwise it is
+    priced locally from the price table and the result says it is an estimate.
+    """
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError("This campaign was already confirmed.")
+    lists = (
+        validate_draft(session, _as_draft(campaign), now=now)
+        if campaign.parent_id is None
+        else None
+    )
+    if lists is not None and not lists:
+        raise CampaignInvalid({"list_ids": "Choose at least one recipient list."})
+    if not campaign.message.strip():
+        raise CampaignInvalid({"message": "Write the message first."})
+    resolved = resolve_recipients(session, campaign)
+    if not resolved.recipients:
+        raise CampaignInvalid({"list_ids": "The chosen lists have no one to send to."})
+    table = price_table or PriceTable()
+    size = batch_size_for(campaign, batch_size)
+
+    countries: dict[str, int] = {}
+    total = Decimal(0)
+    currency = table.currency
+    batches = 0
+    local = _local_costs(campaign, resolved, table)
+    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
+        batches += 1
+        if honours_dry_run:
+            message = batch_message(
+                campaign, [(r.msisdn, r.fields) for r in chunk], resolved.fields, number=number
+            )
+            try:
+                result = client.send(message, dry_run=True)
+            except (GatewayError, InvalidMessage) as error:
+                raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
+            for country, parts in result.usage.countries.items():
+                countries[country] = countries.get(country, 0) + int(parts)
+            total += result.usage.total_cost or Decimal(0)
+            currency = result.usage.currency or currency
+    if not honours_dry_run:
+        countries, total = local["countries"], local["cost"]
+    segments = sum(countries.values())
+    summary = {
+        "recipients": len(resolved.recipients),
+        "excluded_opted_out": resolved.excluded_opted_out,
+        "excluded_duplicates": resolved.excluded_duplicates,
+        "messages": len(resolved.recipients),
+        "batches": batches,
+        "batch_size": size,
+        "segments": segments,
+        "countries": countries,
+        "currency": currency,
+        "cost": str(total),
+        "estimate": not honours_dry_run,
+        "unicode_recipients": local["unicode"],
+        "max_segments": local["max_segments"],
+        "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+    }
+    campaign.preview_summary = summary
+    campaign.recipient_count = summary["recipients"]
+    campaign.excluded_opted_out = resolved.excluded_opted_out
+    campaign.excluded_duplicates = resolved.excluded_duplicates
+    campaign.segments = segments
+    campaign.cost = total
+    campaign.currency = currency
+    campaign.cost_is_estimate = not honours_dry_run
+    campaign.previewed_at = now or utcnow()
+    campaign.previewed_by_id = user_id_of(user)
+    campaign.preview_fingerprint = content_fingerprint(session, campaign)
+    record_event(
+        session,
+        campaign,
+        "previewed",
+        user,
+        f"{summary['recipients']} recipients, {money_text(total)} {currency}",
+    )
+    session.commit()
+    return summary
+
+
+def _as_draft(campaign: Campaign) -> CampaignDraft:
+    return CampaignDraft(
+        name=campaign.name,
+        sender=campaign.sender,
+        message=campaign.message,
+        list_ids=[lst.id for lst in campaign.lists],
+        encoding=campaign.encoding,
+        send_at=campaign.send_at,
+        speed_per_minute=campaign.speed_per_minute,
+    )
+
+
+def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
+    """Each recipient's own message counted by the SMS engine and priced from the table."""
+    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
+    cache: dict[str, tuple[int, str]] = {}
+    countries: dict[str, int] = {}
+    cost = Decimal(0)
+    unicode = 0
+    max_segments = 0
+    for recipient in resolved.recipients:
+        text = render_for(campaign, resolved.fields, recipient.fields)
+        if text not in cache:
+            analysis = analyze(text, engine_encoding)
+            if campaign.encoding == "GSM" and analysis.encoding != "GSM":
+                raise CampaignInvalid(
+                    {
+                        "message": f"Recipient {recipient.msisdn}'s message needs Unicode "
+                        f"({''.join(analysis.offending)}), but the encoding is set to GSM."
+                    }
+                )
+            cache[text] = (analysis.segments, analysis.encoding)
+        parts, encoding = cache[text]
+        country = recipient.country or "ZZ"
+        countries[country] = countries.get(country, 0) + parts
+        cost += table.price_for(country) * parts
+        unicode += encoding == "UCS2"
+        max_segments = max(max_segments, parts)
+    return {
+        "countries": countries,
+        "cost": cost,
+        "unicode": unicode,
+        "max_segments": max_segments,
+    }
+
+
+def _warnings(session, campaign, local, resolved, default_country, now) -> list[str]:
+    warnings = []
+    if local["unicode"]:
+        offending = "".join(analyze(campaign.message).offending)
+        because = f" because of {offending!r}" if offending else " because of text in a field"
+        warnings.append(
+            f"{local['unicode']} of {len(resolved.recipients)} messages "
+            f"{'needs' if local['unicode'] == 1 else 'need'} Unicode (UCS-2)"
+            f"{because}: a segment then holds 70 characters instead of 160, "
+            "so they cost about 2-3 times as much."
+        )
+    if local["max_segments"] > MANY_SEGMENTS:
+        warnings.append(
+            f"Some messages are {local['max_segments']} segments long: each recipient is billed "
+            f"for {local['max_segments']} SMS."
+        )
+    abroad: dict[str, int] = {}
+    for recipient in resolved.recipients:
+        if recipient.country and recipient.country != default_country:
+            abroad[recipient.country] = abroad.get(recipient.country, 0) + 1
+    if abroad:
+        listed = ", ".join(f"{country} ({n})" for country, n in sorted(abroad.items()))
+        warnings.append(
+            f"{sum(abroad.values())} recipients are outside {default_country}: {listed}. "
+            "Check that they should get this message; prices differ by country."
+        )
+    recent = _recently_sent_same_text(session, campaign, now or utcnow())
+    if recent:
+        warnings.append(
+            f"The same text was already sent to the same list in the last {RECENT_DAYS} days: "
+            + ", ".join(f"“{c.name}”" for c in recent)
+            + "."
+        )
+    return warnings
+
+
+def _recently_sent_same_text(session: Session, campaign: Campaign, now: datetime):
+    list_ids = [lst.id for lst in campaign.lists]
+    if not list_ids:
+        return []
+    # IN rather than JOIN ... DISTINCT: PostgreSQL cannot compare the JSON columns DISTINCT needs.
+    same_lists = select(campaign_lists.c.campaign_id).where(campaign_lists.c.list_id.in_(list_ids))
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.id.in_(same_lists),
+                Campaign.id != campaign.id,
+                Campaign.message == campaign.message,
+                Campaign.confirmed_at >= now - timedelta(days=RECENT_DAYS),
+            )
+            .order_by(Campaign.id)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientMessage:
+    msisdn: str
+    country: str | None
+    fields: dict
+    text: str
+    encoding: str
+    segments: int
+    price: Decimal
+
+
+def recipient_messages(
+    session: Session,
+    campaign: Campaign,
+    *,
+    search: str = "",
+    costlier_only: bool = False,
+    sort: str = "",
+    page: int = 1,
+    per_page: int = 50,
+    price_table: PriceTable | None = None,
+) -> tuple[list[RecipientMessage], int]:
+    """Every recipient's own message: text, encoding, segments and price; one page of them.
+
+    ``costlier_only`` keeps the recipients whose personalised text needs Unicode or more
+    segments than the template with empty fields (a long name, a non-GSM character in a field).
+    """
+    table = price_table or PriceTable()
+    resolved = resolve_recipients(session, campaign)
+    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
+    baseline = analyze(render_for(campaign, resolved.fields, {}), engine_encoding)
+    needle = search.strip().lower()
+    cache: dict[str, tuple[int, str]] = {}
+    start = (max(1, page) - 1) * per_page
+
+    def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
+        if text not in cache:
+            analysis = analyze(text, engine_encoding)
+            cache[text] = (analysis.segments, analysis.encoding)
+        segments, encoding = cache[text]
+        price = table.price_for(recipient.country or "ZZ") * segments
+        return RecipientMessage(
+            recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
+        )
+
+    if not needle and not costlier_only and not sort:  # only the page needs rendering
+        page_of = resolved.recipients[start : start + per_page]
+        rows = [message_of(r, render_for(campaign, resolved.fields, r.fields)) for r in page_of]
+        return rows, len(resolved.recipients)
+    rows: list[RecipientMessage] = []
+    for recipient in resolved.recipients:
+        text = render_for(campaign, resolved.fields, recipient.fields)
+        if needle and needle not in recipient.msisdn and needle not in text.lower():
+            continue
+        row = message_of(recipient, text)
+        if costlier_only and not (
+            row.segments > baseline.segments
+            or (row.encoding == "UCS2" and baseline.encoding == "GSM")
+        ):
+            continue
+        rows.append(row)
+    if sort in ("segments", "-segments"):
+        rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
+    return rows[start : start + per_page], len(rows)
