@@ -128,7 +128,7 @@ def validate_draft(session: Session, draft: CampaignDraft, *, now: datetime | No
         errors["sender"] = problem
     if draft.encoding not in ENCODINGS:
         errors["encoding"] = "Choose automatic, GSM or Unicode."
-    lists = _lists(session, draft.list_ids)
+    lists = lists_by_id(session, draft.list_ids)
     if len(lists) != len(set(draft.list_ids)):
         errors["list_ids"] = "One of the chosen lists no longer exists."
     if draft.message:
@@ -210,7 +210,7 @@ def delete_draft(session: Session, campaign: Campaign) -> None:
     session.commit()
 
 
-def _lists(session: Session, list_ids: Sequence[int]) -> list[RecipientList]:
+def lists_by_id(session: Session, list_ids: Sequence[int]) -> list[RecipientList]:
     if not list_ids:
         return []
     found = {
@@ -241,7 +241,7 @@ def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipien
         for source in _sources(campaign)
         for msisdn, country, values in _read(session, source.rows("msisdn", "country", "fields"))
     )
-    recipients, opted_out, duplicates = _each_number_once(rows, opted_out_numbers(session))
+    recipients, opted_out, duplicates = each_number_once(rows, opted_out_numbers(session))
     return ResolvedRecipients(
         recipients=recipients,
         fields=resolve_fields(session, campaign),
@@ -295,7 +295,7 @@ def _read(session: Session, query: Select):
     return session.connection().execute(query.execution_options(yield_per=10_000))
 
 
-def _each_number_once(
+def each_number_once(
     rows: Iterable[tuple[str, T]], opted_out: set[str]
 ) -> tuple[list[T], int, int]:
     """The items of (msisdn, item) rows, each number once (the first row wins) and opted-out
@@ -314,7 +314,7 @@ def _each_number_once(
     return kept, excluded_opted_out, excluded_duplicates
 
 
-def _in_list_order(session: Session, lists: Sequence[RecipientList]):
+def recipients_of_lists(session: Session, lists: Sequence[RecipientList]):
     """Recipients of completed imports, list by list in the order chosen: the first list wins."""
     for source in _list_sources(lists):
         yield from _read(session, source.rows("msisdn", "country", "fields"))
@@ -450,7 +450,7 @@ def confirm_campaign(
         for index, source in enumerate(sources)
         for row_id, msisdn in _read(session, source.rows("id", "msisdn"))
     )
-    frozen, _, _ = _each_number_once(rows, opted_out_numbers(session))
+    frozen, _, _ = each_number_once(rows, opted_out_numbers(session))
     connection = session.connection()
     for number, chunk in enumerate(chunks(frozen, batch_size_for(campaign, batch_size)), start=1):
         batch_id = connection.execute(

@@ -156,7 +156,7 @@ def count_message(
         errors.append(str(error))
         analysis = analyze(template_alone)
 
-    lists = campaigns._lists(session, list_ids)
+    lists = campaigns.lists_by_id(session, list_ids)
     fields = tuple(campaigns.available_fields(lists))
     if lists and tags:
         try:
@@ -313,18 +313,11 @@ def _audience_key(session: Session, lists: Sequence[RecipientList]) -> Hashable:
 def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
     finished imports only, list by list (the first list wins), each number once, no opt-outs."""
-    opted_out = campaigns.opted_out_numbers(session)
-    seen: set[str] = set()
-    recipients: list[tuple[str, dict]] = []
-    excluded_opted_out = excluded_duplicates = 0
-    for msisdn, _country, values in campaigns._in_list_order(session, lists):
-        if msisdn in opted_out:
-            excluded_opted_out += 1
-        elif msisdn in seen:
-            excluded_duplicates += 1
-        else:
-            seen.add(msisdn)
-            recipients.append((msisdn, values or {}))
+    rows = campaigns.recipients_of_lists(session, lists)
+    recipients, excluded_opted_out, excluded_duplicates = campaigns.each_number_once(
+        ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
+        campaigns.opted_out_numbers(session),
+    )
     return _Audience(tuple(recipients), excluded_opted_out, excluded_duplicates)
 
 
