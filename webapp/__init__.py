@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event
+from sqlalchemy import event, text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -18,6 +18,7 @@ from webapp.money import money_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 7_245_001  # any constant shared by every process of this app
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -90,11 +91,23 @@ def _tune_sqlite(app: Flask) -> None:
 
 
 def upgrade_database(app: Flask) -> None:
-    """Bring the schema up to date, so a fresh ``instance/`` works with no manual step."""
+    """Bring the schema up to date, so a fresh ``instance/`` works with no manual step.
+
+    On PostgreSQL an advisory lock makes several processes starting at once take turns.
+    """
     from flask_migrate import upgrade
 
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
+        if db.engine.dialect.name != "postgresql":
+            upgrade(directory=str(MIGRATIONS))
+            return
+        with db.engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                upgrade(directory=str(MIGRATIONS))
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                lock.commit()
 
 
 def _init_login(app: Flask) -> None:
