@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from webapp.models import Role
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"  # copies of ../shared/samples
 
 
 @pytest.fixture

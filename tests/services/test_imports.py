@@ -29,7 +29,7 @@ from webapp.models import (
 from webapp.services import campaigns, imports
 from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"  # copies of ../shared/samples
 
 
 @pytest.fixture
