@@ -17,6 +17,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from webapp.extensions import db
+from webapp.services.delivery import webhook_path_token
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +152,13 @@ def send_due_campaigns() -> list[int]:
 def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports: ``PUBLIC_URL``, or in sandbox mode the address
     the dashboard was last reached at (the sandbox runs beside it). None when unknown."""
-    from webapp.views.webhooks import path_token
-
     base = app.config.get("PUBLIC_URL")
     if not base and app.config["SANDBOX_MODE"]:
         base = app.extensions.get("seen_url")
     if not base:
         return None
-    return f"{base.rstrip('/')}/webhooks/delivery-reports/{path_token(app.config['SECRET_KEY'])}"
+    token = webhook_path_token(app.config["SECRET_KEY"])
+    return f"{base.rstrip('/')}/webhooks/delivery-reports/{token}"
 
 
 @job

@@ -11,8 +11,8 @@ from webapp.extensions import db
 from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
 from webapp.models import Campaign, CampaignRecipient, Role
 from webapp.services import campaigns
+from webapp.services.delivery import webhook_path_token
 from webapp.services.preview import preview_campaign
-from webapp.views.webhooks import path_token
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def sent_campaign(app, make_user, sandbox, jobs):
 
 def post_report(app, client, report, *, secret=None, token=None):
     secret = secret or app.config["WEBHOOK_SECRET"]
-    url = f"/webhooks/delivery-reports/{token or path_token(app.config['SECRET_KEY'])}"
+    url = f"/webhooks/delivery-reports/{token or webhook_path_token(app.config['SECRET_KEY'])}"
     return client.post(
         url,
         json=report,

@@ -40,7 +40,8 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import money_text
-from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags, find_tags, render
+from webapp.services.optouts import opted_out_numbers
+from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags, render
 from webapp.sms.personalise import to_gateway_tags
 from webapp.sms.phones import normalise_msisdn
 
@@ -187,16 +188,21 @@ def _set_lists(session: Session, campaign: Campaign, lists: Sequence[RecipientLi
         )
 
 
-def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
-    copy = Campaign(
-        name=f"{campaign.name} (copy)"[:200],
+def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> Campaign:
+    """A new draft with ``campaign``'s sender, text and encoding, named "<name> (<what>)"."""
+    return Campaign(
+        name=f"{campaign.name} ({what})"[:200],
         sender=campaign.sender,
         message=campaign.message,
         encoding=campaign.encoding,
-        speed_per_minute=campaign.speed_per_minute,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
+        **values,
     )
+
+
+def copy_campaign(session: Session, campaign: Campaign, user: User) -> Campaign:
+    copy = _draft_like(campaign, "copy", user, speed_per_minute=campaign.speed_per_minute)
     session.add(copy)
     _set_lists(session, copy, [lst for lst in campaign.lists if not lst.hidden])
     session.commit()
@@ -225,10 +231,6 @@ def lists_by_id(session: Session, list_ids: Sequence[int]) -> list[RecipientList
 
 
 # --- Recipients ------------------------------------------------------------------------------
-
-
-def opted_out_numbers(session: Session) -> set[str]:
-    return set(session.scalars(select(OptOut.msisdn)))
 
 
 def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipients:
@@ -521,22 +523,10 @@ def create_follow_up(session: Session, campaign: Campaign, user: User) -> Campai
             "No recipient of this campaign is marked as failed. Decide the unconfirmed batches "
             "first if some are waiting."
         )
-    follow_up = Campaign(
-        name=f"{campaign.name} (follow-up)"[:200],
-        sender=campaign.sender,
-        message=campaign.message,
-        encoding=campaign.encoding,
-        parent_id=campaign.id,
-        created_by_id=user.id,
-        status=CampaignStatus.DRAFT,
-    )
+    follow_up = _draft_like(campaign, "follow-up", user, parent_id=campaign.id)
     session.add(follow_up)
     session.commit()
     return follow_up
-
-
-def campaign_tags(campaign: Campaign) -> list[str]:
-    return find_tags(campaign.message)
 
 
 # --- Test messages ---------------------------------------------------------------------------

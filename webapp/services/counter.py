@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import ImportStatus, ListImport, OptOut, RecipientList
 from webapp.services import campaigns
+from webapp.services.optouts import opted_out_numbers
 from webapp.sms import (
     EXTENSION_CHARACTERS,
     GSM,
@@ -316,7 +317,7 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
     rows = campaigns.recipients_of_lists(session, lists)
     recipients, excluded_opted_out, excluded_duplicates = campaigns.each_number_once(
         ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
-        campaigns.opted_out_numbers(session),
+        opted_out_numbers(session),
     )
     return _Audience(tuple(recipients), excluded_opted_out, excluded_duplicates)
 

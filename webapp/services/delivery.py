@@ -6,6 +6,7 @@ ignored, and of two reports the one with the later ``time`` wins.
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -13,6 +14,11 @@ from sqlalchemy.orm import Session
 
 from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
 from webapp.models import Batch, Campaign, CampaignRecipient
+
+
+def webhook_path_token(secret_key: str) -> str:
+    """The unguessable last segment of the webhook's path, derived from the app's secret key."""
+    return hmac.new(secret_key.encode(), b"delivery-reports", "sha256").hexdigest()[:32]
 
 
 class UnknownReport(ValueError):

@@ -28,6 +28,7 @@ from webapp.models import (
     RejectedRow,
     campaign_lists,
 )
+from webapp.services.pages import Page
 
 MAX_NAME_LENGTH = 200
 UTF8_BOM = "\ufeff"
@@ -184,18 +185,6 @@ class RecipientRow:
     opted_out: bool
 
 
-@dataclass(frozen=True)
-class RecipientPage:
-    rows: list[RecipientRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 def _visible_recipients(recipient_list: RecipientList):
     return (
         select(Recipient)
@@ -212,7 +201,7 @@ def search_recipients(
     landlines_only: bool = False,
     page: int = 1,
     per_page: int = PER_PAGE,
-) -> RecipientPage:
+) -> Page[RecipientRow]:
     """One page of a list's recipients in file order, optionally those matching `query`.
 
     A query matches a number containing its digits ("20 12" finds 4520123456) or any field
@@ -248,7 +237,7 @@ def search_recipients(
         )
         for recipient, opted_out in found
     ]
-    return RecipientPage(rows, total, page, per_page)
+    return Page(rows, total, page, per_page)
 
 
 def _matches(session: Session, query: str):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import OptOut, User
 from webapp.services.csv_reader import CsvFormatError, iter_rows, sniff_csv
+from webapp.services.pages import Page
 from webapp.sms.phones import normalise_msisdn
 
 MAX_NOTE_LENGTH = 200
@@ -149,21 +150,9 @@ def opted_out_numbers(session: Session) -> set[str]:
     return set(session.scalars(select(OptOut.msisdn)))
 
 
-@dataclass(frozen=True)
-class OptOutPage:
-    rows: list[OptOut]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 def search_opt_outs(
     session: Session, *, query: str = "", page: int = 1, per_page: int = PER_PAGE
-) -> OptOutPage:
+) -> Page[OptOut]:
     """A page of opt-outs, newest first; a query finds numbers containing its digits."""
     statement = select(OptOut)
     digits = re.sub(r"\D", "", query or "")
@@ -180,4 +169,4 @@ def search_opt_outs(
             .limit(per_page)
         )
     )
-    return OptOutPage(rows, total, page, per_page)
+    return Page(rows, total, page, per_page)

@@ -30,6 +30,7 @@ from webapp.services.campaigns import (
     CampaignStateError,
 )
 from webapp.services.counter import count_message, describe_replacements
+from webapp.services.pages import Page
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.sms import replace_lookalikes
 
@@ -100,11 +101,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
 
 
 def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 200):
-    chosen = [
-        lst
-        for lst in campaigns.selectable_lists(db.session)
-        if lst.id in (form.list_ids.data or [])
-    ]
+    chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
     if campaign is not None and campaign.parent_id is not None:
         fields = campaigns.resolve_fields(db.session, campaign)
     else:
@@ -273,11 +270,12 @@ def _messages_context(campaign: Campaign) -> dict:
         page=page,
         per_page=PER_PAGE,
     )
+    shown = Page(rows, total, page, PER_PAGE)
     return {
-        "rows": rows,
-        "total": total,
-        "page": page,
-        "pages": max(1, -(-total // PER_PAGE)),
+        "rows": shown.rows,
+        "total": shown.total,
+        "page": shown.page,
+        "pages": shown.pages,
         "search": search,
         "costlier": costlier,
         "sort": sort,

@@ -12,21 +12,21 @@ from webapp.access import public
 from webapp.extensions import csrf, db
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
-from webapp.services.delivery import UnknownReport, record_delivery_report, verify_report
+from webapp.services.delivery import (
+    UnknownReport,
+    record_delivery_report,
+    verify_report,
+    webhook_path_token,
+)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-
-def path_token(secret_key: str) -> str:
-    """An unguessable path segment derived from the app's secret key."""
-    return hmac.new(secret_key.encode(), b"delivery-reports", "sha256").hexdigest()[:32]
 
 
 @bp.route("/delivery-reports/<token>", methods=["POST"])
 @public
 @csrf.exempt
 def delivery_report(token: str):
-    if not hmac.compare_digest(token, path_token(current_app.config["SECRET_KEY"])):
+    if not hmac.compare_digest(token, webhook_path_token(current_app.config["SECRET_KEY"])):
         abort(404)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
