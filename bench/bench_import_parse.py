@@ -119,7 +119,7 @@ def run_baseline(path: Path) -> dict[str, int]:
 
 
 def run_import(path: Path, workers: int | None) -> dict[str, int]:
-    from webapp.services.csv_reader import (
+    from webapp.csvimport import (
         ImportCounts,
         classify_rows,
         classify_rows_parallel,

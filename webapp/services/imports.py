@@ -6,7 +6,7 @@ The steps, each a function here:
    its mapping (status pending, no phone column yet).
 2. `read_mapping` shows how the file reads, with the user's corrections; `confirm_mapping`
    records the phone column and the columns kept as fields: the import is queued.
-3. `run_import` (the background job) streams the file through `csv_reader`, stores recipients
+3. `run_import` (the background job) streams the file through `webapp.csvimport`, stores recipients
    and rejected rows in chunks of a few thousand, one commit each, and only at the end marks
    the import done. Recipients of an import that is not done are never shown or sent to, and
    a failure deletes them, so a list never looks complete when it is not.
@@ -39,7 +39,7 @@ from webapp.models import (
     User,
 )
 from webapp.services import lists
-from webapp.services.csv_reader import (
+from webapp.csvimport import (
     ClassifiedRow,
     CsvFormat,
     CsvFormatError,
@@ -60,7 +60,7 @@ progress and flat memory."""
 PARALLEL_CHUNK_ROWS = 5_000
 PARALLEL_MIN_ROWS = 10_000
 """Rows per task for the normalising workers, and the file size worth starting them for:
-smaller than csv_reader's defaults, so fewer rows wait in memory while the workers run."""
+smaller than webapp.csvimport's defaults, so fewer rows wait in memory while the workers run."""
 
 ALREADY_IN_LIST = "already in the list"
 MAX_REASON_LENGTH = 300
@@ -659,7 +659,7 @@ def _country(region: str | None) -> str | None:
 
 def _finish(session: Session, import_id: int, counts: ImportCounts) -> None:
     """Mark the import done and update its list, in one transaction: the recipients appear."""
-    if not counts.balanced:  # csv_reader promises this; a broken promise must not pass silently
+    if not counts.balanced:  # csvimport promises this; a broken promise must not pass silently
         raise RuntimeError(f"The import's counts do not add up: {counts.as_dict()}")
     now = datetime.now(UTC)
     done = session.execute(

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import OptOut, User
-from webapp.services.csv_reader import CsvFormatError, iter_rows, sniff_csv
+from webapp.csvimport import CsvFormatError, iter_rows, sniff_csv
 from webapp.services.pages import Page
 from webapp.sms.phones import normalise_msisdn
 

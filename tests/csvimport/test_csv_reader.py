@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webapp.services.csv_reader import (
+from webapp.csvimport import (
     ClassifiedRow,
     CsvFormat,
     CsvFormatError,
