@@ -60,16 +60,17 @@ campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns."
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_json):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
-    from webapp.services import campaigns, dispatch
+    from webapp.services import campaigns, lists, settings
+    from webapp.services.progress import campaign_progress
 
     app = current_app
     try:
-        lists = [campaigns.find_list(db.session, list_name) for list_name in list_names]
+        chosen = [lists.find_list_by_name(db.session, list_name) for list_name in list_names]
         draft = campaigns.CampaignDraft(
             name=name,
             sender=sender,
             message=message,
-            list_ids=[lst.id for lst in lists],
+            list_ids=[lst.id for lst in chosen],
             encoding=encoding,
         )
         campaign = campaigns.save_draft(db.session, None, draft)
@@ -80,8 +81,10 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             app.extensions["gateway"].client(),
             honours_dry_run=app.config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=app.config["SMS_BATCH_SIZE"],
-            default_country=app.config["DEFAULT_COUNTRY"],
+            default_country=settings.default_country(db.session, app.config["DEFAULT_COUNTRY"]),
         )
+    except lists.ListInvalid as error:
+        raise click.ClickException(str(error)) from error
     except campaigns.CampaignInvalid as error:
         raise click.ClickException("; ".join(error.errors.values())) from error
     except PreviewFailed as error:
@@ -99,24 +102,24 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
     campaigns.confirm_campaign(db.session, campaign, None, batch_size=app.config["SMS_BATCH_SIZE"])
     jobs = app.extensions["jobs"]
-    jobs.enqueue("dispatch_campaign", campaign.id)
+    jobs.dispatch_campaign(campaign.id)
     if wait:
         if app.config["WORKER"] == "thread":
             jobs.start_consumer()
         _follow(campaign, quiet=as_json)
         jobs.stop_consumer()
-    progress = dispatch.campaign_progress(db.session, campaign)
+    progress = campaign_progress(db.session, campaign)
     db.session.refresh(campaign)
     outcome = {
         "campaign_id": campaign.id,
         "status": campaign.status.value,
         "recipients": campaign.recipient_count,
-        "batches": progress["batches_total"],
-        "sent": progress["sent"],
-        "unconfirmed": progress["unconfirmed"],
-        "failed": progress["failed"],
-        "segments": progress["segments"] if wait else summary["segments"],
-        "cost": money_text(progress["cost"] if wait else summary["cost"]).replace(",", ""),
+        "batches": progress.batches_total,
+        "sent": progress.sent,
+        "unconfirmed": progress.unconfirmed,
+        "failed": progress.failed,
+        "segments": progress.segments if wait else summary["segments"],
+        "cost": money_text(progress.cost if wait else summary["cost"]).replace(",", ""),
         "currency": summary["currency"],
         "cost_is_estimate": summary["estimate"] and not wait,
     }
@@ -128,8 +131,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
 
 def _follow(campaign, *, quiet: bool) -> None:
     """Poll the campaign until it stops sending, showing batches done."""
-    from webapp.models import CampaignStatus
-    from webapp.services import dispatch
+    from webapp.services.progress import campaign_progress
 
     total = len(campaign.batches)
     done = 0
@@ -138,14 +140,10 @@ def _follow(campaign, *, quiet: bool) -> None:
     ) as bar:
         while True:
             db.session.expire_all()
-            progress = dispatch.campaign_progress(db.session, campaign)
-            bar.update(progress["batches_done"] - done)
-            done = progress["batches_done"]
-            if campaign.status not in (
-                CampaignStatus.QUEUED,
-                CampaignStatus.SCHEDULED,
-                CampaignStatus.SENDING,
-            ):
+            progress = campaign_progress(db.session, campaign)
+            bar.update(progress.batches_done - done)
+            done = progress.batches_done
+            if not campaign.status.is_live:
                 return
             time.sleep(0.2)
 
@@ -195,7 +193,6 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
 
     Every column but the phone column is kept as a personalisation field.
     """
-    from webapp.models import ImportStatus
     from webapp.services import imports, lists, settings
 
     if bool(name) == bool(append_to):
@@ -241,5 +238,5 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
             f"{report['duplicates']} duplicates, {report['opted_out']} opted out; "
             f"{report['landlines']} probably landlines."
         )
-    if list_import.status != ImportStatus.DONE:
+    if not list_import.status.is_done:
         raise click.ClickException(list_import.error or "The import failed.")

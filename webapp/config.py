@@ -31,6 +31,8 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "WORKER": str,
     "LOGIN_LIMIT_PER_ACCOUNT": str,
     "LOGIN_LIMIT_PER_IP": str,
+    "HUEY_NAME": str,
+    "SMS_RETRY_BASE_SECONDS": float,
 }
 
 
@@ -58,6 +60,8 @@ class Defaults:
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
+    SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True
@@ -73,6 +77,8 @@ def _parse(kind: type, raw: str):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind is int:
         return int(raw)
+    if kind is float:
+        return float(raw)
     return raw
 
 

@@ -1,4 +1,8 @@
-"""The database, as typed SQLAlchemy 2.0 models. Times are timezone-aware UTC."""
+"""The database, as typed SQLAlchemy 2.0 models. Times are timezone-aware UTC.
+
+The state enums and their lifecycles live in `webapp.states`; they are imported here so that
+models and states can be imported together.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
+from webapp.states import BatchState, CampaignStatus, ImportStatus, RecipientState
 
 
 def utcnow() -> datetime:
@@ -119,19 +124,6 @@ class Setting(db.Model):
 # --- Recipient lists -------------------------------------------------------------------------
 
 
-class ImportStatus(enum.StrEnum):
-    """An import is ``pending`` (queued), ``running``, then ``done`` or ``failed``.
-
-    Recipients of an import that is not ``done`` are never shown or sent to, so a failure midway
-    leaves no half-made list that looks complete.
-    """
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
 class RecipientList(db.Model):
     __tablename__ = "recipient_lists"
 
@@ -161,7 +153,9 @@ class ListImport(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str | None] = mapped_column(String(500))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus), default=ImportStatus.PENDING)
+    status: Mapped[ImportStatus] = mapped_column(
+        _enum(ImportStatus), default=ImportStatus.AWAITING_COLUMNS
+    )
     encoding: Mapped[str | None] = mapped_column(String(32))
     delimiter: Mapped[str | None] = mapped_column(String(4))
     has_header: Mapped[bool] = mapped_column(default=True)
@@ -234,30 +228,6 @@ class OptOut(db.Model):
 
 
 # --- Campaigns -------------------------------------------------------------------------------
-
-
-class CampaignStatus(enum.StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"  # confirmed, waiting for its send time
-    QUEUED = "queued"  # confirmed, waiting for a worker
-    SENDING = "sending"
-    PAUSED = "paused"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-class BatchState(enum.StrEnum):
-    """A batch is one gateway request. ``unconfirmed``: the request went out, no answer came back.
-
-    It is never resent silently; the user decides whether it reached the gateway.
-    """
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNCONFIRMED = "unconfirmed"
-    CANCELLED = "cancelled"
 
 
 campaign_lists = db.Table(
@@ -359,15 +329,6 @@ class Batch(db.Model):
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
 
 
-class RecipientState(enum.StrEnum):
-    PENDING = "pending"
-    SENT = "sent"  # accepted by the gateway
-    FAILED = "failed"  # certainly not accepted
-    UNCONFIRMED = "unconfirmed"  # may or may not have been accepted
-    CANCELLED = "cancelled"  # its batch was cancelled before it went out
-    RESENT = "resent"  # handed to a follow-up campaign
-
-
 class CampaignRecipient(db.Model):
     """A recipient frozen at confirmation: later list changes do not change who is reached.
 
@@ -409,3 +370,26 @@ class CampaignTestSend(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+__all__ = [
+    "Batch",
+    "BatchState",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignRecipient",
+    "CampaignStatus",
+    "CampaignTestSend",
+    "ImportStatus",
+    "ListImport",
+    "OptOut",
+    "Recipient",
+    "RecipientList",
+    "RecipientState",
+    "RejectedRow",
+    "Role",
+    "Setting",
+    "User",
+    "campaign_lists",
+    "utcnow",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
@@ -67,9 +68,22 @@ class JobQueue:
     def _register(self, name: str, function: Callable):
         return self.huey.task(name=name)(self._in_context(function))
 
-    def enqueue(self, name: str, *args, eta=None):
+    def _enqueue(self, name: str, *args, eta=None):
         task = self.tasks[name]
         return task.schedule(args=args, eta=eta) if eta is not None else task(*args)
+
+    # One typed method per job, so a caller cannot misspell a job's name or its arguments.
+
+    def dispatch_campaign(self, campaign_id: int, *, eta: datetime | None = None):
+        """Send a confirmed campaign now, or at ``eta`` (a scheduled send)."""
+        return self._enqueue("dispatch_campaign", campaign_id, eta=eta)
+
+    def import_list(self, import_id: int):
+        return self._enqueue("import_list", import_id)
+
+    def send_due_campaigns(self):
+        """What the every-minute task runs, queued now."""
+        return self._enqueue("send_due_campaigns")
 
     def start_consumer(self, workers: int = 2) -> None:
         """Run jobs in threads of this process (the embedded default); idempotent."""
@@ -99,7 +113,7 @@ class JobQueue:
 
 
 def _make_huey(app: Flask) -> Huey:
-    name = app.config.get("HUEY_NAME", "sms-dashboard")
+    name = app.config["HUEY_NAME"]
     if app.config.get("REDIS_URL"):
         return RedisHuey(name, url=app.config["REDIS_URL"], utc=True)
     path = Path(app.instance_path) / "huey.sqlite3"
@@ -129,7 +143,7 @@ def dispatch_campaign(campaign_id: int) -> str:
         current_app.extensions["gateway"].client(),
         max_connections=config["SMS_MAX_CONNECTIONS"],
         callback_url=delivery_report_url(current_app),
-        retry_base_seconds=config.get("SMS_RETRY_BASE_SECONDS", 2.0),
+        retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
     return outcome
@@ -145,7 +159,7 @@ def send_due_campaigns() -> list[int]:
 
     due = dispatch.due_campaigns(db.session)
     for campaign_id in due:
-        current_app.extensions["jobs"].enqueue("dispatch_campaign", campaign_id)
+        current_app.extensions["jobs"].dispatch_campaign(campaign_id)
     return due
 
 

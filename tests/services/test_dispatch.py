@@ -18,6 +18,7 @@ from webapp.services import campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft
 from webapp.services.dispatch import DispatchInterrupted
 from webapp.services.preview import preview_campaign
+from webapp.services.progress import campaign_progress
 
 LABEL = "Black Friday"
 
@@ -67,9 +68,9 @@ def test_campaign_is_sent_once_in_batches(sender, sandbox):
     assert states(campaign) == [BatchState.SENT] * 3
     numbers = received_numbers(sandbox)
     assert len(numbers) == 25 and len(set(numbers)) == 25
-    progress = dispatch.campaign_progress(db.session, campaign)
-    assert progress["sent"] == 25 and progress["segments"] == 25
-    assert progress["cost"] == Decimal(campaign.cost)  # the preview's cost is what was spent
+    progress = campaign_progress(db.session, campaign)
+    assert progress.sent == 25 and progress.segments == 25
+    assert progress.cost == Decimal(campaign.cost)  # the preview's cost is what was spent
     assert campaign.status == CampaignStatus.DONE
     rendered = sandbox.store.received_for(label=LABEL)[0]
     assert rendered["text"] == "Hi N0!"
@@ -152,7 +153,7 @@ def test_lost_response_is_unconfirmed_until_the_user_decides(sender, sandbox):
     assert len(received_numbers(sandbox)) == 25  # and nothing was resent
     batch = db.session.get(Campaign, campaign.id).batches[0]
     dispatch.decide_unconfirmed(db.session, campaign, batch, sender, accepted=True)
-    assert dispatch.campaign_progress(db.session, campaign)["sent"] == 10
+    assert campaign_progress(db.session, campaign).sent == 10
 
 
 def test_server_errors_are_unconfirmed_not_retried(sender, sandbox):
@@ -320,6 +321,6 @@ def test_sweeper_picks_up_a_campaign_whose_worker_died(sender, sandbox, jobs):
     confirmed_campaign(sender, sandbox, count=3)  # confirmed, but its job never ran
     jobs.run_pending()
     assert received_numbers(sandbox) == []
-    jobs.enqueue("send_due_campaigns")  # what the every-minute task does
+    jobs.send_due_campaigns()  # what the every-minute task does
     jobs.run_pending()
     assert len(received_numbers(sandbox)) == 3

@@ -474,7 +474,7 @@ def test_the_mapping_is_confirmed_once(ctx, tmp_path, upload_dir):
 def test_an_import_waiting_for_its_mapping_is_not_run(ctx, tmp_path, upload_dir):
     path = write(tmp_path, "a.csv", "phone\n20123456\n")
     list_import = uploaded(path, upload_dir)
-    assert imports.run_import(db.session, list_import.id).status == ImportStatus.PENDING
+    assert imports.run_import(db.session, list_import.id).status == ImportStatus.AWAITING_COLUMNS
 
 
 def test_a_second_file_waits_until_the_first_is_imported(ctx, tmp_path, upload_dir):
@@ -553,7 +553,7 @@ def test_mapping_needs_a_phone_column_and_distinct_field_names(ctx, tmp_path, up
         "name_2": "Two columns would both be the field %first_name% (this one and “First name”): "
         "give them different names.",
     }
-    assert imports.awaiting_mapping(list_import)
+    assert list_import.status.awaits_mapping
 
 
 def test_mapping_can_correct_the_format_and_rename_fields(ctx, tmp_path, upload_dir):

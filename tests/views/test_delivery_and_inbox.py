@@ -34,7 +34,7 @@ def sent_campaign(app, make_user, sandbox, jobs):
             db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=100
         )
         campaigns.confirm_campaign(db.session, campaign, user, batch_size=100)
-        jobs.enqueue("dispatch_campaign", campaign.id)
+        jobs.dispatch_campaign(campaign.id)
         jobs.run_pending()
         batch = db.session.get(Campaign, campaign.id).batches[0]
         return {"id": campaign.id, "message_id": int(batch.message_id)}

@@ -4,22 +4,29 @@
 typing, and the compose page calls it on a plain submit, so both always agree. Counting a
 template against a big list means loading and rendering every recipient, so the recipients and
 the per-list figures are kept in small in-process LRU caches keyed by everything that changes
-the answer (see `_audience_key`): typing again what was already counted costs two small queries.
+the answer (`audience.audience_state`): typing again what was already counted costs two small
+queries.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from threading import Lock
 
-from sqlalchemy import func, select
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
-from webapp.models import ImportStatus, ListImport, OptOut, RecipientList
-from webapp.services import campaigns
+from webapp.models import RecipientList
+from webapp.services.audience import (
+    audience_state,
+    available_fields,
+    each_number_once,
+    lists_by_id,
+    recipients_of_lists,
+)
+from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
 from webapp.sms import (
     EXTENSION_CHARACTERS,
@@ -144,7 +151,7 @@ def count_message(
     Lists that do not exist or are hidden are ignored. Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
-    if encoding not in campaigns.ENCODINGS:
+    if encoding not in ENCODINGS:
         raise ValueError(f"Unknown encoding {encoding!r}: choose 'auto', 'GSM' or 'UCS2'.")
     if len(set(list_ids)) > MAX_LISTS:
         raise ValueError(f"Choose at most {MAX_LISTS} lists at a time.")
@@ -157,8 +164,8 @@ def count_message(
         errors.append(str(error))
         analysis = analyze(template_alone)
 
-    lists = campaigns.lists_by_id(session, list_ids)
-    fields = tuple(campaigns.available_fields(lists))
+    lists = lists_by_id(session, list_ids)
+    fields = tuple(available_fields(lists))
     if lists and tags:
         try:
             check_tags(message, fields)
@@ -214,8 +221,9 @@ def describe_replacements(replacement: Replacement) -> str:
 
 def clear_counter_caches() -> None:
     """Forget every cached recipient set and list figure (for benchmarks and tests)."""
-    _audiences.clear()
-    _list_costs.clear()
+    with _cache_lock:
+        _audiences.clear()
+        _list_costs.clear()
 
 
 # --- Recipients of the chosen lists ---------------------------------------------------------
@@ -230,35 +238,11 @@ class _Audience:
     excluded_duplicates: int
 
 
-class _LRU:
-    """A small thread-safe least-recently-used map (functools.lru_cache cannot take a session)."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: Hashable):
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: object) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_audiences = _LRU(AUDIENCE_CACHE_SIZE)
-_list_costs = _LRU(COST_CACHE_SIZE)
+# functools.lru_cache cannot take a session argument; cachetools' LRU with a lock can be shared
+# by the web server's threads.
+_audiences: LRUCache = LRUCache(AUDIENCE_CACHE_SIZE)
+_list_costs: LRUCache = LRUCache(COST_CACHE_SIZE)
+_cache_lock = Lock()
 
 
 def _cost_over_lists(
@@ -269,53 +253,29 @@ def _cost_over_lists(
     tags: tuple[str, ...],
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
-    audience_key = _audience_key(session, lists)
+    # The database URL keeps two apps in one process apart.
+    audience_key = (str(session.get_bind().url), audience_state(session, lists))
     cost_key = (message, encoding, audience_key)
-    cached = _list_costs.get(cost_key)
+    with _cache_lock:
+        cached = _list_costs.get(cost_key)
+        audience = _audiences.get(audience_key)
     if cached is not None:
         return cached
-    audience = _audiences.get(audience_key)
     if audience is None:
         audience = _resolve_audience(session, lists)
-        _audiences.put(audience_key, audience)
+        with _cache_lock:
+            _audiences[audience_key] = audience
     result = _personalised_cost(audience, message, encoding, tags)
-    _list_costs.put(cost_key, result)
+    with _cache_lock:
+        _list_costs[cost_key] = result
     return result
-
-
-def _audience_key(session: Session, lists: Sequence[RecipientList]) -> Hashable:
-    """Everything that changes who the lists reach: each list's fields, recipient count and
-    latest finished import (id and time, since SQLite may reuse an id), and the opt-outs
-    (count and newest). The database URL keeps two apps in one process apart."""
-    latest = {
-        list_id: (import_id, str(created_at))
-        for list_id, import_id, created_at in session.execute(
-            select(ListImport.list_id, func.max(ListImport.id), func.max(ListImport.created_at))
-            .where(
-                ListImport.list_id.in_([lst.id for lst in lists]),
-                ListImport.status == ImportStatus.DONE,
-            )
-            .group_by(ListImport.list_id)
-        )
-    }
-    opt_out_count, newest_opt_out = session.execute(
-        select(func.count(), func.max(OptOut.created_at))
-    ).one()
-    return (
-        str(session.get_bind().url),
-        tuple(
-            (lst.id, tuple(lst.fields or ()), lst.recipient_count, latest.get(lst.id))
-            for lst in lists
-        ),
-        (opt_out_count, str(newest_opt_out)),
-    )
 
 
 def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
     finished imports only, list by list (the first list wins), each number once, no opt-outs."""
-    rows = campaigns.recipients_of_lists(session, lists)
-    recipients, excluded_opted_out, excluded_duplicates = campaigns.each_number_once(
+    rows = recipients_of_lists(session, lists)
+    recipients, excluded_opted_out, excluded_duplicates = each_number_once(
         ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
         opted_out_numbers(session),
     )

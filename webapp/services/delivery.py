@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
-from webapp.models import Batch, Campaign, CampaignRecipient
+from webapp.models import Batch, Campaign, CampaignRecipient, RecipientState
 
 
 def webhook_path_token(secret_key: str) -> str:
@@ -76,7 +76,10 @@ def delivery_summary(session: Session, campaign: Campaign) -> dict[str, int]:
     """Recipients by delivery status; ``awaiting`` counts sent ones without a report yet."""
     rows = session.execute(
         select(CampaignRecipient.delivery_status, func.count())
-        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.state == "sent")
+        .where(
+            CampaignRecipient.campaign_id == campaign.id,
+            CampaignRecipient.state == RecipientState.SENT,
+        )
         .group_by(CampaignRecipient.delivery_status)
     ).all()
     summary = {(status or "awaiting"): count for status, count in rows}

@@ -40,17 +40,14 @@ from webapp.models import (
     Campaign,
     CampaignRecipient,
     CampaignStatus,
-    RecipientState,
     User,
     utcnow,
 )
-from webapp.money import money_text
-from webapp.services.campaigns import (
-    CampaignStateError,
-    record_event,
-    resolve_fields,
-    tagged_batch_message,
-)
+from webapp.services.audience import resolve_fields
+from webapp.services.campaigns.errors import CampaignStateError
+from webapp.services.campaigns.events import record_event
+from webapp.services.campaigns.payload import tagged_batch_message
+from webapp.services.progress import progress_text
 from webapp.sms.personalise import to_gateway_tags
 
 log = logging.getLogger(__name__)
@@ -58,17 +55,9 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 90
 RENEW_AFTER = timedelta(seconds=LEASE_SECONDS / 3)  # the lease still has two thirds to run
 MAX_ATTEMPTS = 5
-ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+LIVE = CampaignStatus.where(lambda status: status.is_live)
 RETRYABLE = (GatewayUnavailable, TooManyConnections)  # certainly not accepted, may pass later
 PAUSING = (Unauthorized, Forbidden)  # every later batch would fail the same way (incl. credit)
-
-BATCH_TO_RECIPIENT = {
-    BatchState.SENT: RecipientState.SENT,
-    BatchState.FAILED: RecipientState.FAILED,
-    BatchState.UNCONFIRMED: RecipientState.UNCONFIRMED,
-    BatchState.CANCELLED: RecipientState.CANCELLED,
-    BatchState.PENDING: RecipientState.PENDING,
-}
 
 
 class DispatchInterrupted(Exception):
@@ -80,13 +69,14 @@ def _jsonable(value):
 
 
 def _set_batch_state(session: Session, batch: Batch, state: BatchState, **values) -> None:
-    batch.state = state
+    """Move a batch (and its recipients with it) along its lifecycle."""
+    batch.state = batch.state.move_to(state)
     for name, value in values.items():
         setattr(batch, name, value)
     session.execute(
         update(CampaignRecipient)
         .where(CampaignRecipient.batch_id == batch.id)
-        .values(state=BATCH_TO_RECIPIENT[state])
+        .values(state=state.recipient_state)
     )
 
 
@@ -123,7 +113,7 @@ class Dispatcher:
             update(Campaign)
             .where(
                 Campaign.id == campaign_id,
-                Campaign.status.in_(ACTIVE),
+                Campaign.status.in_(LIVE),
                 or_(
                     Campaign.lease_expires_at.is_(None),
                     Campaign.lease_expires_at < now,
@@ -180,7 +170,7 @@ class Dispatcher:
     def _run(self, campaign: Campaign) -> str:
         self._recover_interrupted(campaign)
         if campaign.status in (CampaignStatus.QUEUED, CampaignStatus.SCHEDULED):
-            campaign.status = CampaignStatus.SENDING
+            campaign.status = campaign.status.move_to(CampaignStatus.SENDING)
             campaign.started_at = campaign.started_at or self.clock()
             self.session.commit()
         tags, tag_fields = to_gateway_tags(campaign.message, resolve_fields(self.session, campaign))
@@ -343,7 +333,7 @@ class Dispatcher:
                 error_code=error.code,
                 error_message=str(error),
             )
-            campaign.status = CampaignStatus.PAUSED
+            campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
             campaign.pause_reason = str(error)
             record_event(self.session, campaign, "paused", None, f"By the gateway: {error}")
             pause = True
@@ -392,7 +382,7 @@ class Dispatcher:
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"
         if campaign.status == CampaignStatus.SENDING:
-            campaign.status = CampaignStatus.DONE
+            campaign.status = campaign.status.move_to(CampaignStatus.DONE)
             campaign.finished_at = self.clock()
             record_event(
                 self.session, campaign, "finished", None, progress_text(self.session, campaign)
@@ -416,68 +406,13 @@ def dispatch_campaign(session: Session, campaign_id: int, client, **options) -> 
     return Dispatcher(session, client, **options).run(campaign_id)
 
 
-# --- Progress and the user's decisions -----------------------------------------------------
-
-
-def campaign_progress(session: Session, campaign: Campaign) -> dict:
-    """Batches and recipients by state, and the cost so far: what the progress bar shows."""
-    rows = session.execute(
-        select(
-            Batch.state,
-            func.count(),
-            func.sum(Batch.size),
-            func.sum(Batch.cost),
-            func.sum(Batch.segments),
-        )
-        .where(Batch.campaign_id == campaign.id)
-        .group_by(Batch.state)
-    ).all()
-    batches = {state.value: 0 for state in BatchState}
-    recipients = {state.value: 0 for state in BatchState}
-    cost = Decimal(0)
-    segments = 0
-    for state, count, size, batch_cost, batch_segments in rows:
-        batches[state.value] = count
-        recipients[state.value] = int(size or 0)
-        cost += Decimal(batch_cost or 0)
-        segments += int(batch_segments or 0)
-    total_batches = sum(batches.values())
-    finished = total_batches - batches["pending"] - batches["sending"]
-    return {
-        "batches_total": total_batches,
-        "batches_done": finished,
-        "batches": batches,
-        "recipients": recipients,
-        "recipients_total": sum(recipients.values()),
-        "sent": recipients["sent"],
-        "failed": recipients["failed"],
-        "unconfirmed": recipients["unconfirmed"],
-        "segments": segments,
-        "cost": cost,
-        "percent": int(100 * finished / total_batches) if total_batches else 0,
-        "errors": list(
-            session.execute(
-                select(Batch.number, Batch.state, Batch.error_message)
-                .where(Batch.campaign_id == campaign.id, Batch.error_message.is_not(None))
-                .order_by(Batch.number)
-                .limit(20)
-            )
-        ),
-    }
-
-
-def progress_text(session: Session, campaign: Campaign) -> str:
-    p = campaign_progress(session, campaign)
-    return (
-        f"{p['sent']} sent, {p['failed']} failed, {p['unconfirmed']} unconfirmed; "
-        f"{p['segments']} segments, {money_text(p['cost'])} {campaign.currency or ''}".strip()
-    )
+# --- The user's decisions -------------------------------------------------------------------
 
 
 def pause_campaign(session: Session, campaign: Campaign, user: User) -> None:
-    if campaign.status not in ACTIVE:
+    if not campaign.status.can_pause:
         raise CampaignStateError("Only a queued, scheduled or sending campaign can be paused.")
-    campaign.status = CampaignStatus.PAUSED
+    campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
     campaign.pause_reason = f"Paused by {user.email}."
     record_event(session, campaign, "paused", user)
     session.commit()
@@ -485,9 +420,9 @@ def pause_campaign(session: Session, campaign: Campaign, user: User) -> None:
 
 def resume_campaign(session: Session, campaign: Campaign, user: User) -> None:
     """Back to the queue; the caller enqueues the dispatch job."""
-    if campaign.status != CampaignStatus.PAUSED:
+    if not campaign.status.can_resume:
         raise CampaignStateError("Only a paused campaign can be resumed.")
-    campaign.status = CampaignStatus.QUEUED
+    campaign.status = campaign.status.move_to(CampaignStatus.QUEUED)
     campaign.pause_reason = None
     record_event(session, campaign, "resumed", user)
     session.commit()
@@ -495,9 +430,9 @@ def resume_campaign(session: Session, campaign: Campaign, user: User) -> None:
 
 def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:
     """Cancel what has not gone out; batches already sent stay sent. Returns batches cancelled."""
-    if campaign.status not in (*ACTIVE, CampaignStatus.PAUSED):
+    if not campaign.status.can_cancel:
         raise CampaignStateError("Only a campaign that is still sending can be cancelled.")
-    campaign.status = CampaignStatus.CANCELLED
+    campaign.status = campaign.status.move_to(CampaignStatus.CANCELLED)
     pending = list(
         session.scalars(
             select(Batch).where(Batch.campaign_id == campaign.id, Batch.state == BatchState.PENDING)
@@ -524,7 +459,7 @@ def decide_unconfirmed(
     session: Session, campaign: Campaign, batch: Batch, user: User, *, accepted: bool
 ) -> None:
     """The user's decision on a batch whose outcome is unknown (e.g. after checking phones)."""
-    if batch.campaign_id != campaign.id or batch.state != BatchState.UNCONFIRMED:
+    if batch.campaign_id != campaign.id or not batch.state.awaits_decision:
         raise CampaignStateError("That batch is not waiting for a decision.")
     state = BatchState.SENT if accepted else BatchState.FAILED
     note = "counted as sent" if accepted else "counted as not sent"

@@ -28,6 +28,7 @@ from webapp.models import (
     RejectedRow,
     campaign_lists,
 )
+from webapp.services.audience import finished_recipients
 from webapp.services.pages import Page
 
 MAX_NAME_LENGTH = 200
@@ -36,7 +37,7 @@ PER_PAGE = 50
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet program reads as the start of a formula (OWASP's list for CSV injection)."""
 
-_UNFINISHED = (ImportStatus.PENDING, ImportStatus.RUNNING)
+_UNFINISHED = ImportStatus.where(lambda status: status.is_unfinished)
 _PHONE_QUERY = re.compile(r"[0-9+\s\-().]+")
 _LIKE_SPECIALS = re.compile(r"([\\%_])")
 
@@ -106,7 +107,7 @@ def imports_in_progress(session: Session) -> list[ListImport]:
             select(ListImport)
             .join(RecipientList, ListImport.list_id == RecipientList.id)
             .where(
-                ListImport.status.in_([ImportStatus.PENDING, ImportStatus.RUNNING]),
+                ListImport.status.in_(_UNFINISHED),
                 RecipientList.hidden.is_(False),
             )
             .order_by(ListImport.id.desc())
@@ -186,11 +187,7 @@ class RecipientRow:
 
 
 def _visible_recipients(recipient_list: RecipientList):
-    return (
-        select(Recipient)
-        .join(ListImport, Recipient.import_id == ListImport.id)
-        .where(Recipient.list_id == recipient_list.id, ListImport.status == ImportStatus.DONE)
-    )
+    return select(Recipient).where(*finished_recipients(recipient_list.id))
 
 
 def search_recipients(

@@ -16,8 +16,9 @@ from typing import BinaryIO
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from webapp.models import OptOut, User
 from webapp.csvimport import CsvFormatError, iter_rows, sniff_csv
+from webapp.models import OptOut, User
+from webapp.services.actors import user_id_of
 from webapp.services.pages import Page
 from webapp.sms.phones import normalise_msisdn
 
@@ -127,7 +128,7 @@ def _store(
                     OptOut(
                         msisdn=msisdn,
                         note=note,
-                        created_by_id=user.id if user is not None else None,
+                        created_by_id=user_id_of(user),
                     )
                 )
                 result.added += 1

@@ -9,12 +9,8 @@ from webapp.gateway.errors import GatewayError
 from webapp.models import Campaign, CampaignStatus, OptOut, RecipientList
 from webapp.money import money_text
 
-ACTIVE = (
-    CampaignStatus.QUEUED,
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.SENDING,
-    CampaignStatus.PAUSED,
-)
+UNDER_WAY = CampaignStatus.where(lambda status: status.is_under_way)
+FINISHED = CampaignStatus.where(lambda status: status.is_final)
 
 
 def overview(session: Session) -> dict:
@@ -29,13 +25,13 @@ def overview(session: Session) -> dict:
         "opt_outs": session.scalar(select(func.count()).select_from(OptOut)),
         "active": list(
             session.scalars(
-                select(Campaign).where(Campaign.status.in_(ACTIVE)).order_by(Campaign.id.desc())
+                select(Campaign).where(Campaign.status.in_(UNDER_WAY)).order_by(Campaign.id.desc())
             )
         ),
         "recent": list(
             session.scalars(
                 select(Campaign)
-                .where(Campaign.status.in_((CampaignStatus.DONE, CampaignStatus.CANCELLED)))
+                .where(Campaign.status.in_(FINISHED))
                 .order_by(Campaign.finished_at.desc(), Campaign.id.desc())
                 .limit(5)
             )
@@ -43,7 +39,7 @@ def overview(session: Session) -> dict:
         "drafts": list(
             session.scalars(
                 select(Campaign)
-                .where(Campaign.status == CampaignStatus.DRAFT)
+                .where(Campaign.status.in_(CampaignStatus.where(lambda status: status.is_draft)))
                 .order_by(Campaign.id.desc())
                 .limit(5)
             )

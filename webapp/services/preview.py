@@ -16,24 +16,15 @@ from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import GatewayError, InvalidMessage
 from webapp.gateway.pricing import PriceTable
-from webapp.models import Campaign, CampaignStatus, User, campaign_lists, utcnow
+from webapp.models import Campaign, User, campaign_lists, utcnow
 from webapp.money import money_text
-from webapp.services.campaigns import (
-    CampaignDraft,
-    CampaignInvalid,
-    CampaignStateError,
-    ResolvedRecipient,
-    ResolvedRecipients,
-    batch_message,
-    batch_size_for,
-    chunks,
-    content_fingerprint,
-    record_event,
-    render_for,
-    resolve_recipients,
-    user_id_of,
-    validate_draft,
-)
+from webapp.services.actors import user_id_of
+from webapp.services.audience import ResolvedRecipient, ResolvedRecipients, resolve_recipients
+from webapp.services.campaigns.confirmation import batch_size_for, chunks, content_fingerprint
+from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
+from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.events import record_event
+from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
 from webapp.sms import analyze
 
 MANY_SEGMENTS = 3
@@ -61,7 +52,7 @@ def preview_campaign(
     With a gateway that honours ``dry_run`` each batch is sent as a dry run; otherwise it is
     priced locally from the price table and the result says it is an estimate.
     """
-    if campaign.status != CampaignStatus.DRAFT:
+    if not campaign.status.can_preview:
         raise CampaignStateError("This campaign was already confirmed.")
     lists = (
         validate_draft(session, _as_draft(campaign), now=now)
@@ -152,7 +143,7 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
 
 def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
     """Each recipient's own message counted by the SMS engine and priced from the table."""
-    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
+    counted_as = engine_encoding(campaign.encoding)
     cache: dict[str, tuple[int, str]] = {}
     countries: dict[str, int] = {}
     cost = Decimal(0)
@@ -161,7 +152,7 @@ def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceT
     for recipient in resolved.recipients:
         text = render_for(campaign, resolved.fields, recipient.fields)
         if text not in cache:
-            analysis = analyze(text, engine_encoding)
+            analysis = analyze(text, counted_as)
             if campaign.encoding == "GSM" and analysis.encoding != "GSM":
                 raise CampaignInvalid(
                     {
@@ -269,15 +260,15 @@ def recipient_messages(
     """
     table = price_table or PriceTable()
     resolved = resolve_recipients(session, campaign)
-    engine_encoding = "UCS2" if campaign.encoding == "UCS2" else "auto"
-    baseline = analyze(render_for(campaign, resolved.fields, {}), engine_encoding)
+    counted_as = engine_encoding(campaign.encoding)
+    baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
     needle = search.strip().lower()
     cache: dict[str, tuple[int, str]] = {}
     start = (max(1, page) - 1) * per_page
 
     def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
         if text not in cache:
-            analysis = analyze(text, engine_encoding)
+            analysis = analyze(text, counted_as)
             cache[text] = (analysis.segments, analysis.encoding)
         segments, encoding = cache[text]
         price = table.price_for(recipient.country or "ZZ") * segments

@@ -22,8 +22,8 @@ from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, Campaign, CampaignStatus, Role
-from webapp.services import campaigns, delivery, dispatch, settings
+from webapp.models import Batch, BatchState, Campaign, Role
+from webapp.services import audience, campaigns, delivery, dispatch, settings
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -32,6 +32,7 @@ from webapp.services.campaigns import (
 from webapp.services.counter import count_message, describe_replacements
 from webapp.services.pages import Page
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
+from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -102,10 +103,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
 
 def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 200):
     chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
-    if campaign is not None and campaign.parent_id is not None:
-        fields = campaigns.resolve_fields(db.session, campaign)
-    else:
-        fields = campaigns.available_fields(chosen)
+    fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
     counter = count_message(
         db.session, form.message.data or "", encoding, [lst.id for lst in chosen]
@@ -160,7 +158,7 @@ def create():
 @requires(Role.SENDER)
 def edit(campaign_id: int):
     campaign = _campaign(campaign_id)
-    if campaign.status != CampaignStatus.DRAFT:
+    if not campaign.status.can_edit:
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return _compose_page(_form_for(campaign), campaign)
 
@@ -313,7 +311,7 @@ def confirm(campaign_id: int):
     except (CampaignStateError, CampaignInvalid) as error:
         flash(str(error), "error")
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    _jobs().enqueue("dispatch_campaign", campaign.id, eta=campaign.send_at)
+    _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
     when = (
         f"It will be sent at {campaign.send_at.astimezone(_user_zone()):%Y-%m-%d %H:%M}."
         if campaign.send_at
@@ -376,9 +374,9 @@ def show(campaign_id: int):
     return render_template(
         "campaigns/show.html",
         campaign=campaign,
-        progress=dispatch.campaign_progress(db.session, campaign),
+        progress=campaign_progress(db.session, campaign),
         speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
-        unconfirmed=campaigns.batches_in_state(db.session, campaign, "unconfirmed"),
+        unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         delivery=delivery.delivery_summary(db.session, campaign),
@@ -394,10 +392,10 @@ def progress(campaign_id: int):
         render_template(
             "campaigns/_progress.html",
             campaign=campaign,
-            progress=dispatch.campaign_progress(db.session, campaign),
+            progress=campaign_progress(db.session, campaign),
         )
     )
-    if request.args.get("live") and campaign.status not in dispatch.ACTIVE:
+    if request.args.get("live") and not campaign.status.is_live:
         response.headers["HX-Refresh"] = "true"  # the whole page changes: buttons, batches
     return response
 
@@ -412,7 +410,7 @@ def _act(campaign_id: int, action, message: str, *, enqueue: bool = False):
         flash(str(error), "error")
     else:
         if enqueue:
-            _jobs().enqueue("dispatch_campaign", campaign.id)
+            _jobs().dispatch_campaign(campaign.id)
         flash(message, "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 

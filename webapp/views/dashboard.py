@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, render_template
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import dispatch
 from webapp.services.overview import account_balance, overview
+from webapp.services.progress import campaign_progress
 
 bp = Blueprint("dashboard", __name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint("dashboard", __name__)
 @requires(Role.VIEWER)
 def index():
     data = overview(db.session)
-    progress = {c.id: dispatch.campaign_progress(db.session, c) for c in data["active"]}
+    progress = {c.id: campaign_progress(db.session, c) for c in data["active"]}
     return render_template("dashboard/index.html", progress=progress, **data)
 
 

@@ -327,7 +327,7 @@ def _mapping_page(
 def mapping(import_id: int):
     """Choose the phone column and the fields; format corrections re-read the file (htmx)."""
     list_import = _import(import_id)
-    if not imports.awaiting_mapping(list_import):
+    if not list_import.status.awaits_mapping:
         return redirect(url_for("lists.import_report", import_id=import_id))
     return _mapping_page(list_import, _format_overrides(request.args))
 
@@ -336,7 +336,7 @@ def mapping(import_id: int):
 @requires(Role.SENDER)
 def confirm_mapping(import_id: int):
     list_import = _import(import_id)
-    if not imports.awaiting_mapping(list_import):
+    if not list_import.status.awaits_mapping:
         flash("This file's columns were already chosen.", "info")
         return redirect(url_for("lists.import_report", import_id=import_id))
     form = request.form
@@ -365,7 +365,7 @@ def confirm_mapping(import_id: int):
     except ImportRefused as error:
         flash(str(error), "error")
         return redirect(url_for("lists.import_report", import_id=import_id))
-    current_app.extensions["jobs"].enqueue("import_list", list_import.id)
+    current_app.extensions["jobs"].import_list(list_import.id)
     return redirect(url_for("lists.import_report", import_id=import_id))
 
 
@@ -377,7 +377,7 @@ def _report_context(list_import: ListImport) -> dict:
         "recipient_list": list_import.recipient_list,
         "rejected": [(row, imports.cells_of(row)) for row in rejected],
         "rejected_total": list_import.invalid + list_import.duplicates + list_import.opted_out,
-        "awaiting_mapping": imports.awaiting_mapping(list_import),
+        "awaiting_mapping": list_import.status.awaits_mapping,
     }
 
 

@@ -1,0 +1,150 @@
+"""The lifecycles: every (state, move) pair of each table, and the questions asked of states."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from webapp.states import (
+    BatchState,
+    CampaignStatus,
+    IllegalTransition,
+    ImportStatus,
+    RecipientState,
+)
+
+C, B, R, IS = CampaignStatus, BatchState, RecipientState, ImportStatus
+
+ALLOWED = {
+    C: {
+        (C.DRAFT, C.QUEUED),
+        (C.DRAFT, C.SCHEDULED),
+        (C.SCHEDULED, C.SENDING),
+        (C.SCHEDULED, C.PAUSED),
+        (C.SCHEDULED, C.CANCELLED),
+        (C.QUEUED, C.SENDING),
+        (C.QUEUED, C.PAUSED),
+        (C.QUEUED, C.CANCELLED),
+        (C.SENDING, C.DONE),
+        (C.SENDING, C.PAUSED),
+        (C.SENDING, C.CANCELLED),
+        (C.PAUSED, C.QUEUED),
+        (C.PAUSED, C.CANCELLED),
+    },
+    B: {
+        (B.PENDING, B.SENDING),
+        (B.PENDING, B.CANCELLED),
+        (B.SENDING, B.SENT),
+        (B.SENDING, B.FAILED),
+        (B.SENDING, B.UNCONFIRMED),
+        (B.SENDING, B.PENDING),
+        (B.UNCONFIRMED, B.SENT),
+        (B.UNCONFIRMED, B.FAILED),
+    },
+    R: {
+        (R.PENDING, R.PENDING),
+        (R.PENDING, R.SENT),
+        (R.PENDING, R.FAILED),
+        (R.PENDING, R.UNCONFIRMED),
+        (R.PENDING, R.CANCELLED),
+        (R.UNCONFIRMED, R.SENT),
+        (R.UNCONFIRMED, R.FAILED),
+        (R.FAILED, R.RESENT),
+    },
+    IS: {
+        (IS.AWAITING_COLUMNS, IS.PENDING),
+        (IS.PENDING, IS.RUNNING),
+        (IS.PENDING, IS.FAILED),
+        (IS.RUNNING, IS.DONE),
+        (IS.RUNNING, IS.FAILED),
+    },
+}
+
+EVERY_PAIR = [
+    (kind, source, target) for kind in ALLOWED for source, target in itertools.product(kind, kind)
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "target"), EVERY_PAIR, ids=[f"{s}->{t}" for _, s, t in EVERY_PAIR]
+)
+def test_every_move_is_allowed_or_refused_as_the_table_says(kind, source, target):
+    allowed = (source, target) in ALLOWED[kind]
+    assert source.can_move_to(target) is allowed
+    if allowed:
+        assert source.move_to(target) is target
+    else:
+        with pytest.raises(IllegalTransition):
+            source.move_to(target)
+
+
+@pytest.mark.parametrize("kind", list(ALLOWED))
+def test_final_states_are_those_without_moves(kind):
+    for state in kind:
+        leaves = any(source is state and target is not state for source, target in ALLOWED[kind])
+        assert state.is_final is not leaves
+
+
+ACTIONS = {
+    "can_edit": {C.DRAFT},
+    "can_preview": {C.DRAFT},
+    "can_confirm": {C.DRAFT},
+    "can_delete": {C.DRAFT},
+    "can_pause": {C.QUEUED, C.SCHEDULED, C.SENDING},
+    "can_resume": {C.PAUSED},
+    "can_cancel": {C.QUEUED, C.SCHEDULED, C.SENDING, C.PAUSED},
+    "is_live": {C.QUEUED, C.SCHEDULED, C.SENDING},
+    "is_under_way": {C.QUEUED, C.SCHEDULED, C.SENDING, C.PAUSED},
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "state"),
+    list(itertools.product(ACTIONS, CampaignStatus)),
+    ids=[f"{q}-{s}" for q, s in itertools.product(ACTIONS, CampaignStatus)],
+)
+def test_campaign_questions_answer_for_every_state(question, state):
+    assert getattr(state, question) is (state in ACTIONS[question])
+
+
+def test_a_campaign_action_is_possible_exactly_when_its_move_is():
+    for state in CampaignStatus:
+        assert state.can_pause is state.can_move_to(C.PAUSED)
+        assert state.can_cancel is state.can_move_to(C.CANCELLED)
+        assert state.can_confirm is (state.can_move_to(C.QUEUED) and state.can_move_to(C.SCHEDULED))
+
+
+IMPORT_QUESTIONS = {
+    "awaits_mapping": {IS.AWAITING_COLUMNS},
+    "is_under_way": {IS.PENDING, IS.RUNNING},
+    "is_unfinished": {IS.AWAITING_COLUMNS, IS.PENDING, IS.RUNNING},
+    "can_cancel": {IS.AWAITING_COLUMNS, IS.PENDING, IS.RUNNING},
+    "is_done": {IS.DONE},
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "state"),
+    list(itertools.product(IMPORT_QUESTIONS, ImportStatus)),
+    ids=[f"{q}-{s}" for q, s in itertools.product(IMPORT_QUESTIONS, ImportStatus)],
+)
+def test_import_questions_answer_for_every_state(question, state):
+    assert getattr(state, question) is (state in IMPORT_QUESTIONS[question])
+
+
+def test_recipients_follow_their_batch_along_allowed_moves():
+    for source, target in ALLOWED[B]:
+        before, after = source.recipient_state, target.recipient_state
+        assert before is after or before.can_move_to(after), (source, target)
+
+
+def test_states_are_stored_as_their_values():
+    assert [state.value for state in ImportStatus] == [
+        "awaiting_columns",
+        "pending",
+        "running",
+        "done",
+        "failed",
+    ]
+    assert max(len(state.value) for kind in ALLOWED for state in kind) <= 16  # the column size

@@ -1,0 +1,196 @@
+"""Who a campaign reaches: its lists merged in the order chosen, each number once, no opt-outs.
+
+The one definition of "a list's recipients" (those of its finished imports) lives here, and the
+one description of what changes an audience (`audience_state`): the composer's counter caches
+by it and a campaign's preview fingerprint includes it, so the two can never disagree about
+whether a list changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import (
+    Campaign,
+    CampaignRecipient,
+    ImportStatus,
+    ListImport,
+    OptOut,
+    Recipient,
+    RecipientList,
+    RecipientState,
+)
+from webapp.services.optouts import opted_out_numbers
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRecipient:
+    msisdn: str
+    country: str | None
+    fields: dict
+
+
+@dataclass
+class ResolvedRecipients:
+    recipients: list[ResolvedRecipient]
+    fields: list[str]
+    excluded_opted_out: int = 0
+    excluded_duplicates: int = 0
+
+
+def finished_recipients(list_id: int) -> tuple[ColumnElement[bool], ...]:
+    """Criteria on `Recipient` for a list's recipients: those of its finished imports only.
+
+    Recipients of an import that is still running, or failed, are never shown or sent to.
+    """
+    finished = select(ListImport.id).where(ListImport.status == ImportStatus.DONE)
+    return (Recipient.list_id == list_id, Recipient.import_id.in_(finished))
+
+
+def lists_by_id(session: Session, list_ids: Sequence[int]) -> list[RecipientList]:
+    """The visible lists among ``list_ids``, in the order given, each once."""
+    if not list_ids:
+        return []
+    found = {
+        lst.id: lst
+        for lst in session.scalars(
+            select(RecipientList).where(
+                RecipientList.id.in_(list_ids), RecipientList.hidden.is_(False)
+            )
+        )
+    }
+    return [found[i] for i in dict.fromkeys(list_ids) if i in found]
+
+
+def available_fields(lists: Sequence[RecipientList]) -> list[str]:
+    """The personalisation fields of the chosen lists, in order, each once."""
+    seen: dict[str, None] = {}
+    for recipient_list in lists:
+        for name in recipient_list.fields or []:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def resolve_fields(session: Session, campaign: Campaign) -> list[str]:
+    """The fields a campaign can personalise with: its lists', or its first ancestor's."""
+    while campaign.parent_id is not None:
+        campaign = session.get(Campaign, campaign.parent_id)
+    return available_fields(campaign.lists)
+
+
+def fields_for_compose(
+    session: Session, campaign: Campaign | None, chosen: Sequence[RecipientList]
+) -> list[str]:
+    """The tags the composer offers: a follow-up keeps its parent's fields whatever is chosen."""
+    if campaign is not None and campaign.parent_id is not None:
+        return resolve_fields(session, campaign)
+    return available_fields(chosen)
+
+
+def audience_state(session: Session, lists: Sequence[RecipientList]) -> tuple:
+    """Everything that changes who ``lists`` reach, as plain values: each list's fields,
+    recipient count and latest finished import (id and time, since SQLite may reuse an id), and
+    the opt-outs (count and newest)."""
+    latest = {
+        list_id: (import_id, str(created_at))
+        for list_id, import_id, created_at in session.execute(
+            select(ListImport.list_id, func.max(ListImport.id), func.max(ListImport.created_at))
+            .where(
+                ListImport.list_id.in_([lst.id for lst in lists]),
+                ListImport.status == ImportStatus.DONE,
+            )
+            .group_by(ListImport.list_id)
+        )
+    }
+    opt_out_count, newest_opt_out = session.execute(
+        select(func.count(), func.max(OptOut.created_at))
+    ).one()
+    return (
+        tuple(
+            (lst.id, tuple(lst.fields or ()), lst.recipient_count, latest.get(lst.id))
+            for lst in lists
+        ),
+        (opt_out_count, str(newest_opt_out)),
+    )
+
+
+def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipients:
+    """Who the campaign would reach now: lists merged, each number once, opt-outs excluded.
+
+    A follow-up campaign reaches its parent's failed recipients instead of lists.
+    """
+    rows = (
+        (msisdn, ResolvedRecipient(msisdn, country, values or {}))
+        for source in sources(campaign)
+        for msisdn, country, values in read(session, source.rows("msisdn", "country", "fields"))
+    )
+    recipients, opted_out, duplicates = each_number_once(rows, opted_out_numbers(session))
+    return ResolvedRecipients(
+        recipients=recipients,
+        fields=resolve_fields(session, campaign),
+        excluded_opted_out=opted_out,
+        excluded_duplicates=duplicates,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Some of the people a campaign would reach: rows of one table, read in id order."""
+
+    table: type[Recipient] | type[CampaignRecipient]
+    criteria: tuple
+
+    def rows(self, *columns: str) -> Select:
+        selected = [getattr(self.table, column) for column in columns]
+        return select(*selected).where(*self.criteria).order_by(self.table.id)
+
+
+def sources(campaign: Campaign) -> list[Source]:
+    """A follow-up's parent's failed recipients, or the campaign's lists in the order chosen."""
+    if campaign.parent_id is not None:
+        failed = (
+            CampaignRecipient.campaign_id == campaign.parent_id,
+            CampaignRecipient.state == RecipientState.FAILED,
+        )
+        return [Source(CampaignRecipient, failed)]
+    return [Source(Recipient, finished_recipients(lst.id)) for lst in campaign.lists]
+
+
+def read(session: Session, query: Select):
+    """Rows as they are read, through Core: for lists of 100,000 that takes half the time of
+    the ORM, which would also make every row of a chunk at once."""
+    return session.connection().execute(query.execution_options(yield_per=10_000))
+
+
+def each_number_once(
+    rows: Iterable[tuple[str, T]], opted_out: set[str]
+) -> tuple[list[T], int, int]:
+    """The items of (msisdn, item) rows, each number once (the first row wins) and opted-out
+    numbers left out; and how many rows were left out for each of the two reasons."""
+    kept: list[T] = []
+    seen: set[str] = set()
+    excluded_opted_out = excluded_duplicates = 0
+    for msisdn, item in rows:
+        if msisdn in opted_out:
+            excluded_opted_out += 1
+        elif msisdn in seen:
+            excluded_duplicates += 1
+        else:
+            seen.add(msisdn)
+            kept.append(item)
+    return kept, excluded_opted_out, excluded_duplicates
+
+
+def recipients_of_lists(session: Session, lists: Sequence[RecipientList]):
+    """(msisdn, country, fields) of the lists' recipients, list by list in the order chosen:
+    the first list wins for a number in several."""
+    for lst in lists:
+        source = Source(Recipient, finished_recipients(lst.id))
+        yield from read(session, source.rows("msisdn", "country", "fields"))

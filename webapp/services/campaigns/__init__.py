@@ -1,0 +1,93 @@
+"""Campaigns from draft to confirmation.
+
+drafts        compose, check, save, copy, delete; the follow-up of failed recipients
+confirmation  is the preview current (the fingerprint), and freezing recipients into batches
+payload       the gateway request a batch sends (the preview and the dispatcher share it)
+test_sends    test messages to the user's own phones
+events        the campaign's history
+queries       what the campaign pages read
+
+Who a campaign reaches is `webapp.services.audience`; the preview is
+`webapp.services.preview`, the send `webapp.services.dispatch`. The names below are the
+package's public surface, so callers write ``campaigns.save_draft(...)``.
+"""
+
+from webapp.services.audience import (
+    ResolvedRecipient,
+    ResolvedRecipients,
+    available_fields,
+    each_number_once,
+    lists_by_id,
+    recipients_of_lists,
+    resolve_fields,
+    resolve_recipients,
+)
+from webapp.services.campaigns.confirmation import (
+    batch_size_for,
+    chunks,
+    confirm_campaign,
+    content_fingerprint,
+    preview_is_current,
+)
+from webapp.services.campaigns.drafts import (
+    CampaignDraft,
+    copy_campaign,
+    create_follow_up,
+    delete_draft,
+    save_draft,
+    validate_draft,
+)
+from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.events import record_event
+from webapp.services.campaigns.payload import (
+    ENCODINGS,
+    batch_message,
+    gateway_encoding,
+    render_for,
+    tagged_batch_message,
+)
+from webapp.services.campaigns.queries import (
+    batches_in_state,
+    follow_ups_of,
+    list_campaigns,
+    selectable_lists,
+    sent_tests_of,
+)
+from webapp.services.campaigns.test_sends import MAX_TEST_NUMBERS, send_test
+
+__all__ = [
+    "ENCODINGS",
+    "MAX_TEST_NUMBERS",
+    "CampaignDraft",
+    "CampaignInvalid",
+    "CampaignStateError",
+    "ResolvedRecipient",
+    "ResolvedRecipients",
+    "available_fields",
+    "batch_message",
+    "batch_size_for",
+    "batches_in_state",
+    "chunks",
+    "confirm_campaign",
+    "content_fingerprint",
+    "copy_campaign",
+    "create_follow_up",
+    "delete_draft",
+    "each_number_once",
+    "follow_ups_of",
+    "gateway_encoding",
+    "list_campaigns",
+    "lists_by_id",
+    "preview_is_current",
+    "recipients_of_lists",
+    "record_event",
+    "render_for",
+    "resolve_fields",
+    "resolve_recipients",
+    "save_draft",
+    "selectable_lists",
+    "send_test",
+    "sent_tests_of",
+    "tagged_batch_message",
+    "validate_draft",
+]

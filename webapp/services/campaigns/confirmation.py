@@ -1,0 +1,147 @@
+"""Confirming a campaign: the preview must be current, then its recipients freeze into batches.
+
+`content_fingerprint` says whether what would be sent changed since the preview; it includes
+the audience's `audience_state`, the same description the composer's counter caches by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import groupby
+
+from sqlalchemy import BindParameter, bindparam, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from webapp.models import (
+    Batch,
+    Campaign,
+    CampaignRecipient,
+    CampaignStatus,
+    RecipientState,
+    User,
+    utcnow,
+)
+from webapp.money import money_text
+from webapp.services.actors import user_id_of
+from webapp.services.audience import Source, audience_state, each_number_once, read, sources
+from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.events import record_event
+from webapp.services.optouts import opted_out_numbers
+
+
+def content_fingerprint(session: Session, campaign: Campaign) -> str:
+    """Changes whenever what would be sent changes: text, sender, encoding, lists, opt-outs."""
+    state = {
+        "name": campaign.name,
+        "sender": campaign.sender,
+        "message": campaign.message,
+        "encoding": campaign.encoding,
+        "speed": campaign.speed_per_minute,
+        "audience": audience_state(session, campaign.lists),
+        "parent": campaign.parent_id,
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def preview_is_current(session: Session, campaign: Campaign) -> bool:
+    return bool(campaign.preview_fingerprint) and campaign.preview_fingerprint == (
+        content_fingerprint(session, campaign)
+    )
+
+
+def batch_size_for(campaign: Campaign, configured: int) -> int:
+    """Recipients per request: the configured size, smaller when a speed limit asks for it."""
+    size = max(1, min(10_000, configured))
+    if campaign.speed_per_minute:
+        size = max(1, min(size, campaign.speed_per_minute))
+    return size
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def confirm_campaign(
+    session: Session,
+    campaign: Campaign,
+    user: User | None,
+    *,
+    batch_size: int,
+    now: datetime | None = None,
+) -> Campaign:
+    """Freeze the recipients into batches and queue the campaign (or schedule it).
+
+    Requires a preview of the current content. After this, list changes do not change who the
+    campaign reaches.
+    """
+    now = now or utcnow()
+    if not campaign.status.can_confirm:
+        raise CampaignStateError("This campaign was already confirmed.")
+    if not preview_is_current(session, campaign):
+        raise CampaignStateError(
+            "The campaign changed since its preview (text, lists or opt-outs). "
+            "Preview it again before sending."
+        )
+    if campaign.send_at is not None and campaign.send_at <= now:
+        raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
+    chosen = sources(campaign)
+    rows = (
+        (msisdn, (index, row_id))
+        for index, source in enumerate(chosen)
+        for row_id, msisdn in read(session, source.rows("id", "msisdn"))
+    )
+    frozen, _, _ = each_number_once(rows, opted_out_numbers(session))
+    connection = session.connection()
+    for number, chunk in enumerate(chunks(frozen, batch_size_for(campaign, batch_size)), start=1):
+        batch_id = connection.execute(
+            insert(Batch.__table__).values(campaign_id=campaign.id, number=number, size=len(chunk))
+        ).inserted_primary_key[0]
+        for index, run in groupby(chunk, key=lambda row: row[0]):
+            _freeze(connection, campaign, batch_id, chosen[index], [row_id for _, row_id in run])
+    campaign.recipient_count = len(frozen)
+    campaign.status = campaign.status.move_to(
+        CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
+    )
+    campaign.confirmed_at = now
+    campaign.confirmed_by_id = user_id_of(user)
+    cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
+    detail = f"{campaign.recipient_count} recipients, {cost}"
+    record_event(session, campaign, "confirmed", user, detail.strip())
+    session.commit()
+    return campaign
+
+
+def _freeze(connection, campaign: Campaign, batch_id: int, source: Source, ids: list[int]):
+    """Copy the chosen rows of one source into the batch, in their order, within the database:
+    their fields are never decoded and encoded again here. A follow-up's copies are marked
+    as handed over on its parent."""
+    table = source.table
+    pending = literal(RecipientState.PENDING, CampaignRecipient.__table__.c.state.type)
+    copies = select(
+        literal(campaign.id), literal(batch_id), table.msisdn, table.country, table.fields, pending
+    )
+    connection.execute(
+        insert(CampaignRecipient.__table__).from_select(
+            ["campaign_id", "batch_id", "msisdn", "country", "fields", "state"],
+            copies.where(table.id.in_(_inline(ids))).order_by(table.id),
+        )
+    )
+    if table is CampaignRecipient:
+        connection.execute(
+            update(CampaignRecipient.__table__)
+            .where(
+                CampaignRecipient.id.in_(_inline(ids)),
+                CampaignRecipient.state == RecipientState.FAILED,
+            )
+            .values(state=RecipientState.RESENT)
+        )
+
+
+def _inline(ids: list[int]) -> BindParameter:
+    """Ids written into the statement rather than bound one by one: 10,000 parameters cost
+    more to prepare than the insert itself (integers, so nothing needs quoting)."""
+    return bindparam("ids", [int(row_id) for row_id in ids], expanding=True, literal_execute=True)

@@ -1,0 +1,170 @@
+"""Campaign drafts: compose, check, save, copy, delete, and the follow-up of failed recipients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from webapp.gateway.rules import sender_problem
+from webapp.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignStatus,
+    RecipientList,
+    RecipientState,
+    User,
+    campaign_lists,
+    utcnow,
+)
+from webapp.services.actors import user_id_of
+from webapp.services.audience import available_fields, lists_by_id
+from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.payload import ENCODINGS
+from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
+
+
+@dataclass
+class CampaignDraft:
+    """What the compose form holds, as plain values."""
+
+    name: str
+    sender: str
+    message: str
+    list_ids: list[int] = field(default_factory=list)
+    encoding: str = "auto"
+    send_at: datetime | None = None
+    speed_per_minute: int | None = None
+
+
+def validate_draft(
+    session: Session, draft: CampaignDraft, *, now: datetime | None = None
+) -> list[RecipientList]:
+    """Check a draft; raise CampaignInvalid naming every field that is wrong, else return the
+    chosen lists."""
+    errors: dict[str, str] = {}
+    if not draft.name.strip():
+        errors["name"] = "Give the campaign a name; it is shown in the gateway's statistics."
+    elif len(draft.name) > 200:
+        errors["name"] = "The name can be at most 200 characters."
+    problem = sender_problem(draft.sender.strip()) if draft.sender.strip() else None
+    if not draft.sender.strip():
+        errors["sender"] = "Enter a sender: up to 11 letters and digits, or up to 15 digits."
+    elif problem:
+        errors["sender"] = problem
+    if draft.encoding not in ENCODINGS:
+        errors["encoding"] = "Choose automatic, GSM or Unicode."
+    lists = lists_by_id(session, draft.list_ids)
+    if len(lists) != len(set(draft.list_ids)):
+        errors["list_ids"] = "One of the chosen lists no longer exists."
+    if draft.message:
+        try:
+            check_tags(draft.message, available_fields(lists))
+        except UnknownTagError as error:
+            errors["message"] = str(error)
+        if draft.encoding == "GSM" and "message" not in errors:
+            try:
+                analyze(draft.message, "GSM")
+            except EncodingError as error:
+                errors["message"] = str(error)
+    if draft.send_at is not None and draft.send_at <= (now or utcnow()):
+        errors["send_at"] = "The send time is in the past. Leave it empty to send at once."
+    if draft.speed_per_minute is not None and draft.speed_per_minute < 1:
+        errors["speed_per_minute"] = "The speed must be at least 1 recipient per minute."
+    if errors:
+        raise CampaignInvalid(errors)
+    return lists
+
+
+def save_draft(
+    session: Session, user: User | None, draft: CampaignDraft, campaign: Campaign | None = None
+) -> Campaign:
+    """Create or update a draft. A draft may be incomplete in message and lists, not in name."""
+    lists = validate_draft(session, draft)
+    if campaign is None:
+        campaign = Campaign(created_by_id=user_id_of(user), status=CampaignStatus.DRAFT)
+        session.add(campaign)
+    elif not campaign.status.can_edit:
+        raise CampaignStateError("Only a draft can be edited; copy the campaign to change it.")
+    campaign.name = draft.name.strip()
+    campaign.sender = draft.sender.strip()
+    campaign.message = draft.message
+    campaign.encoding = draft.encoding
+    campaign.send_at = draft.send_at
+    campaign.speed_per_minute = draft.speed_per_minute
+    if campaign.parent_id is None:
+        _set_lists(session, campaign, lists)
+    session.commit()
+    return campaign
+
+
+def _set_lists(session: Session, campaign: Campaign, lists: Sequence[RecipientList]) -> None:
+    """Choose the campaign's lists and keep their order (the first list wins for a number)."""
+    campaign.lists = list(lists)
+    session.flush()
+    for position, recipient_list in enumerate(lists):
+        session.execute(
+            update(campaign_lists)
+            .where(
+                campaign_lists.c.campaign_id == campaign.id,
+                campaign_lists.c.list_id == recipient_list.id,
+            )
+            .values(position=position)
+        )
+
+
+def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> Campaign:
+    """A new draft with ``campaign``'s sender, text and encoding, named "<name> (<what>)"."""
+    return Campaign(
+        name=f"{campaign.name} ({what})"[:200],
+        sender=campaign.sender,
+        message=campaign.message,
+        encoding=campaign.encoding,
+        created_by_id=user_id_of(user),
+        status=CampaignStatus.DRAFT,
+        **values,
+    )
+
+
+def copy_campaign(session: Session, campaign: Campaign, user: User | None) -> Campaign:
+    copy = _draft_like(campaign, "copy", user, speed_per_minute=campaign.speed_per_minute)
+    session.add(copy)
+    _set_lists(session, copy, [lst for lst in campaign.lists if not lst.hidden])
+    session.commit()
+    return copy
+
+
+def delete_draft(session: Session, campaign: Campaign) -> None:
+    if not campaign.status.can_delete:
+        raise CampaignStateError("Only a draft can be deleted; a sent campaign stays in history.")
+    session.delete(campaign)
+    session.commit()
+
+
+def create_follow_up(session: Session, campaign: Campaign, user: User | None) -> Campaign:
+    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones."""
+    existing = session.scalar(
+        select(Campaign).where(
+            Campaign.parent_id == campaign.id, Campaign.status == CampaignStatus.DRAFT
+        )
+    )
+    if existing is not None:
+        return existing
+    failed = session.scalar(
+        select(func.count()).where(
+            CampaignRecipient.campaign_id == campaign.id,
+            CampaignRecipient.state == RecipientState.FAILED,
+        )
+    )
+    if not failed:
+        raise CampaignStateError(
+            "No recipient of this campaign is marked as failed. Decide the unconfirmed batches "
+            "first if some are waiting."
+        )
+    follow_up = _draft_like(campaign, "follow-up", user, parent_id=campaign.id)
+    session.add(follow_up)
+    session.commit()
+    return follow_up

@@ -1,0 +1,82 @@
+"""The request a batch sends, built in one place for the preview and the send alike, so the
+counter, the preview's cost and the real send agree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from webapp.gateway.messages import RecipientRows, SmsMessage
+from webapp.models import Campaign
+from webapp.sms import render
+from webapp.sms.personalise import to_gateway_tags
+
+ENCODINGS = ("auto", "GSM", "UCS2")
+"""A campaign's encoding choice: automatic (GSM 03.38 where it can), forced GSM, or Unicode."""
+
+
+def gateway_encoding(encoding: str) -> str | None:
+    """The gateway's ``encoding`` field for a campaign's choice: only Unicode is forced; GSM
+    and automatic leave it to the gateway, which uses GSM 03.38 wherever the text allows."""
+    return "UCS2" if encoding == "UCS2" else None
+
+
+def engine_encoding(encoding: str) -> str:
+    """How the SMS engine counts a campaign's text to match what the gateway will bill."""
+    return "UCS2" if encoding == "UCS2" else "auto"
+
+
+def batch_message(
+    campaign: Campaign,
+    recipients: Sequence[tuple[str, dict]],
+    fields: Sequence[str],
+    *,
+    number: int,
+    callback_url: str | None = None,
+) -> SmsMessage:
+    """The one SMS object a batch sends: the template with tags, each recipient's tag values."""
+    tags, tag_fields = to_gateway_tags(campaign.message, list(fields))
+    return tagged_batch_message(
+        campaign,
+        [
+            (msisdn, *[values.get(name) or "" for name in tag_fields])
+            for msisdn, values in recipients
+        ],
+        tags,
+        number=number,
+        callback_url=callback_url,
+    )
+
+
+def tagged_batch_message(
+    campaign: Campaign,
+    rows: Iterable[Sequence[str]],
+    tags: Sequence[str],
+    *,
+    number: int,
+    callback_url: str | None = None,
+) -> SmsMessage:
+    """`batch_message` from rows of (msisdn, the text of each tag's field, ...), "" where a
+    recipient has none: the dispatcher has the database pick them out of the stored fields.
+
+    ``tags`` come from ``to_gateway_tags``.
+    """
+    return SmsMessage(
+        message=campaign.message,
+        recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
+        sender=campaign.sender,
+        label=campaign.name,
+        encoding=gateway_encoding(campaign.encoding),
+        tags=list(tags) or None,
+        callback_url=callback_url,
+        userref=batch_userref(campaign.id, number),
+    )
+
+
+def batch_userref(campaign_id: int, number: int) -> str:
+    """The ``userref`` that names a batch at the gateway and in its delivery reports."""
+    return f"campaign-{campaign_id}-batch-{number}"
+
+
+def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
+    """The text one recipient gets: the template with their values ("" for a missing one)."""
+    return render(campaign.message, {name: values.get(name, "") for name in fields})

@@ -1,0 +1,74 @@
+"""Test messages: the campaign as one recipient will get it, sent to the user's own phones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from webapp.gateway.errors import GatewayError, InvalidMessage
+from webapp.gateway.messages import Recipient as GatewayRecipient
+from webapp.gateway.messages import SmsMessage
+from webapp.models import Campaign, CampaignTestSend, User
+from webapp.services.actors import user_id_of
+from webapp.services.audience import resolve_recipients
+from webapp.services.campaigns.errors import CampaignInvalid
+from webapp.services.campaigns.payload import gateway_encoding, render_for
+from webapp.sms.phones import normalise_msisdn
+
+MAX_TEST_NUMBERS = 5
+
+
+def send_test(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    client,
+    *,
+    numbers: Sequence[str],
+    sample_msisdn: str | None,
+    default_country: str,
+) -> CampaignTestSend:
+    """Send the message, rendered with one recipient's values, to the user's own phones.
+
+    Recorded as a test; it never counts as (or blocks) the campaign's own send.
+    """
+    wanted = [n for n in (raw.strip() for raw in numbers) if n]
+    if not wanted:
+        raise CampaignInvalid(
+            {"numbers": "Enter a number, or add your mobile number under My account."}
+        )
+    if len(wanted) > MAX_TEST_NUMBERS:
+        raise CampaignInvalid({"numbers": f"Send a test to at most {MAX_TEST_NUMBERS} numbers."})
+    msisdns = []
+    for raw in wanted:
+        result = normalise_msisdn(raw, default_country)
+        if result.msisdn is None:
+            raise CampaignInvalid({"numbers": f"{raw}: {result.reason}"})
+        if result.msisdn not in msisdns:
+            msisdns.append(result.msisdn)
+    resolved = resolve_recipients(session, campaign)
+    sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
+    if sample is None and resolved.recipients:
+        sample = resolved.recipients[0]
+    text = render_for(campaign, resolved.fields, sample.fields if sample else {})
+    message = SmsMessage(
+        message=text,
+        recipients=[GatewayRecipient(m) for m in msisdns],
+        sender=campaign.sender,
+        label=f"{campaign.name} (test)",
+        encoding=gateway_encoding(campaign.encoding),
+        userref=f"campaign-{campaign.id}-test",
+    )
+    record = CampaignTestSend(
+        campaign_id=campaign.id, numbers=msisdns, message=text, created_by_id=user_id_of(user)
+    )
+    session.add(record)
+    try:
+        result = client.send(message)
+    except (GatewayError, InvalidMessage) as error:
+        record.error = str(error)
+    else:
+        record.message_id = str(result.message_id) if result.message_id is not None else None
+    session.commit()
+    return record

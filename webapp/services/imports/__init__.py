@@ -1,0 +1,59 @@
+"""Importing a recipient file into a list, accounting for every row.
+
+The steps, a module each:
+
+1. `upload`: `store_upload` saves the file under a random name and sniffs it: a `ListImport`
+   waiting for its columns.
+2. `mapping`: `read_mapping` shows how the file reads, with the user's corrections;
+   `confirm_mapping` records the phone column and the columns kept as fields: the import is
+   queued.
+3. `run`: `run_import` (the background job) streams the file into the list; `cancel_import`.
+4. `report`: the counts and the rejected rows, on the page and as CSV.
+
+`whole_file.import_file` runs all of them at once for the command line. The reading of files
+itself is the pure package `webapp.csvimport`.
+"""
+
+from webapp.services.imports.errors import ImportCancelled, ImportRefused, MappingInvalid
+from webapp.services.imports.mapping import (
+    DELIMITER_NAMES,
+    ENCODINGS,
+    ImportMapping,
+    confirm_mapping,
+    read_mapping,
+    resolve_column,
+)
+from webapp.services.imports.report import cells_of, rejected_rows, rejected_rows_csv, report
+from webapp.services.imports.run import (
+    CHUNK_ROWS,
+    ProgressCallback,
+    cancel_import,
+    default_workers,
+    run_import,
+)
+from webapp.services.imports.upload import import_under_way, store_upload
+from webapp.services.imports.whole_file import import_file
+
+__all__ = [
+    "CHUNK_ROWS",
+    "DELIMITER_NAMES",
+    "ENCODINGS",
+    "ImportCancelled",
+    "ImportMapping",
+    "ImportRefused",
+    "MappingInvalid",
+    "ProgressCallback",
+    "cancel_import",
+    "cells_of",
+    "confirm_mapping",
+    "default_workers",
+    "import_file",
+    "import_under_way",
+    "read_mapping",
+    "rejected_rows",
+    "rejected_rows_csv",
+    "report",
+    "resolve_column",
+    "run_import",
+    "store_upload",
+]

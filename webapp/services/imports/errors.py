@@ -1,0 +1,19 @@
+"""What can stop an upload, a mapping or an import, in words a user can act on."""
+
+from __future__ import annotations
+
+
+class ImportRefused(ValueError):
+    """An upload, mapping or import that cannot go ahead; the message says what to do."""
+
+
+class MappingInvalid(ImportRefused):
+    """The mapping has mistakes: `errors` maps "phone_column" or "name_<column>" to a message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+class ImportCancelled(Exception):
+    """The import was cancelled (or its list deleted) while it ran."""
