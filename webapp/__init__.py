@@ -130,7 +130,18 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import admin, auth, campaigns, counter, dashboard, lists, sandbox, webhooks
+    from webapp.views import (
+        admin,
+        auth,
+        campaigns,
+        counter,
+        dashboard,
+        imports,
+        lists,
+        optouts,
+        sandbox,
+        webhooks,
+    )
 
     for blueprint in (
         auth.bp,
@@ -139,6 +150,8 @@ def _register_blueprints(app: Flask) -> None:
         counter.bp,
         campaigns.bp,
         lists.bp,
+        imports.bp,
+        optouts.bp,
         sandbox.bp,
         webhooks.bp,
     ):

@@ -200,3 +200,26 @@ class OptOutAddForm(FlaskForm):
 class OptOutUploadForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
     note = StringField("Note (optional)", validators=[Length(max=MAX_OPT_OUT_NOTE_LENGTH)])
+
+
+class MappingForm(FlaskForm):
+    """The mapping step: the phone column, the columns kept as fields and their tag names, and
+    corrections to the sniffed format. The page draws the columns itself (one table column per
+    file column); this form parses what it sends. Field names are ``name_<column>``."""
+
+    phone_column = IntegerField(validators=[Optional(), NumberRange(min=0)])
+    keep = SelectMultipleField(coerce=int, validate_choice=False)
+    encoding = StringField(validators=[Optional(), Length(max=32)])
+    delimiter = StringField(validators=[Optional(), Length(max=16)])  # comma, semicolon, tab
+    header = StringField(validators=[Optional(), Length(max=1)])  # 1, 0, or detect
+
+    MAX_NAME_LENGTH = 100
+
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+        source = self.meta.wrap_formdata(self, formdata) or {}
+        self.tag_names: dict[int, str] = {
+            int(key.removeprefix("name_")): source.get(key, "")[: self.MAX_NAME_LENGTH]
+            for key in source
+            if key.startswith("name_") and key.removeprefix("name_").isdigit()
+        }

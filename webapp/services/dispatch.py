@@ -153,7 +153,13 @@ class Dispatcher:
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self, campaign_id: int) -> str:
-        """Send what is pending; returns why it stopped: done, paused, cancelled, busy, waiting."""
+        """Send what is pending; returns why it stopped.
+
+        "done" (every batch finished), "cancelled", "paused" (by a user or the gateway), "lost
+        lease" (another dispatcher took over), "busy" (another dispatcher holds the campaign),
+        "waiting" (scheduled for later), "missing" (no such campaign), or the status of a
+        campaign that is no longer live.
+        """
         campaign = self.session.get(Campaign, campaign_id)
         if campaign is None:
             return "missing"

@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, BatchState, Campaign, Role
-from webapp.services import audience, campaigns, delivery, dispatch, settings
+from webapp.services import audience, campaigns, delivery, dispatch
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -34,6 +34,7 @@ from webapp.services.pages import Page
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
+from webapp.views.common import default_country, flash_form_errors
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -46,10 +47,6 @@ def _jobs():
 
 def _client():
     return current_app.extensions["gateway"].client()
-
-
-def _default_country() -> str:
-    return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
 
 
 def _user_zone() -> ZoneInfo:
@@ -213,7 +210,7 @@ def _run_preview(campaign: Campaign):
             _client(),
             honours_dry_run=config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=config["SMS_BATCH_SIZE"],
-            default_country=_default_country(),
+            default_country=default_country(),
         )
     except CampaignInvalid as error:
         for message in error.errors.values():
@@ -297,9 +294,7 @@ def confirm(campaign_id: int):
     campaign = _campaign(campaign_id)
     form = ConfirmForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
+        flash_form_errors(form)
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     if form.fingerprint.data != campaign.preview_fingerprint:
         flash("The preview you confirmed is out of date. Check the new figures.", "error")
@@ -348,7 +343,7 @@ def send_test(campaign_id: int):
                 _client(),
                 numbers=(form.numbers.data or "").split(","),
                 sample_msisdn=form.sample.data,
-                default_country=_default_country(),
+                default_country=default_country(),
             )
         except CampaignInvalid as error:
             flash(error.errors["numbers"], "error")
@@ -446,9 +441,7 @@ def speed(campaign_id: int):
         dispatch.set_speed(db.session, campaign, current_user, form.speed_per_minute.data)
         flash("The new speed applies from the next batch.", "success")
     else:
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
+        flash_form_errors(form)
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 

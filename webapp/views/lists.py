@@ -1,101 +1,38 @@
-"""Recipient list pages: upload and map a CSV, follow its import, browse, export, opt-outs."""
+"""Recipient list pages: the lists, upload a file, browse, search, rename, delete, export.
+
+An upload goes on to its mapping step (`webapp.views.imports`); opt-outs are
+`webapp.views.optouts`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    stream_with_context,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.utils import secure_filename
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.forms import (
-    AppendForm,
-    EmptyForm,
-    OptOutAddForm,
-    OptOutUploadForm,
-    RenameForm,
-    UploadForm,
-)
-from webapp.models import ImportStatus, ListImport, RecipientList, Role
-from webapp.services import imports, lists, optouts, settings
-from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid
+from webapp.forms import AppendForm, EmptyForm, RenameForm, UploadForm
+from webapp.models import ListImport, RecipientList, Role
+from webapp.services import imports, lists, optouts
+from webapp.services.imports import ImportRefused
 from webapp.services.lists import ListInvalid
+from webapp.views.common import (
+    csv_response,
+    default_country,
+    max_upload_bytes,
+    too_large_message,
+    upload_dir,
+    visible_list,
+)
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
-
-REJECTED_SHOWN = 50
-"""Rejected rows listed on an import's report; the download has them all."""
-
-DELIMITERS_BY_NAME = {"comma": ",", "semicolon": ";", "tab": "\t"}
-NAMES_BY_DELIMITER = {value: name for name, value in DELIMITERS_BY_NAME.items()}
-
-
-# --- Helpers ---------------------------------------------------------------------------------
-
-
-def _upload_dir() -> Path:
-    return Path(current_app.instance_path) / "uploads"
-
-
-def _default_country() -> str:
-    return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
-
-
-def _max_bytes() -> int:
-    return current_app.config["MAX_CONTENT_LENGTH"]
-
-
-def _list(list_id: int) -> RecipientList:
-    recipient_list = lists.find_visible_list(db.session, list_id)
-    if recipient_list is None:
-        abort(404)
-    return recipient_list
-
-
-def _import(import_id: int) -> ListImport:
-    list_import = db.get_or_404(ListImport, import_id)
-    if list_import.recipient_list.hidden:
-        abort(404)
-    return list_import
-
-
-def _csv_response(lines, filename: str) -> Response:
-    safe = secure_filename(filename) or "export.csv"
-    return Response(
-        stream_with_context(lines),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
-    )
-
-
-def _flash_form_errors(form: FlaskForm) -> None:
-    for errors in form.errors.values():
-        for message in errors:
-            flash(message, "error")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
 def upload_too_large(error):
     """A file over the limit: the page it was sent from, with the reason beside the field."""
-    message = (
-        f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB. "
-        "Nothing was stored."
-    )
+    message = too_large_message()
     # Forms are built without form data: reading the oversized body again would fail again.
     if request.endpoint == "lists.upload":
         form = UploadForm(formdata=None)
@@ -105,15 +42,8 @@ def upload_too_large(error):
         form = AppendForm(formdata=None)
         form.file.errors = [message]
         list_id = (request.view_args or {}).get("list_id", 0)
-        return _show_page(_list(list_id), append_form=form, status=413)
-    if request.endpoint == "lists.upload_opt_outs":
-        form = OptOutUploadForm(formdata=None)
-        form.file.errors = [message]
-        return _opt_outs_page(upload_form=form, status=413)
+        return _show_page(visible_list(list_id), append_form=form, status=413)
     return render_template("error.html", status=413, title="File too large", message=message), 413
-
-
-# --- Lists -----------------------------------------------------------------------------------
 
 
 def _index_page(upload_form: UploadForm, status: int = 200):
@@ -139,7 +69,7 @@ def upload():
     form = UploadForm()
     list_import = _store_upload(form, list_name=form.name.data)
     if list_import is not None:
-        return redirect(url_for("lists.mapping", import_id=list_import.id))
+        return redirect(url_for("imports.mapping", import_id=list_import.id))
     return _index_page(form, 400)
 
 
@@ -152,10 +82,10 @@ def _store_upload(form: UploadForm | AppendForm, **target) -> ListImport | None:
             db.session,
             form.file.data.stream,
             form.file.data.filename or "",
-            upload_dir=_upload_dir(),
-            default_country=_default_country(),
+            upload_dir=upload_dir(),
+            default_country=default_country(),
             user=current_user,
-            max_bytes=_max_bytes(),
+            max_bytes=max_upload_bytes(),
             **target,
         )
     except ImportRefused as error:
@@ -197,14 +127,14 @@ def _recipients_context(recipient_list: RecipientList) -> dict:
 @bp.route("/<int:list_id>")
 @requires(Role.VIEWER)
 def show(list_id: int):
-    return _show_page(_list(list_id))
+    return _show_page(visible_list(list_id))
 
 
 @bp.route("/<int:list_id>/recipients")
 @requires(Role.VIEWER)
 def recipients(list_id: int):
     """The recipients table: searched and paged live (htmx), or the whole page without JS."""
-    recipient_list = _list(list_id)
+    recipient_list = visible_list(list_id)
     if request.htmx:
         return render_template(
             "lists/_recipients.html",
@@ -217,18 +147,18 @@ def recipients(list_id: int):
 @bp.route("/<int:list_id>/append", methods=["POST"])
 @requires(Role.SENDER)
 def append(list_id: int):
-    recipient_list = _list(list_id)
+    recipient_list = visible_list(list_id)
     form = AppendForm()
     list_import = _store_upload(form, append_to=recipient_list)
     if list_import is not None:
-        return redirect(url_for("lists.mapping", import_id=list_import.id))
+        return redirect(url_for("imports.mapping", import_id=list_import.id))
     return _show_page(recipient_list, append_form=form, status=400)
 
 
 @bp.route("/<int:list_id>/rename", methods=["POST"])
 @requires(Role.SENDER)
 def rename(list_id: int):
-    recipient_list = _list(list_id)
+    recipient_list = visible_list(list_id)
     form = RenameForm()
     if form.validate_on_submit():
         try:
@@ -244,7 +174,7 @@ def rename(list_id: int):
 @bp.route("/<int:list_id>/delete", methods=["POST"])
 @requires(Role.SENDER)
 def delete(list_id: int):
-    recipient_list = _list(list_id)
+    recipient_list = visible_list(list_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     name = recipient_list.name
@@ -267,260 +197,5 @@ def delete(list_id: int):
 @bp.route("/<int:list_id>/export.csv")
 @requires(Role.VIEWER)
 def export(list_id: int):
-    recipient_list = _list(list_id)
-    return _csv_response(lists.export_csv(db.session, recipient_list), f"{recipient_list.name}.csv")
-
-
-# --- Imports: mapping, progress, report ------------------------------------------------------
-
-
-def _format_overrides(source) -> dict:
-    """The user's corrections to the sniffed format, from a form or the query string."""
-    encoding = source.get("encoding") or None
-    if encoding is not None and encoding not in imports.ENCODINGS:
-        encoding = None
-    header = source.get("header")
-    return {
-        "encoding": encoding,
-        "delimiter": DELIMITERS_BY_NAME.get(source.get("delimiter", "")),
-        "has_header": {"1": True, "0": False}.get(header) if header else None,
-    }
-
-
-def _mapping_page(
-    list_import: ListImport,
-    overrides: dict,
-    *,
-    chosen: dict | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-):
-    try:
-        fmt, names = imports.read_mapping(list_import, **overrides)
-    except ImportRefused as error:
-        flash(str(error), "error")
-        fmt, names = imports.read_mapping(list_import)
-        overrides = {}
-    width = len(fmt.columns)
-    if chosen is None:
-        chosen = {
-            "phone": fmt.phone_column,
-            "keep": {index for index in range(width) if index != fmt.phone_column},
-            "names": dict(enumerate(names)),
-        }
-    template = "lists/_mapping.html" if request.htmx else "lists/mapping.html"
-    return render_template(
-        template,
-        list_import=list_import,
-        recipient_list=list_import.recipient_list,
-        fmt=fmt,
-        chosen=chosen,
-        errors=errors or {},
-        delimiter_name=NAMES_BY_DELIMITER.get(fmt.delimiter, "comma"),
-        encodings=imports.ENCODINGS,
-        delimiters=DELIMITERS_BY_NAME,
-    ), status
-
-
-@bp.route("/imports/<int:import_id>/mapping")
-@requires(Role.SENDER)
-def mapping(import_id: int):
-    """Choose the phone column and the fields; format corrections re-read the file (htmx)."""
-    list_import = _import(import_id)
-    if not list_import.status.awaits_mapping:
-        return redirect(url_for("lists.import_report", import_id=import_id))
-    return _mapping_page(list_import, _format_overrides(request.args))
-
-
-@bp.route("/imports/<int:import_id>/mapping", methods=["POST"])
-@requires(Role.SENDER)
-def confirm_mapping(import_id: int):
-    list_import = _import(import_id)
-    if not list_import.status.awaits_mapping:
-        flash("This file's columns were already chosen.", "info")
-        return redirect(url_for("lists.import_report", import_id=import_id))
-    form = request.form
-    overrides = _format_overrides(form)
-    keep = {int(value) for value in form.getlist("keep") if value.isdigit()}
-    names = {
-        int(key.removeprefix("name_")): value[:100]
-        for key, value in form.items()
-        if key.startswith("name_") and key.removeprefix("name_").isdigit()
-    }
-    phone_text = form.get("phone_column", "")
-    phone = int(phone_text) if phone_text.isdigit() else None
-    try:
-        imports.confirm_mapping(
-            db.session,
-            list_import,
-            ImportMapping(
-                phone_column=phone,
-                fields={index: names.get(index, "") for index in keep},
-                **overrides,
-            ),
-        )
-    except MappingInvalid as error:
-        chosen = {"phone": phone, "keep": keep, "names": names}
-        return _mapping_page(list_import, overrides, chosen=chosen, errors=error.errors, status=400)
-    except ImportRefused as error:
-        flash(str(error), "error")
-        return redirect(url_for("lists.import_report", import_id=import_id))
-    current_app.extensions["jobs"].import_list(list_import.id)
-    return redirect(url_for("lists.import_report", import_id=import_id))
-
-
-def _report_context(list_import: ListImport) -> dict:
-    done = list_import.status == ImportStatus.DONE
-    rejected = imports.rejected_rows(db.session, list_import, REJECTED_SHOWN) if done else []
-    return {
-        "list_import": list_import,
-        "recipient_list": list_import.recipient_list,
-        "rejected": [(row, imports.cells_of(row)) for row in rejected],
-        "rejected_total": list_import.invalid + list_import.duplicates + list_import.opted_out,
-        "awaiting_mapping": list_import.status.awaits_mapping,
-    }
-
-
-@bp.route("/imports/<int:import_id>")
-@requires(Role.VIEWER)
-def import_report(import_id: int):
-    """The import's progress while it runs, its report when it is done."""
-    return render_template("lists/import.html", **_report_context(_import(import_id)))
-
-
-@bp.route("/imports/<int:import_id>/status")
-@requires(Role.VIEWER)
-def import_status(import_id: int):
-    """The polled fragment: progress while running; the report (and no more polling) after."""
-    list_import = _import(import_id)
-    if not request.htmx:
-        return redirect(url_for("lists.import_report", import_id=import_id))
-    return render_template("lists/_import_status.html", **_report_context(list_import))
-
-
-@bp.route("/imports/<int:import_id>/cancel", methods=["POST"])
-@requires(Role.SENDER)
-def cancel_import(import_id: int):
-    list_import = _import(import_id)
-    list_id = list_import.list_id
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        outcome = imports.cancel_import(db.session, list_import, current_user)
-    except ImportRefused as error:
-        flash(str(error), "error")
-        return redirect(url_for("lists.import_report", import_id=import_id))
-    if outcome == "discarded":
-        flash("The upload was discarded.", "success")
-        if lists.find_visible_list(db.session, list_id) is not None:
-            return redirect(url_for("lists.show", list_id=list_id))
-        return redirect(url_for("lists.index"))
-    flash("The import was cancelled. Nothing from the file was added to the list.", "success")
-    return redirect(url_for("lists.import_report", import_id=import_id))
-
-
-@bp.route("/imports/<int:import_id>/rejected.csv")
-@requires(Role.VIEWER)
-def rejected_csv(import_id: int):
-    list_import = _import(import_id)
-    stem = Path(list_import.filename).stem or "import"
-    return _csv_response(
-        imports.rejected_rows_csv(db.session, list_import), f"{stem}-rejected-rows.csv"
-    )
-
-
-# --- Opt-outs --------------------------------------------------------------------------------
-
-
-def _opt_outs_page(
-    *,
-    add_form: OptOutAddForm | None = None,
-    upload_form: OptOutUploadForm | None = None,
-    result: optouts.OptOutResult | None = None,
-    status: int = 200,
-):
-    search = request.args.get("q", "")[:100]
-    page = optouts.search_opt_outs(
-        db.session, query=search, page=max(1, request.args.get("page", 1, type=int))
-    )
-    return render_template(
-        "lists/opt_outs.html",
-        add_form=add_form or OptOutAddForm(formdata=None),
-        upload_form=upload_form or OptOutUploadForm(formdata=None),
-        opt_outs=page,
-        count=optouts.opt_out_count(db.session),
-        search=search,
-        result=result,
-        max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
-    ), status
-
-
-@bp.route("/opt-outs")
-@requires(Role.VIEWER)
-def opt_outs():
-    return _opt_outs_page()
-
-
-def _report_opt_outs(result: optouts.OptOutResult) -> None:
-    flash(
-        f"{result.added:,} added, {result.already:,} already on the list, "
-        f"{len(result.invalid):,} not understood.",
-        "success" if not result.invalid else "warning",
-    )
-
-
-@bp.route("/opt-outs/add", methods=["POST"])
-@requires(Role.SENDER)
-def add_opt_outs():
-    form = OptOutAddForm()
-    if not form.validate_on_submit():
-        return _opt_outs_page(add_form=form, status=400)
-    result = optouts.add_opt_outs(
-        db.session,
-        optouts.split_numbers(form.numbers.data),
-        default_country=_default_country(),
-        user=current_user,
-        note=form.note.data,
-    )
-    if result.invalid:
-        _report_opt_outs(result)
-        return _opt_outs_page(add_form=form, result=result, status=400 if not result.added else 200)
-    _report_opt_outs(result)
-    return redirect(url_for("lists.opt_outs"))
-
-
-@bp.route("/opt-outs/upload", methods=["POST"])
-@requires(Role.SENDER)
-def upload_opt_outs():
-    form = OptOutUploadForm()
-    if form.validate_on_submit():
-        try:
-            result = optouts.import_opt_outs(
-                db.session,
-                form.file.data.stream,
-                default_country=_default_country(),
-                user=current_user,
-                note=form.note.data,
-            )
-        except optouts.OptOutInvalid as error:
-            form.file.errors = [*form.file.errors, str(error)]
-        else:
-            _report_opt_outs(result)
-            if result.invalid:
-                return _opt_outs_page(result=result)
-            return redirect(url_for("lists.opt_outs"))
-    return _opt_outs_page(upload_form=form, status=400)
-
-
-@bp.route("/opt-outs/<msisdn>/remove", methods=["POST"])
-@requires(Role.SENDER)
-def remove_opt_out(msisdn: str):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        optouts.remove_opt_out(db.session, msisdn)
-    except optouts.OptOutInvalid as error:
-        flash(str(error), "error")
-    else:
-        flash(f"+{msisdn} was taken off the opt-out list.", "success")
-    return redirect(url_for("lists.opt_outs", q=request.args.get("q", "")))
+    recipient_list = visible_list(list_id)
+    return csv_response(lists.export_csv(db.session, recipient_list), f"{recipient_list.name}.csv")

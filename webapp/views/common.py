@@ -1,0 +1,66 @@
+"""What several blueprints share: the workspace's default country, CSV downloads, form errors,
+upload limits, and finding a visible list or import (404 otherwise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Response, abort, current_app, flash, stream_with_context
+from flask_wtf import FlaskForm
+from werkzeug.utils import secure_filename
+
+from webapp.extensions import db
+from webapp.models import ListImport, RecipientList
+from webapp.services import lists, settings
+
+
+def default_country() -> str:
+    """The country for numbers written without a country code: the admin's setting, else
+    ``DEFAULT_COUNTRY``. The command line asks `settings.default_country` the same way."""
+    return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+
+
+def upload_dir() -> Path:
+    return Path(current_app.instance_path) / "uploads"
+
+
+def max_upload_bytes() -> int:
+    return current_app.config["MAX_CONTENT_LENGTH"]
+
+
+def too_large_message() -> str:
+    return (
+        f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB. "
+        "Nothing was stored."
+    )
+
+
+def visible_list(list_id: int) -> RecipientList:
+    recipient_list = lists.find_visible_list(db.session, list_id)
+    if recipient_list is None:
+        abort(404)
+    return recipient_list
+
+
+def visible_import(import_id: int) -> ListImport:
+    list_import = db.get_or_404(ListImport, import_id)
+    if list_import.recipient_list.hidden:
+        abort(404)
+    return list_import
+
+
+def csv_response(lines, filename: str) -> Response:
+    """A streamed CSV download under a safe file name."""
+    safe = secure_filename(filename) or "export.csv"
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+    )
+
+
+def flash_form_errors(form: FlaskForm) -> None:
+    """Every error of a form that has no page of its own to show them beside their fields."""
+    for errors in form.errors.values():
+        for message in errors:
+            flash(message, "error")

@@ -1,0 +1,117 @@
+"""The opt-out list: numbers that are never imported or sent to; add, upload, search, remove."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webapp.access import requires
+from webapp.extensions import db
+from webapp.forms import EmptyForm, OptOutAddForm, OptOutUploadForm
+from webapp.models import Role
+from webapp.services import optouts
+from webapp.views.common import default_country, too_large_message
+
+bp = Blueprint("optouts", __name__, url_prefix="/lists/opt-outs")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def upload_too_large(error):
+    form = OptOutUploadForm(formdata=None)  # the oversized body cannot be read again
+    form.file.errors = [too_large_message()]
+    return _opt_outs_page(upload_form=form, status=413)
+
+
+def _opt_outs_page(
+    *,
+    add_form: OptOutAddForm | None = None,
+    upload_form: OptOutUploadForm | None = None,
+    result: optouts.OptOutResult | None = None,
+    status: int = 200,
+):
+    search = request.args.get("q", "")[:100]
+    page = optouts.search_opt_outs(
+        db.session, query=search, page=max(1, request.args.get("page", 1, type=int))
+    )
+    return render_template(
+        "lists/opt_outs.html",
+        add_form=add_form or OptOutAddForm(formdata=None),
+        upload_form=upload_form or OptOutUploadForm(formdata=None),
+        opt_outs=page,
+        count=optouts.opt_out_count(db.session),
+        search=search,
+        result=result,
+        max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+    ), status
+
+
+@bp.route("")
+@requires(Role.VIEWER)
+def index():
+    return _opt_outs_page()
+
+
+def _report_opt_outs(result: optouts.OptOutResult) -> None:
+    flash(
+        f"{result.added:,} added, {result.already:,} already on the list, "
+        f"{len(result.invalid):,} not understood.",
+        "success" if not result.invalid else "warning",
+    )
+
+
+@bp.route("/add", methods=["POST"])
+@requires(Role.SENDER)
+def add():
+    form = OptOutAddForm()
+    if not form.validate_on_submit():
+        return _opt_outs_page(add_form=form, status=400)
+    result = optouts.add_opt_outs(
+        db.session,
+        optouts.split_numbers(form.numbers.data),
+        default_country=default_country(),
+        user=current_user,
+        note=form.note.data,
+    )
+    if result.invalid:
+        _report_opt_outs(result)
+        return _opt_outs_page(add_form=form, result=result, status=400 if not result.added else 200)
+    _report_opt_outs(result)
+    return redirect(url_for("optouts.index"))
+
+
+@bp.route("/upload", methods=["POST"])
+@requires(Role.SENDER)
+def upload():
+    form = OptOutUploadForm()
+    if form.validate_on_submit():
+        try:
+            result = optouts.import_opt_outs(
+                db.session,
+                form.file.data.stream,
+                default_country=default_country(),
+                user=current_user,
+                note=form.note.data,
+            )
+        except optouts.OptOutInvalid as error:
+            form.file.errors = [*form.file.errors, str(error)]
+        else:
+            _report_opt_outs(result)
+            if result.invalid:
+                return _opt_outs_page(result=result)
+            return redirect(url_for("optouts.index"))
+    return _opt_outs_page(upload_form=form, status=400)
+
+
+@bp.route("/<msisdn>/remove", methods=["POST"])
+@requires(Role.SENDER)
+def remove(msisdn: str):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        optouts.remove_opt_out(db.session, msisdn)
+    except optouts.OptOutInvalid as error:
+        flash(str(error), "error")
+    else:
+        flash(f"+{msisdn} was taken off the opt-out list.", "success")
+    return redirect(url_for("optouts.index", q=request.args.get("q", "")))
