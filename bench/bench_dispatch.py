@@ -45,12 +45,11 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert, select, text
 
+from mtsms_sandbox import SandboxConfig, SandboxStore, start_sandbox
 from webapp import create_app, upgrade_database
 from webapp.extensions import db
 from webapp.gateway.client import MtsmsClient
 from webapp.gateway.messages import to_payload
-from webapp.gateway.sandbox import SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import SandboxStore
 from webapp.models import (
     CampaignRecipient,
     ImportStatus,

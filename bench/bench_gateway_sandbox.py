@@ -8,10 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from mtsms_sandbox import NewMessage, SandboxConfig, SandboxStore, start_sandbox
 from webapp.gateway import Recipient, SmsMessage, validate_message
 from webapp.gateway.pricing import price_message
-from webapp.gateway.sandbox import SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import NewMessage, SandboxStore
 
 BATCHES = 10
 BATCH_SIZE = 10_000

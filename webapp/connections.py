@@ -6,18 +6,23 @@ Which gateway is used:
   accepts ``SANDBOX_API_TOKEN``.
 - neither: the sandbox is started in this process on a loopback port, on first use. It serves
   from its own threads, so a single-threaded dashboard calling it never waits on itself.
+
+The sandbox (package `mtsms_sandbox`) is imported only where it is started or its store opened,
+so a dashboard with a real token never loads a test server.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from webapp.gateway.client import MtsmsClient
-from webapp.gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import SandboxStore
+
+if TYPE_CHECKING:
+    from mtsms_sandbox import RunningSandbox, SandboxStore
 
 
 class GatewayConnection:
@@ -48,6 +53,8 @@ class GatewayConnection:
             return MtsmsClient(
                 self.config["SMS_GATEWAY_URL"], self.config["SANDBOX_API_TOKEN"], **options
             )
+        from mtsms_sandbox import SandboxConfig, start_sandbox
+
         self._sandbox = start_sandbox(
             self.sandbox_path,
             port=self.config["SANDBOX_PORT"],
@@ -63,6 +70,8 @@ class GatewayConnection:
             return None
         with self._lock:
             if self._store is None:
+                from mtsms_sandbox import SandboxStore
+
                 self._store = SandboxStore(self.sandbox_path)
             return self._store
 

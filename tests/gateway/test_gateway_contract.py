@@ -14,7 +14,7 @@ import pytest
 import requests
 from oauthlib.oauth1 import Client as OAuthClient
 
-from webapp.gateway.sandbox import start_sandbox
+from mtsms_sandbox import start_sandbox
 
 DK = "4520123456"
 DK2 = "4520123457"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
+from mtsms_sandbox import start_sandbox
 from webapp.gateway import Recipient, SmsMessage
-from webapp.gateway.sandbox import start_sandbox
 
 DK = "4520123456"
 SE = "46701234567"
@@ -140,7 +140,7 @@ def test_a_hundred_thousand_recipients_in_ten_batches_are_all_kept(sandbox):
 def test_serve_sandbox_runs_in_the_foreground_until_interrupted(tmp_path):
     """What `flask sandbox --port N --token T` runs: announce the URL, serve, stop on Ctrl-C."""
     script = (
-        "import sys; from webapp.gateway.sandbox import serve_sandbox; "
+        "import sys; from mtsms_sandbox import serve_sandbox; "
         "serve_sandbox(sys.argv[1], token='cli-token')"
     )
     process = subprocess.Popen(

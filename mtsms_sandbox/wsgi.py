@@ -70,18 +70,18 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from webapp.gateway import rules
-from webapp.gateway.client import MtsmsClient
-from webapp.gateway.numbers import calling_code_of
-from webapp.gateway.pricing import PricedMessage, PriceTable, price_message
-from webapp.gateway.reports import SIGNATURE_HEADER, is_final, sign_delivery_report
-from webapp.gateway.sandbox_store import (
+from mtsms_sandbox.store import (
     SCHEDULED,
     CreditExhausted,
     NewMessage,
     SandboxStore,
     StatusChange,
 )
+from webapp.gateway import rules
+from webapp.gateway.client import MtsmsClient
+from webapp.gateway.numbers import calling_code_of
+from webapp.gateway.pricing import PricedMessage, PriceTable, price_message
+from webapp.gateway.reports import SIGNATURE_HEADER, is_final, sign_delivery_report
 
 __all__ = ["RunningSandbox", "SandboxConfig", "SandboxStats", "serve_sandbox", "start_sandbox"]
 
