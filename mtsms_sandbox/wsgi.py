@@ -58,9 +58,9 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -70,6 +70,18 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from mtsms_sandbox.config import FAILURES, SandboxConfig, SandboxStats
+from mtsms_sandbox.errors import (
+    DUPLICATED_MSISDN,
+    INSUFFICIENT_CREDIT,
+    UNAUTHORIZED_IP,
+    ApiError,
+    invalid,
+    json_response,
+    missing,
+    unauthorized,
+    unsupported,
+)
 from mtsms_sandbox.store import (
     SCHEDULED,
     CreditExhausted,
@@ -80,7 +92,7 @@ from mtsms_sandbox.store import (
 from webapp.gateway import rules
 from webapp.gateway.client import MtsmsClient
 from webapp.gateway.numbers import calling_code_of
-from webapp.gateway.pricing import PricedMessage, PriceTable, price_message
+from webapp.gateway.pricing import PricedMessage, price_message
 from webapp.gateway.reports import SIGNATURE_HEADER, is_final, sign_delivery_report
 
 __all__ = ["RunningSandbox", "SandboxConfig", "SandboxStats", "serve_sandbox", "start_sandbox"]
@@ -94,12 +106,6 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-da
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 _OVER_LIMIT = "sandbox.over_connection_limit"
 
-MISSING_PARAMETER = "0x0222"
-UNSUPPORTED_PARAMETER = "0x0220"
-UNAUTHORIZED_IP = "0x0213"
-INVALID_CREDENTIALS = "0x0229"
-INSUFFICIENT_CREDIT = "0x0216"
-DUPLICATED_MSISDN = "0x0310"
 
 SMS_FIELDS = frozenset(
     {
@@ -127,191 +133,7 @@ CLASSES = ("standard", "premium", "secret")
 PRIORITIES = ("BULK", "NORMAL", "URGENT", "VERY_URGENT")
 DESTADDRS = ("DISPLAY", "MOBILE", "SIMCARD", "EXTUNIT")
 
-# error and code (hex) a failed delivery report carries
-_FAILURES = {
-    "UNDELIVERABLE": ("Absent subscriber", "0x0101"),
-    "EXPIRED": ("Validity period expired", "0x0102"),
-    "REJECTED": ("Rejected by the operator", "0x0103"),
-}
 _CHARGE_STATUS = {"DELIVERED": "CAPTURED", "UNDELIVERABLE": "CAPTURED", "EXPIRED": "CAPTURED"}
-
-
-# -- configuration ------------------------------------------------------------------------
-
-
-@dataclass
-class SandboxConfig:
-    """How the sandbox behaves; the running sandbox reads it on every request, so mutate freely.
-
-    Shares are probabilities from 0 to 1 drawn per request. `timeout_share` makes a request
-    wait `hang_seconds` (longer than a client's read timeout) and then process it, as a slow
-    gateway would. `lost_response_share` stores the message as sent and then answers 500
-    (`lost_response_mode="500"`) or drops the connection (`"drop"`).
-    """
-
-    prices: PriceTable = field(default_factory=PriceTable)
-    credit: Decimal = Decimal("1000000.00")
-    max_connections_per_ip: int = 40
-    webhook_secret: str | None = None
-    report_delay_seconds: float = 2.0
-    report_outcomes: dict[str, float] = field(
-        default_factory=lambda: {"DELIVERED": 0.90, "UNDELIVERABLE": 0.06, "EXPIRED": 0.04}
-    )
-    report_buffered_share: float = 0.2
-    report_disorder_share: float = 0.1
-    report_retry_delays: tuple[float, ...] = (60, 120, 360, 1440, 7200, 43200)
-    report_timeout_seconds: float = 15.0
-    report_workers: int = 4
-    latency_seconds: float = 0.0
-    error_share: float = 0.0
-    timeout_share: float = 0.0
-    hang_seconds: float = 60.0
-    lost_response_share: float = 0.0
-    lost_response_mode: str = "drop"
-    allowed_ips: list[str] | None = None  # None: any; else others get 403 0x0213
-    seed: int | None = None
-
-    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "latency_seconds",
-        "error_share",
-        "timeout_share",
-        "hang_seconds",
-        "lost_response_share",
-        "lost_response_mode",
-        "credit",
-        "report_delay_seconds",
-        "report_outcomes",
-        "report_buffered_share",
-        "report_disorder_share",
-        "allowed_ips",
-    )
-
-    def faults(self) -> dict[str, Any]:
-        """The settings /_sandbox/faults shows and changes."""
-        return {name: getattr(self, name) for name in self.RUNTIME_FIELDS}
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply runtime changes (from /_sandbox/faults); ValueError names a bad one, and then
-        nothing is changed."""
-        parsed = {}
-        for name, value in changes.items():
-            if name not in self.RUNTIME_FIELDS:
-                raise ValueError(f"{name!r} cannot be changed; use one of {self.RUNTIME_FIELDS}.")
-            parsed[name] = _parse_setting(name, value)
-        for name, value in parsed.items():
-            setattr(self, name, value)
-
-
-def _parse_setting(name: str, value: Any) -> Any:
-    if name == "allowed_ips":
-        if value is not None and (
-            not isinstance(value, list) or not all(isinstance(ip, str) for ip in value)
-        ):
-            raise ValueError("allowed_ips must be a list of IP addresses, or null for any.")
-        return value
-    if name == "lost_response_mode":
-        if value not in ("drop", "500"):
-            raise ValueError("lost_response_mode must be 'drop' or '500'.")
-        return value
-    if name == "credit":
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:
-            raise ValueError("credit must be a number.") from None
-    if name == "report_outcomes":
-        if not isinstance(value, dict) or not value:
-            raise ValueError("report_outcomes must map final statuses to weights.")
-        for status, weight in value.items():
-            if status not in _FAILURES and status != "DELIVERED":
-                raise ValueError(f"report_outcomes: {status!r} is not a simulated outcome.")
-            if not isinstance(weight, int | float | Decimal) or weight < 0:
-                raise ValueError("report_outcomes weights must be non-negative numbers.")
-        return {status: float(weight) for status, weight in value.items()}
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number.")
-    if name.endswith("_share") and value > 1:
-        raise ValueError(f"{name} is a share: 0 to 1.")
-    return float(value)
-
-
-class SandboxStats:
-    """Requests in flight right now and the most seen at once (to prove a client's pool cap)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.in_flight = 0
-        self.peak_in_flight = 0
-        self.requests = 0
-
-    def enter(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-            self.requests += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-
-    def leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-
-    def reset_peak(self) -> None:
-        with self._lock:
-            self.peak_in_flight = self.in_flight
-
-
-# -- errors -------------------------------------------------------------------------------
-
-
-class _ApiError(Exception):
-    """An answer in the contract's error shape."""
-
-    def __init__(
-        self, status: int, message: str, variables: list[Any] | None = None, code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.variables = [str(v) for v in variables or []]
-        self.code = code
-
-    def response(self) -> Response:
-        body: dict[str, Any] = {}
-        if self.code:
-            body["code"] = self.code
-        body["message"] = self.message
-        if self.variables:
-            body["variables"] = self.variables
-        body["incident_uuid"] = str(uuid.uuid4())
-        return _json_response(body, self.status)
-
-
-def _missing(parameter: str) -> _ApiError:
-    return _ApiError(400, "Missing required parameter: %1", [parameter], MISSING_PARAMETER)
-
-
-def _unsupported(parameter: str) -> _ApiError:
-    return _ApiError(400, "Unsupported parameter: %1", [parameter], UNSUPPORTED_PARAMETER)
-
-
-def _invalid(parameter: str, reason: str) -> _ApiError:
-    return _ApiError(400, "Invalid value for %1: %2", [parameter, reason])
-
-
-def _unauthorized(message: str = "Invalid token") -> _ApiError:
-    return _ApiError(401, message, code=INVALID_CREDENTIALS)
-
-
-def _json_default(value: Any) -> Any:
-    # Money is Decimal inside; JSON numbers on the wire. A float's repr is the shortest exact
-    # decimal, so 0.30 travels as 0.3 and a client parsing with Decimal gets the same amount.
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, default=_json_default), status=status, mimetype="application/json"
-    )
 
 
 # -- authentication -----------------------------------------------------------------------
@@ -390,11 +212,11 @@ def _parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _ApiError(422, "Invalid JSON: %1", ["the body is not UTF-8"]) from None
+        raise ApiError(422, "Invalid JSON: %1", ["the body is not UTF-8"]) from None
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
     except (ValueError, RecursionError) as error:
-        raise _ApiError(422, "Invalid JSON: %1", [str(error)]) from None
+        raise ApiError(422, "Invalid JSON: %1", [str(error)]) from None
 
 
 def _sms_from_fields(fields: MultiDict) -> dict[str, Any]:
@@ -405,7 +227,7 @@ def _sms_from_fields(fields: MultiDict) -> dict[str, Any]:
     for key in fields:
         values = fields.getlist(key)
         if len(values) > 1:
-            raise _invalid(key, "given more than once; use indices like recipients.0.msisdn")
+            raise invalid(key, "given more than once; use indices like recipients.0.msisdn")
         value = values[0]
         parts = key.split(".")
         index_ok = len(parts) > 1 and parts[1].isdigit()
@@ -425,7 +247,7 @@ def _sms_from_fields(fields: MultiDict) -> dict[str, Any]:
         elif len(parts) == 1:
             sms[key] = value
         else:
-            raise _unsupported(key)
+            raise unsupported(key)
     if recipients:
         sms["recipients"] = []
         for index in sorted(recipients):
@@ -442,12 +264,12 @@ def _sms_from_fields(fields: MultiDict) -> dict[str, Any]:
 def _integer(value: Any, parameter: str) -> int:
     """An integer given as a JSON number or, from forms, as digits."""
     if isinstance(value, bool):
-        raise _invalid(parameter, "must be an integer")
+        raise invalid(parameter, "must be an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
-    raise _invalid(parameter, "must be an integer")
+    raise invalid(parameter, "must be an integer")
 
 
 def _optional_string(sms: dict[str, Any], name: str, where: str) -> str | None:
@@ -455,7 +277,7 @@ def _optional_string(sms: dict[str, Any], name: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(where + name, "must be a string")
+        raise invalid(where + name, "must be a string")
     return value
 
 
@@ -464,7 +286,7 @@ def _choice(sms: dict[str, Any], name: str, choices: tuple[str, ...], where: str
     if value is None:
         return None
     if value not in choices:
-        raise _invalid(where + name, "must be one of " + ", ".join(choices))
+        raise invalid(where + name, "must be one of " + ", ".join(choices))
     return value
 
 
@@ -475,37 +297,37 @@ def _dry_run(value: Any, where: str) -> bool:
         return True
     if value is False or (isinstance(value, int) and value == 0) or value in ("0", "false"):
         return False
-    raise _invalid(where + "dry_run", 'must be "1", 1, true or "true" (or 0/false)')
+    raise invalid(where + "dry_run", 'must be "1", 1, true or "true" (or 0/false)')
 
 
 def _parse_sms(sms: Any, where: str) -> _Sms:
     """Validate one SMS object by the contract's rules, in the order a user fixes them."""
     if not isinstance(sms, dict):
-        raise _ApiError(400, "Every SMS must be a JSON object; %1 is not", [where.rstrip(".")])
+        raise ApiError(400, "Every SMS must be a JSON object; %1 is not", [where.rstrip(".")])
     for name in sms:
         if name not in SMS_FIELDS:
-            raise _unsupported(where + name)
+            raise unsupported(where + name)
     message = sms.get("message")
     if message is None or message == "":
-        raise _missing(where + "message")
+        raise missing(where + "message")
     if not isinstance(message, str):
-        raise _invalid(where + "message", "must be a string")
+        raise invalid(where + "message", "must be a string")
     problem = rules.text_problem(message, "message")
     if problem:
-        raise _invalid(where + "message", problem)
+        raise invalid(where + "message", problem)
     recipients = _parse_recipients(sms, where)
     sender = _optional_string(sms, "sender", where)
     if sender is not None:
         problem = rules.sender_problem(sender)
         if problem:
-            raise _ApiError(400, "Invalid sender: %1", [problem])
+            raise ApiError(400, "Invalid sender: %1", [problem])
     tags = sms.get("tags")
     if tags is not None:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise _invalid(where + "tags", "must be a list of strings")
+            raise invalid(where + "tags", "must be a list of strings")
         problem = rules.tags_problem(tags)
         if problem:
-            raise _invalid(where + "tags", problem)
+            raise invalid(where + "tags", problem)
     _check_tagvalues(recipients, tags or [], where)
     sendtime = sms.get("sendtime")
     if sendtime is not None:
@@ -514,9 +336,9 @@ def _parse_sms(sms: Any, where: str) -> _Sms:
     if max_parts is not None:
         max_parts = _integer(max_parts, where + "max_parts")
         if not 1 <= max_parts <= 255:
-            raise _invalid(where + "max_parts", "must be 1 to 255")
+            raise invalid(where + "max_parts", "must be 1 to 255")
         if tags:
-            raise _invalid(where + "max_parts", "cannot be combined with tags")
+            raise invalid(where + "max_parts", "cannot be combined with tags")
     options: dict[str, Any] = {}
     for name, choices in (("class", CLASSES), ("priority", PRIORITIES), ("destaddr", DESTADDRS)):
         value = _choice(sms, name, choices, where)
@@ -525,7 +347,7 @@ def _parse_sms(sms: Any, where: str) -> _Sms:
     if sms.get("validity_period") is not None:
         period = _integer(sms["validity_period"], where + "validity_period")
         if period < 60:
-            raise _invalid(where + "validity_period", "must be at least 60 seconds")
+            raise invalid(where + "validity_period", "must be at least 60 seconds")
         options["validity_period"] = period
     if max_parts is not None:
         options["max_parts"] = max_parts
@@ -533,7 +355,7 @@ def _parse_sms(sms: Any, where: str) -> _Sms:
     if callback_url is not None:
         parts = urlsplit(callback_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _invalid(where + "callback_url", "must be an absolute http(s) URL")
+            raise invalid(where + "callback_url", "must be an absolute http(s) URL")
     return _Sms(
         message=message,
         recipients=recipients,
@@ -554,11 +376,11 @@ def _parse_sms(sms: Any, where: str) -> _Sms:
 def _parse_recipients(sms: dict[str, Any], where: str) -> list[tuple[str, list[str] | None]]:
     recipients = sms.get("recipients")
     if recipients is None or recipients == []:
-        raise _missing(where + "recipients")
+        raise missing(where + "recipients")
     if not isinstance(recipients, list):
-        raise _invalid(where + "recipients", "must be a list of objects with an msisdn")
+        raise invalid(where + "recipients", "must be a list of objects with an msisdn")
     if len(recipients) > rules.MAX_RECIPIENTS:
-        raise _ApiError(
+        raise ApiError(
             400,
             "Too many recipients: %1 in one SMS, at most %2",
             [len(recipients), rules.MAX_RECIPIENTS],
@@ -567,28 +389,28 @@ def _parse_recipients(sms: dict[str, Any], where: str) -> list[tuple[str, list[s
     for position, recipient in enumerate(recipients):
         here = f"{where}recipients.{position}"
         if not isinstance(recipient, dict):
-            raise _invalid(here, "must be an object with an msisdn")
+            raise invalid(here, "must be an object with an msisdn")
         for name in recipient:
             if name not in RECIPIENT_FIELDS:
-                raise _unsupported(f"{here}.{name}")
+                raise unsupported(f"{here}.{name}")
         msisdn = recipient.get("msisdn")
         if msisdn is None or msisdn == "":
-            raise _missing(f"{here}.msisdn")
+            raise missing(f"{here}.msisdn")
         if isinstance(msisdn, bool) or not isinstance(msisdn, str | int):
-            raise _invalid(f"{here}.msisdn", "must be a string or integer of digits")
+            raise invalid(f"{here}.msisdn", "must be a string or integer of digits")
         msisdn = str(msisdn)
         problem = rules.msisdn_problem(msisdn)
         if problem:
-            raise _ApiError(400, "Invalid MSISDN: %1", [problem])
+            raise ApiError(400, "Invalid MSISDN: %1", [problem])
         tagvalues = recipient.get("tagvalues")
         if tagvalues is not None and (
             not isinstance(tagvalues, list) or not all(isinstance(v, str) for v in tagvalues)
         ):
-            raise _invalid(f"{here}.tagvalues", "must be a list of strings")
+            raise invalid(f"{here}.tagvalues", "must be a list of strings")
         parsed.append((msisdn, tagvalues))
     repeated = rules.duplicated(msisdn for msisdn, _ in parsed)
     if repeated:
-        raise _ApiError(
+        raise ApiError(
             422,
             "A message contains the same recipient more than once: MSISDNs %1 is duplicated",
             [", ".join(repeated)],
@@ -606,11 +428,11 @@ def _check_tagvalues(
             for value in tagvalues or []:
                 problem = rules.text_problem(value, f"tag value for {msisdn}")
                 if problem:
-                    raise _invalid(f"{where}recipients.{position}.tagvalues", problem)
+                    raise invalid(f"{where}recipients.{position}.tagvalues", problem)
             continue
         if not tags:
-            raise _ApiError(400, "Recipient %1 has tagvalues but the SMS has no tags", [msisdn])
-        raise _ApiError(
+            raise ApiError(400, "Recipient %1 has tagvalues but the SMS has no tags", [msisdn])
+        raise ApiError(
             400,
             "Recipient %1 has %2 tagvalues for %3 tags: give one value per tag, in tag order",
             [msisdn, count, len(tags)],
@@ -659,7 +481,7 @@ class SandboxApp:
 
     def _respond(self, request: Request, environ: dict[str, Any]) -> Response:
         if environ.get(_OVER_LIMIT):
-            response = _ApiError(
+            response = ApiError(
                 429,
                 "Too many open connections from %1: at most %2 per IP address",
                 [request.remote_addr, self.config.max_connections_per_ip],
@@ -668,10 +490,10 @@ class SandboxApp:
             return response
         try:
             return self._dispatch(request)
-        except _ApiError as error:
+        except ApiError as error:
             return error.response()
         except RequestEntityTooLarge:
-            return _ApiError(
+            return ApiError(
                 413, "The request body is larger than %1 bytes", [_MAX_BODY_BYTES]
             ).response()
         except _DropConnection:
@@ -687,7 +509,7 @@ class SandboxApp:
                 "variables": [type(error).__name__],
                 "incident_uuid": incident,
             }
-            return _json_response(body, 500)
+            return json_response(body, 500)
 
     def _dispatch(self, request: Request) -> Response:
         # Read the body once and keep it: form parsing and the OAuth signature both need it.
@@ -710,18 +532,18 @@ class SandboxApp:
             self._inject_faults_before()
             self._authenticate(request, [])
             remaining = self.config.credit - self.store.spent()
-            return _json_response(
+            return json_response(
                 {"credit": remaining, "currency": self.config.prices.currency, "id": 1}
             )
         if path == FAULTS_PATH:
             self._require_method(request, "GET", "POST")
             return self._faults(request)
-        raise _ApiError(404, "No such endpoint: %1", [path])
+        raise ApiError(404, "No such endpoint: %1", [path])
 
     @staticmethod
     def _require_method(request: Request, *methods: str) -> None:
         if request.method not in methods:
-            raise _ApiError(
+            raise ApiError(
                 405, "Method %1 is not allowed here; use %2", [request.method, "/".join(methods)]
             )
 
@@ -738,11 +560,11 @@ class SandboxApp:
         if config.latency_seconds > 0:
             self._stopping.wait(config.latency_seconds)
         if self._roll(config.error_share):
-            raise _ApiError(500, "Internal error: %1", ["injected failure (error_share)"])
+            raise ApiError(500, "Internal error: %1", ["injected failure (error_share)"])
         if self._roll(config.timeout_share):
             self._stopping.wait(config.hang_seconds)
         if self._stopping.is_set():
-            raise _ApiError(503, "The sandbox is shutting down")
+            raise ApiError(503, "The sandbox is shutting down")
 
     def _faults(self, request: Request) -> Response:
         changes: dict[str, Any] = {}
@@ -751,17 +573,17 @@ class SandboxApp:
             raw = request.get_data()
             changes = _parse_json(raw) if raw.strip() else {}
             if not isinstance(changes, dict):
-                raise _invalid("body", "must be a JSON object of settings")
+                raise invalid("body", "must be a JSON object of settings")
             if "token" in changes:
                 body_tokens.append(changes.pop("token"))
         self._authenticate(request, body_tokens, check_ip=False)
         try:
             self.config.update(changes)
         except ValueError as error:
-            raise _ApiError(400, "Invalid fault settings: %1", [str(error)]) from None
+            raise ApiError(400, "Invalid fault settings: %1", [str(error)]) from None
         if changes:
             logger.info("Sandbox settings changed: %s", sorted(changes))
-        return _json_response(self.config.faults())
+        return json_response(self.config.faults())
 
     # -- authentication --
 
@@ -773,7 +595,7 @@ class SandboxApp:
             presented += request.form.getlist("token")
         for token in body_tokens:
             if not isinstance(token, str):
-                raise _unauthorized()
+                raise unauthorized()
             presented.append(token)
         oauth_verified = False
         header = request.headers.get("Authorization", "").strip()
@@ -789,20 +611,20 @@ class SandboxApp:
                 self._verify_oauth(request)
                 oauth_verified = True
             else:
-                raise _unauthorized(
+                raise unauthorized(
                     "Unsupported Authorization scheme: use Basic, Token or OAuth (1.0a)"
                 )
         if not presented and not oauth_verified:
-            raise _unauthorized(
+            raise unauthorized(
                 "Missing API token: send it in the body, the query, HTTP Basic, "
                 "an Authorization: Token header or OAuth 1.0a"
             )
         for token in presented:
             if not hmac.compare_digest(token.encode(), self._token.encode()):
-                raise _unauthorized()
+                raise unauthorized()
         allowed = self.config.allowed_ips
         if check_ip and allowed is not None and request.remote_addr not in allowed:
-            raise _ApiError(
+            raise ApiError(
                 403, "Unauthorized IP-address: %1", [request.remote_addr], UNAUTHORIZED_IP
             )
 
@@ -815,13 +637,13 @@ class SandboxApp:
         except ValueError:
             valid, oauth_request = False, None
         if not valid:
-            raise _unauthorized("Invalid OAuth signature")
+            raise unauthorized("Invalid OAuth signature")
         # A signed body hash (OAuth body-hash extension) must match the body actually sent.
         body_hash = (oauth_request.oauth_params or {}).get("oauth_body_hash")
         if body_hash is not None:
             digest = hashlib.sha1(request.get_data()).digest()  # noqa: S324 - the extension's hash
             if not hmac.compare_digest(body_hash, base64.b64encode(digest).decode()):
-                raise _unauthorized("Invalid OAuth signature: the body does not match its hash")
+                raise unauthorized("Invalid OAuth signature: the body does not match its hash")
 
     # -- sending --
 
@@ -844,16 +666,16 @@ class SandboxApp:
                 objects = [_sms_from_fields(query)]
             else:
                 if query:
-                    raise _unsupported(next(iter(query)))
+                    raise unsupported(next(iter(query)))
                 data = _parse_json(raw)
                 if isinstance(data, dict):
                     objects = [data]
                 elif isinstance(data, list):
                     if not data:
-                        raise _missing("message")
+                        raise missing("message")
                     objects = data
                 else:
-                    raise _ApiError(400, "The body must be an SMS object or a list of SMS objects")
+                    raise ApiError(400, "The body must be an SMS object or a list of SMS objects")
         tokens = [obj.pop("token") for obj in objects if isinstance(obj, dict) and "token" in obj]
         return objects, tokens
 
@@ -864,29 +686,29 @@ class SandboxApp:
         parsed = [_parse_sms(obj, f"{index}." if many else "") for index, obj in enumerate(objects)]
         dry_runs = {sms.dry_run for sms in parsed}
         if len(dry_runs) > 1:
-            raise _invalid("dry_run", "must be the same for every SMS of one request")
+            raise invalid("dry_run", "must be the same for every SMS of one request")
         dry_run = dry_runs.pop()
         priced = [self._price(sms) for sms in parsed]
         total = sum((p.total_cost for p in priced), Decimal(0))
         if dry_run:
             remaining = self.config.credit - self.store.spent()
             if total > remaining:
-                raise _ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT)
-            return _json_response(self._answer([], parsed, priced))
+                raise ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT)
+            return json_response(self._answer([], parsed, priced))
         now = time.time()
         records = [_record(sms, price) for sms, price in zip(parsed, priced, strict=True)]
         try:
             ids = self.store.add_messages(records, credit=self.config.credit, now=now)
         except CreditExhausted:
-            raise _ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT) from None
+            raise ApiError(403, "Insufficient credit", code=INSUFFICIENT_CREDIT) from None
         for message_id, sms in zip(ids, parsed, strict=True):
             self._deliveries.accepted(message_id, sms.sendtime, now)
         if self._roll(self.config.lost_response_share):
             logger.info("Sandbox stored messages %s and loses the response (fault injection)", ids)
             if self.config.lost_response_mode == "drop":
                 raise _DropConnection
-            raise _ApiError(500, "Internal error: %1", ["injected failure after accepting"])
-        return _json_response(self._answer(ids, parsed, priced))
+            raise ApiError(500, "Internal error: %1", ["injected failure after accepting"])
+        return json_response(self._answer(ids, parsed, priced))
 
     def _price(self, sms: _Sms) -> PricedMessage:
         try:
@@ -898,11 +720,11 @@ class SandboxApp:
                 table=self.config.prices,
             )
         except ValueError as error:
-            raise _invalid("message", str(error)) from None
+            raise invalid("message", str(error)) from None
         if sms.max_parts is not None:
             longest = max(r.parts for r in priced.recipients)
             if longest > sms.max_parts:
-                raise _ApiError(
+                raise ApiError(
                     400,
                     "The message needs %1 parts, more than max_parts %2",
                     [longest, sms.max_parts],
@@ -944,7 +766,7 @@ class SandboxApp:
     def _status(self, message_id: int) -> Response:
         message = self.store.message(message_id)
         if message is None:
-            raise _ApiError(404, "No message with id %1", [message_id])
+            raise ApiError(404, "No message with id %1", [message_id])
         recipients = [
             {
                 "msisdn": int(r["msisdn"]),
@@ -972,13 +794,13 @@ class SandboxApp:
             "recipients": recipients,
             **message["options"],
         }
-        return _json_response(body)
+        return json_response(body)
 
     def _cancel(self, message_id: int) -> Response:
         if self.store.message(message_id) is None:
-            raise _ApiError(404, "No message with id %1", [message_id])
+            raise ApiError(404, "No message with id %1", [message_id])
         if not self.store.cancel(message_id):
-            raise _ApiError(
+            raise ApiError(
                 422, "Message %1 is not scheduled any more and cannot be cancelled", [message_id]
             )
         return Response(status=204)
@@ -988,10 +810,10 @@ def _basic_user(credentials: str) -> str:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise _unauthorized("Malformed HTTP Basic credentials") from None
+        raise unauthorized("Malformed HTTP Basic credentials") from None
     user, _, password = decoded.partition(":")
     if password:
-        raise _unauthorized("HTTP Basic takes the token as user name and an empty password")
+        raise unauthorized("HTTP Basic takes the token as user name and an empty password")
     return user
 
 
@@ -1121,7 +943,7 @@ class _DeliverySimulator:
             if recipient["status"] == SCHEDULED or is_final(recipient["status"]):
                 continue
             final_status, sequence = self._plan(recipient["sent_at"] or now, now)
-            error, code = _FAILURES.get(final_status, (None, None))
+            error, code = FAILURES.get(final_status, (None, None))
             changes.append(StatusChange(recipient["msisdn"], final_status, now, error, code))
             if message["callback_url"]:
                 reports.append([_report(message, recipient, status, at) for status, at in sequence])
@@ -1196,7 +1018,7 @@ class _DeliverySimulator:
 def _report(
     message: dict[str, Any], recipient: dict[str, Any], status: str, at: float
 ) -> dict[str, Any]:
-    error, code = _FAILURES.get(status, (None, None))
+    error, code = FAILURES.get(status, (None, None))
     return {
         "id": message["id"],
         "msisdn": int(recipient["msisdn"]),
