@@ -40,11 +40,7 @@ a background pool, never from a request thread. What it receives is kept in SQLi
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import heapq
-import hmac
 import itertools
 import json
 import logging
@@ -52,7 +48,6 @@ import random
 import re
 import secrets
 import socket
-import string
 import threading
 import time
 import uuid
@@ -63,21 +58,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from mtsms_sandbox.auth import Authenticator
 from mtsms_sandbox.config import FAILURES, SandboxConfig, SandboxStats
 from mtsms_sandbox.errors import (
     INSUFFICIENT_CREDIT,
-    UNAUTHORIZED_IP,
     ApiError,
     invalid,
     json_response,
-    unauthorized,
 )
-from mtsms_sandbox.parsing import ParsedSms, is_form, parse_json, parse_sms, read_sms_objects
+from mtsms_sandbox.parsing import ParsedSms, parse_json, parse_sms, read_sms_objects
 from mtsms_sandbox.store import (
     SCHEDULED,
     CreditExhausted,
@@ -102,53 +95,6 @@ _OVER_LIMIT = "sandbox.over_connection_limit"
 
 
 _CHARGE_STATUS = {"DELIVERED": "CAPTURED", "UNDELIVERABLE": "CAPTURED", "EXPIRED": "CAPTURED"}
-
-
-# -- authentication -----------------------------------------------------------------------
-
-
-class _TwoLeggedOAuth(RequestValidator):
-    """oauthlib's validator for two-legged OAuth 1.0a: one consumer (the token), no tokens."""
-
-    def __init__(self, consumer_key: str, consumer_secret: str) -> None:
-        super().__init__()
-        self._key = consumer_key
-        self._secret = consumer_secret
-        self._nonces: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    enforce_ssl = False  # the sandbox listens on loopback over plain HTTP
-    allowed_signature_methods = ("HMAC-SHA1",)
-    safe_characters = frozenset(string.ascii_letters + string.digits + string.punctuation)
-    client_key_length = (1, 512)
-    nonce_length = (8, 128)
-    dummy_client = "dummy-client"
-
-    def validate_client_key(self, client_key: str, request: Any) -> bool:
-        return hmac.compare_digest(client_key.encode(), self._key.encode())
-
-    def get_client_secret(self, client_key: str, request: Any) -> str:
-        if hmac.compare_digest(client_key.encode(), self._key.encode()):
-            return self._secret
-        return "dummy-secret"
-
-    def validate_timestamp_and_nonce(
-        self,
-        client_key: str,
-        timestamp: str,
-        nonce: str,
-        request: Any,
-        request_token: str | None = None,
-        access_token: str | None = None,
-    ) -> bool:
-        now = time.time()
-        with self._lock:
-            if len(self._nonces) > 10_000:
-                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
-            if (timestamp, nonce) in self._nonces:
-                return False
-            self._nonces[(timestamp, nonce)] = now + self.timestamp_lifetime
-        return True
 
 
 # -- parsing and validating SMS objects ----------------------------------------------------
@@ -177,8 +123,7 @@ class SandboxApp:
         self.store = store
         self.config = config
         self.stats = stats
-        self._token = token
-        self._oauth = SignatureOnlyEndpoint(_TwoLeggedOAuth(token, secret))
+        self._auth = Authenticator(token, secret, config)
         self._deliveries = deliveries
         self._stopping = stopping
         self._random = random.Random(config.seed)
@@ -238,14 +183,14 @@ class SandboxApp:
         if match:
             self._require_method(request, "GET", "DELETE")
             self._inject_faults_before()
-            self._authenticate(request, [])
+            self._auth.authenticate(request, [])
             if request.method == "DELETE":
                 return self._cancel(int(match.group(1)))
             return self._status(int(match.group(1)))
         if path in ("/rest/me", "/rest/me/"):
             self._require_method(request, "GET")
             self._inject_faults_before()
-            self._authenticate(request, [])
+            self._auth.authenticate(request, [])
             remaining = self.config.credit - self.store.spent()
             return json_response(
                 {"credit": remaining, "currency": self.config.prices.currency, "id": 1}
@@ -291,7 +236,7 @@ class SandboxApp:
                 raise invalid("body", "must be a JSON object of settings")
             if "token" in changes:
                 body_tokens.append(changes.pop("token"))
-        self._authenticate(request, body_tokens, check_ip=False)
+        self._auth.authenticate(request, body_tokens, check_ip=False)
         try:
             self.config.update(changes)
         except ValueError as error:
@@ -300,71 +245,11 @@ class SandboxApp:
             logger.info("Sandbox settings changed: %s", sorted(changes))
         return json_response(self.config.faults())
 
-    # -- authentication --
-
-    def _authenticate(
-        self, request: Request, body_tokens: list[Any], *, check_ip: bool = True
-    ) -> None:
-        presented: list[str] = list(request.args.getlist("token"))
-        if is_form(request):
-            presented += request.form.getlist("token")
-        for token in body_tokens:
-            if not isinstance(token, str):
-                raise unauthorized()
-            presented.append(token)
-        oauth_verified = False
-        header = request.headers.get("Authorization", "").strip()
-        if header:
-            scheme, _, credentials = header.partition(" ")
-            scheme = scheme.lower()
-            credentials = credentials.strip()
-            if scheme == "basic":
-                presented.append(_basic_user(credentials))
-            elif scheme == "token":
-                presented.append(credentials)
-            elif scheme == "oauth":
-                self._verify_oauth(request)
-                oauth_verified = True
-            else:
-                raise unauthorized(
-                    "Unsupported Authorization scheme: use Basic, Token or OAuth (1.0a)"
-                )
-        if not presented and not oauth_verified:
-            raise unauthorized(
-                "Missing API token: send it in the body, the query, HTTP Basic, "
-                "an Authorization: Token header or OAuth 1.0a"
-            )
-        for token in presented:
-            if not hmac.compare_digest(token.encode(), self._token.encode()):
-                raise unauthorized()
-        allowed = self.config.allowed_ips
-        if check_ip and allowed is not None and request.remote_addr not in allowed:
-            raise ApiError(
-                403, "Unauthorized IP-address: %1", [request.remote_addr], UNAUTHORIZED_IP
-            )
-
-    def _verify_oauth(self, request: Request) -> None:
-        body = request.get_data(as_text=True) if is_form(request) else None
-        try:
-            valid, oauth_request = self._oauth.validate_request(
-                request.url, request.method, body, dict(request.headers)
-            )
-        except ValueError:
-            valid, oauth_request = False, None
-        if not valid:
-            raise unauthorized("Invalid OAuth signature")
-        # A signed body hash (OAuth body-hash extension) must match the body actually sent.
-        body_hash = (oauth_request.oauth_params or {}).get("oauth_body_hash")
-        if body_hash is not None:
-            digest = hashlib.sha1(request.get_data()).digest()  # noqa: S324 - the extension's hash
-            if not hmac.compare_digest(body_hash, base64.b64encode(digest).decode()):
-                raise unauthorized("Invalid OAuth signature: the body does not match its hash")
-
     # -- sending --
 
     def _send(self, request: Request) -> Response:
         objects, tokens = read_sms_objects(request)
-        self._authenticate(request, tokens)
+        self._auth.authenticate(request, tokens)
         many = len(objects) > 1
         parsed = [parse_sms(obj, f"{index}." if many else "") for index, obj in enumerate(objects)]
         dry_runs = {sms.dry_run for sms in parsed}
@@ -487,17 +372,6 @@ class SandboxApp:
                 422, "Message %1 is not scheduled any more and cannot be cancelled", [message_id]
             )
         return Response(status=204)
-
-
-def _basic_user(credentials: str) -> str:
-    try:
-        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized("Malformed HTTP Basic credentials") from None
-    user, _, password = decoded.partition(":")
-    if password:
-        raise unauthorized("HTTP Basic takes the token as user name and an empty password")
-    return user
 
 
 def _record(sms: ParsedSms, price: PricedMessage) -> NewMessage:
