@@ -32,6 +32,7 @@ class ApiError(Exception):
         self.message = message
         self.variables = [str(v) for v in variables or []]
         self.code = code
+        self.incident_uuid = str(uuid.uuid4())  # for the log line that goes with this answer
 
     def response(self) -> Response:
         body: dict[str, Any] = {}
@@ -40,7 +41,7 @@ class ApiError(Exception):
         body["message"] = self.message
         if self.variables:
             body["variables"] = self.variables
-        body["incident_uuid"] = str(uuid.uuid4())
+        body["incident_uuid"] = self.incident_uuid
         return json_response(body, self.status)
 
 

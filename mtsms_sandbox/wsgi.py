@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from mtsms_sandbox.auth import Authenticator
@@ -41,11 +40,38 @@ from webapp.gateway.pricing import PricedMessage, price_message
 
 logger = logging.getLogger(__name__)
 
-SEND_PATHS = frozenset({"/sms/mtsms", "/v2/mtsms/", "/v2/mtsms", "/rest/mtsms", "/rest/mtsms/"})
-FAULTS_PATH = "/_sandbox/faults"
-_MESSAGE_PATH = re.compile(r"/rest/mtsms/([0-9]{1,18})/?")
 _MAX_BODY_BYTES = 32 * 1024 * 1024
-OVER_LIMIT_KEY = "sandbox.over_connection_limit"
+OVER_LIMIT_KEY = "sandbox.over_connection_limit"  # set in the environ by the server
+FAULTS_PATH = "/_sandbox/faults"
+
+
+class _MessageId(BaseConverter):
+    """A message id in a path: 1 to 18 digits."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+
+# Each path the contract names, with and without the slash where the API family takes both
+# (strict slashes: any other spelling is a 404, never a redirect). Rules carry no methods
+# because werkzeug adds HEAD to every GET rule; SandboxApp checks methods per endpoint.
+ROUTES = Map(
+    [
+        *(
+            Rule(path, endpoint="send")
+            for path in ("/sms/mtsms", "/v2/mtsms/", "/v2/mtsms", "/rest/mtsms", "/rest/mtsms/")
+        ),
+        Rule("/rest/mtsms/<message_id:message_id>", endpoint="message"),
+        Rule("/rest/mtsms/<message_id:message_id>/", endpoint="message"),
+        Rule("/rest/me", endpoint="balance"),
+        Rule("/rest/me/", endpoint="balance"),
+        Rule(FAULTS_PATH, endpoint="faults"),
+    ],
+    converters={"message_id": _MessageId},
+    merge_slashes=False,
+)
 
 
 class _DropConnection(Exception):
@@ -73,6 +99,12 @@ class SandboxApp:
         self._stopping = stopping
         self._random = random.Random(config.seed)
         self._random_lock = threading.Lock()
+        self._endpoints: dict[str, dict[str, Callable[..., Response]]] = {
+            "send": {"POST": self._send},
+            "message": {"GET": self._status, "DELETE": self._cancel},
+            "balance": {"GET": self._balance},
+            "faults": {"GET": self._faults, "POST": self._faults},
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         request = Request(environ)
@@ -105,52 +137,29 @@ class SandboxApp:
             _drop(environ)
             return Response(b"", status=500)
         except Exception as error:  # the contract: a 500 with the exception details in the body
-            incident = str(uuid.uuid4())
+            failure = ApiError(500, "Internal error: %1", [type(error).__name__])
             logger.exception(
-                "Sandbox failed on %s %s (incident %s)", request.method, request.path, incident
-            )
-            body = {
-                "message": "Internal error: %1",
-                "variables": [type(error).__name__],
-                "incident_uuid": incident,
-            }
-            return json_response(body, 500)
+                "Sandbox failed on %s %s (incident %s)",
+                request.method, request.path, failure.incident_uuid,
+            )  # fmt: skip
+            return failure.response()
 
     def _dispatch(self, request: Request) -> Response:
         # Read the body once and keep it: form parsing and the OAuth signature both need it.
         request.get_data(cache=True)
-        path = request.path
-        if path in SEND_PATHS:
-            self._require_method(request, "POST")
-            self._inject_faults_before()
-            return self._send(request)
-        match = _MESSAGE_PATH.fullmatch(path)
-        if match:
-            self._require_method(request, "GET", "DELETE")
-            self._inject_faults_before()
-            self._auth.authenticate(request, [])
-            if request.method == "DELETE":
-                return self._cancel(int(match.group(1)))
-            return self._status(int(match.group(1)))
-        if path in ("/rest/me", "/rest/me/"):
-            self._require_method(request, "GET")
-            self._inject_faults_before()
-            self._auth.authenticate(request, [])
-            remaining = self.config.credit - self.store.spent()
-            return json_response(
-                {"credit": remaining, "currency": self.config.prices.currency, "id": 1}
-            )
-        if path == FAULTS_PATH:
-            self._require_method(request, "GET", "POST")
-            return self._faults(request)
-        raise ApiError(404, "No such endpoint: %1", [path])
-
-    @staticmethod
-    def _require_method(request: Request, *methods: str) -> None:
-        if request.method not in methods:
+        try:
+            endpoint, arguments = ROUTES.bind_to_environ(request.environ).match()
+        except NotFound:
+            raise ApiError(404, "No such endpoint: %1", [request.path]) from None
+        handlers = self._endpoints[endpoint]
+        handler = handlers.get(request.method)
+        if handler is None:
             raise ApiError(
-                405, "Method %1 is not allowed here; use %2", [request.method, "/".join(methods)]
+                405, "Method %1 is not allowed here; use %2", [request.method, "/".join(handlers)]
             )
+        if endpoint != "faults":  # the switch for faults is never faulty itself
+            self._inject_faults_before()
+        return handler(request, **arguments)
 
     # -- faults --
 
@@ -274,9 +283,10 @@ class SandboxApp:
             answer["details"] = {"messages": detailed}
         return answer
 
-    # -- status --
+    # -- status, cancel, balance --
 
-    def _status(self, message_id: int) -> Response:
+    def _status(self, request: Request, message_id: int) -> Response:
+        self._auth.authenticate(request)
         message = self.store.message(message_id)
         if message is None:
             raise ApiError(404, "No message with id %1", [message_id])
@@ -309,7 +319,8 @@ class SandboxApp:
         }
         return json_response(body)
 
-    def _cancel(self, message_id: int) -> Response:
+    def _cancel(self, request: Request, message_id: int) -> Response:
+        self._auth.authenticate(request)
         if self.store.message(message_id) is None:
             raise ApiError(404, "No message with id %1", [message_id])
         if not self.store.cancel(message_id):
@@ -317,6 +328,13 @@ class SandboxApp:
                 422, "Message %1 is not scheduled any more and cannot be cancelled", [message_id]
             )
         return Response(status=204)
+
+    def _balance(self, request: Request) -> Response:
+        self._auth.authenticate(request)
+        remaining = self.config.credit - self.store.spent()
+        return json_response(
+            {"credit": remaining, "currency": self.config.prices.currency, "id": 1}
+        )
 
 
 def _record(sms: ParsedSms, price: PricedMessage) -> NewMessage:
