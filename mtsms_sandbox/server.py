@@ -235,25 +235,16 @@ def start_sandbox(
 
 
 def serve_sandbox(
-    storage_path: str | Any,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    token: str | None = None,
-    secret: str | None = None,
-    config: SandboxConfig | None = None,
-    announce: Callable[[str], None] = print,
+    storage_path: str | Any, *, announce: Callable[[str], None] = print, **options: Any
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C (for `flask sandbox --port N --token T`).
 
-    `announce` gets the URL to point SMS_GATEWAY_URL at, and the token when it was generated
-    here (the operator needs it; a token they passed in is not repeated).
+    `options` are start_sandbox's. `announce` gets the URL to point SMS_GATEWAY_URL at, and the
+    token when it was generated here (the operator needs it; a token passed in is not repeated).
     """
-    running = start_sandbox(
-        storage_path, host=host, port=port, token=token, secret=secret, config=config
-    )
+    running = start_sandbox(storage_path, **options)
     announce(f"Sandbox mtsms gateway: {running.mtsms_url} (also /sms/mtsms, /v2/mtsms/)")
-    if token is None:
+    if options.get("token") is None:
         announce(f"Generated API token: {running.token}")
     try:
         while running.running:

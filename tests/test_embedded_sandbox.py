@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import requests
-from helpers import PASSWORD, danish_numbers, make_list
+from helpers import PASSWORD, danish_numbers, make_list, send_one_sms_then_interrupt
 from werkzeug.serving import make_server
 
 from webapp.config import ENVIRONMENT_VARIABLES
@@ -105,17 +105,39 @@ print(json.dumps({"statuses": statuses, "loaded": loaded}))
 """
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without the dashboard's settings, as on a fresh machine."""
+    return {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+
+
 def test_a_start_with_a_real_token_loads_no_sandbox_and_no_oauth_library(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", PRODUCTION_START, str(tmp_path / "instance")],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
-        env={k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES},
+        cwd=PROJECT_ROOT,
+        env=environment_without_settings(),
     )
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["statuses"] == [200, 302, 200, 200, 404]
     assert report["loaded"] == []
+
+
+def test_flask_sandbox_serves_the_sandbox_alone_until_interrupted(tmp_path):
+    instance = tmp_path / "instance"
+    app = f"webapp:create_app(instance_path={str(instance)!r})"
+    command = ["flask", "--app", app, "sandbox", "--port", "0", "--token", "cli-token"]
+    send_one_sms_then_interrupt(
+        [sys.executable, "-u", "-m", *command],
+        "cli-token",
+        cwd=PROJECT_ROOT,
+        env=environment_without_settings(),
+    )
+
+    assert (instance / "sandbox.sqlite3").exists()
