@@ -190,9 +190,6 @@ class ChildSandbox:
         self.mtsms_url, self.token = self._connection.recv()
         self.store = SandboxStore(path)  # the same SQLite file, read from here
 
-    def client(self, **options) -> MtsmsClient:
-        return MtsmsClient(self.mtsms_url, self.token, **options)
-
     def stop(self) -> None:
         self._connection.send("stop")
         self._process.join(timeout=10)
@@ -473,7 +470,9 @@ def main() -> None:
         folder = Path(folder)
         app = build_app(folder, args.database_url)
         sandbox = start(args.sandbox, folder / "sandbox.sqlite3")
-        client = sandbox.client(max_connections=MAX_CONNECTIONS, timeout=(5, 60))
+        client = MtsmsClient(
+            sandbox.mtsms_url, sandbox.token, max_connections=MAX_CONNECTIONS, timeout=(5, 60)
+        )
         try:
             with app.app_context():
                 session = db.session

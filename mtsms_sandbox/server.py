@@ -23,7 +23,6 @@ from mtsms_sandbox.config import SandboxConfig, SandboxStats
 from mtsms_sandbox.deliveries import DeliverySimulator
 from mtsms_sandbox.store import SandboxStore
 from mtsms_sandbox.wsgi import OVER_LIMIT_KEY, SandboxApp
-from webapp.gateway.client import MtsmsClient
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +154,6 @@ class RunningSandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def client(self, **options: Any) -> MtsmsClient:
-        """An MtsmsClient for this sandbox (options: timeout, max_connections)."""
-        return MtsmsClient(self.mtsms_url, self.token, **options)
 
     @property
     def running(self) -> bool:

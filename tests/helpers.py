@@ -57,6 +57,13 @@ def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     return [f"45{start + n}" for n in range(count)]
 
 
+def gateway_client(sandbox, **options):
+    """An MtsmsClient for a running sandbox (options: timeout, max_connections)."""
+    from webapp.gateway import MtsmsClient
+
+    return MtsmsClient(sandbox.mtsms_url, sandbox.token, **options)
+
+
 def send_one_sms_then_interrupt(command: list[str], token: str, **popen) -> str:
     """Run a foreground sandbox (`command`), send one SMS to the URL it announces, stop it with
     Ctrl-C, check that it stopped cleanly, and return everything it printed."""

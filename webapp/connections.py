@@ -62,7 +62,7 @@ class GatewayConnection:
             config=SandboxConfig(webhook_secret=self.config.get("WEBHOOK_SECRET")),
         )
         self._store = self._sandbox.store
-        return self._sandbox.client(**options)
+        return MtsmsClient(self._sandbox.mtsms_url, self._sandbox.token, **options)
 
     def sandbox_store(self) -> SandboxStore | None:
         """What the sandbox received, for the inbox page (sandbox mode only)."""
@@ -80,7 +80,9 @@ class GatewayConnection:
         with self._lock:
             self._sandbox = None
             self._store = sandbox.store
-            self._client = sandbox.client(max_connections=self.config["SMS_MAX_CONNECTIONS"])
+            self._client = MtsmsClient(
+                sandbox.mtsms_url, sandbox.token, max_connections=self.config["SMS_MAX_CONNECTIONS"]
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import requests
-from helpers import send_one_sms_then_interrupt
+from helpers import gateway_client, send_one_sms_then_interrupt
 
 from mtsms_sandbox import start_sandbox
 from webapp.gateway import Recipient, SmsMessage
@@ -38,7 +38,7 @@ def test_what_was_received_survives_a_restart(tmp_path, sandbox_config, poll):
     second = start_sandbox(storage, token="restart-token", config=sandbox_config)
     try:
         assert second.store.count_received(label="Spring sale") == 2
-        assert second.client().status(message_id)["message"] == "Before the restart"
+        assert gateway_client(second).status(message_id)["message"] == "Before the restart"
         assert send(second, "After", DK) == message_id + 1
         assert second.store.spent() == sandbox_config.prices.price_for("DK") * 2 + (
             sandbox_config.prices.price_for("SE")
@@ -113,7 +113,7 @@ def test_the_inbox_leaves_out_messages_not_sent_yet(sandbox):
 
 
 def test_received_for_a_label_counts_each_recipient_once(sandbox):
-    client = sandbox.client()
+    client = gateway_client(sandbox)
     batches = [[str(4520000000 + i) for i in range(start, start + 5)] for start in (0, 5)]
     for numbers in batches:
         client.send(SmsMessage("Hi", [Recipient(n) for n in numbers], label="Campaign 7"))
@@ -127,7 +127,7 @@ def test_received_for_a_label_counts_each_recipient_once(sandbox):
 
 
 def test_a_hundred_thousand_recipients_in_ten_batches_are_all_kept(sandbox):
-    client = sandbox.client()
+    client = gateway_client(sandbox)
     for batch in range(10):
         recipients = [Recipient(str(4520000000 + batch * 10_000 + i)) for i in range(10_000)]
         client.send(SmsMessage("Hello", recipients, label="Big"))
