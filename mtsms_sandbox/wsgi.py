@@ -157,7 +157,7 @@ class SandboxApp:
             raise ApiError(
                 405, "Method %1 is not allowed here; use %2", [request.method, "/".join(handlers)]
             )
-        if endpoint != "faults":  # the switch for faults is never faulty itself
+        if endpoint != "faults":  # /_sandbox/faults answers even while faults are injected
             self._inject_faults_before()
         return handler(request, **arguments)
 
