@@ -45,12 +45,11 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert, select, text
 
+from mtsms_sandbox import SandboxConfig, SandboxStore, start_sandbox
 from webapp import create_app, upgrade_database
 from webapp.extensions import db
 from webapp.gateway.client import MtsmsClient
 from webapp.gateway.messages import to_payload
-from webapp.gateway.sandbox import SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import SandboxStore
 from webapp.models import (
     CampaignRecipient,
     ImportStatus,
@@ -190,9 +189,6 @@ class ChildSandbox:
         self._process.start()
         self.mtsms_url, self.token = self._connection.recv()
         self.store = SandboxStore(path)  # the same SQLite file, read from here
-
-    def client(self, **options) -> MtsmsClient:
-        return MtsmsClient(self.mtsms_url, self.token, **options)
 
     def stop(self) -> None:
         self._connection.send("stop")
@@ -474,7 +470,9 @@ def main() -> None:
         folder = Path(folder)
         app = build_app(folder, args.database_url)
         sandbox = start(args.sandbox, folder / "sandbox.sqlite3")
-        client = sandbox.client(max_connections=MAX_CONNECTIONS, timeout=(5, 60))
+        client = MtsmsClient(
+            sandbox.mtsms_url, sandbox.token, max_connections=MAX_CONNECTIONS, timeout=(5, 60)
+        )
         try:
             with app.app_context():
                 session = db.session

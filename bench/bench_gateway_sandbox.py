@@ -8,10 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from webapp.gateway import Recipient, SmsMessage, validate_message
+from mtsms_sandbox import NewMessage, SandboxConfig, SandboxStore, start_sandbox
+from webapp.gateway import MtsmsClient, Recipient, SmsMessage, validate_message
 from webapp.gateway.pricing import price_message
-from webapp.gateway.sandbox import SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import NewMessage, SandboxStore
 
 BATCHES = 10
 BATCH_SIZE = 10_000
@@ -35,7 +34,7 @@ def bench_http(personalised):
     with tempfile.TemporaryDirectory() as folder:
         config = SandboxConfig(report_delay_seconds=3600)  # keep delivery out of the timing
         sandbox = start_sandbox(Path(folder) / "bench.sqlite3", config=config)
-        client = sandbox.client(timeout=(5, 60))
+        client = MtsmsClient(sandbox.mtsms_url, sandbox.token, timeout=(5, 60))
         messages = [batch(n, personalised) for n in range(BATCHES)]
         started = time.perf_counter()
         times = []

@@ -117,7 +117,7 @@ def _empty_all_tables() -> None:
 @pytest.fixture
 def sandbox(app, tmp_path):
     """The sandbox gateway over real HTTP on loopback, and the app pointed at it."""
-    from webapp.gateway.sandbox import SandboxConfig, start_sandbox
+    from mtsms_sandbox import SandboxConfig, start_sandbox
 
     running = start_sandbox(
         tmp_path / "sandbox.sqlite3",

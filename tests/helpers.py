@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 
 PASSWORD = "correct horse battery"
 
@@ -53,3 +55,31 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
 def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     """Valid Danish mobile numbers in international digits."""
     return [f"45{start + n}" for n in range(count)]
+
+
+def gateway_client(sandbox, **options):
+    """An MtsmsClient for a running sandbox (options: timeout, max_connections)."""
+    from webapp.gateway import MtsmsClient
+
+    return MtsmsClient(sandbox.mtsms_url, sandbox.token, **options)
+
+
+def send_one_sms_then_interrupt(command: list[str], token: str, **popen) -> str:
+    """Run a foreground sandbox (`command`), send one SMS to the URL it announces, stop it with
+    Ctrl-C, check that it stopped cleanly, and return everything it printed."""
+    import requests
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **popen)
+    announced = ""
+    try:
+        announced = process.stdout.readline()
+        url = re.search(r"http://\S+/rest/mtsms", announced).group(0)
+        body = {"token": token, "message": "Hi", "recipients": [{"msisdn": "4520123456"}]}
+
+        assert requests.post(url, json=body, timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "Stopping" in output
+    return announced + output

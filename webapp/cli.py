@@ -164,7 +164,7 @@ def worker(workers: int):
 @click.option("--token", default=None, help="The token it accepts (default: generated).")
 def sandbox(host: str, port: int, token: str | None):
     """Run the sandbox gateway alone, serving the contract's paths from its root."""
-    from webapp.gateway.sandbox import SandboxConfig, serve_sandbox
+    from mtsms_sandbox import SandboxConfig, serve_sandbox
 
     config = SandboxConfig(webhook_secret=current_app.config.get("WEBHOOK_SECRET"))
     serve_sandbox(

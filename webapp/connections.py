@@ -6,18 +6,23 @@ Which gateway is used:
   accepts ``SANDBOX_API_TOKEN``.
 - neither: the sandbox is started in this process on a loopback port, on first use. It serves
   from its own threads, so a single-threaded dashboard calling it never waits on itself.
+
+The sandbox (package `mtsms_sandbox`) is imported only where it is started or its store opened,
+so a dashboard with a real token never loads a test server.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from webapp.gateway.client import MtsmsClient
-from webapp.gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from webapp.gateway.sandbox_store import SandboxStore
+
+if TYPE_CHECKING:
+    from mtsms_sandbox import RunningSandbox, SandboxStore
 
 
 class GatewayConnection:
@@ -48,6 +53,8 @@ class GatewayConnection:
             return MtsmsClient(
                 self.config["SMS_GATEWAY_URL"], self.config["SANDBOX_API_TOKEN"], **options
             )
+        from mtsms_sandbox import SandboxConfig, start_sandbox
+
         self._sandbox = start_sandbox(
             self.sandbox_path,
             port=self.config["SANDBOX_PORT"],
@@ -55,7 +62,7 @@ class GatewayConnection:
             config=SandboxConfig(webhook_secret=self.config.get("WEBHOOK_SECRET")),
         )
         self._store = self._sandbox.store
-        return self._sandbox.client(**options)
+        return MtsmsClient(self._sandbox.mtsms_url, self._sandbox.token, **options)
 
     def sandbox_store(self) -> SandboxStore | None:
         """What the sandbox received, for the inbox page (sandbox mode only)."""
@@ -63,6 +70,8 @@ class GatewayConnection:
             return None
         with self._lock:
             if self._store is None:
+                from mtsms_sandbox import SandboxStore
+
                 self._store = SandboxStore(self.sandbox_path)
             return self._store
 
@@ -71,7 +80,9 @@ class GatewayConnection:
         with self._lock:
             self._sandbox = None
             self._store = sandbox.store
-            self._client = sandbox.client(max_connections=self.config["SMS_MAX_CONNECTIONS"])
+            self._client = MtsmsClient(
+                sandbox.mtsms_url, sandbox.token, max_connections=self.config["SMS_MAX_CONNECTIONS"]
+            )
 
     def close(self) -> None:
         with self._lock:

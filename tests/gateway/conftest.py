@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from webapp.gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+from mtsms_sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 
 def poll_until(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:

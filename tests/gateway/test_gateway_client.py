@@ -12,6 +12,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers import gateway_client
 
 from webapp.gateway import (
     BadRequest,
@@ -109,8 +110,8 @@ def canned():
 
 @pytest.fixture
 def client(sandbox):
-    with sandbox.client(timeout=(2, 5)) as gateway_client:
-        yield gateway_client
+    with gateway_client(sandbox, timeout=(2, 5)) as connected:
+        yield connected
 
 
 # -- sending ------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ def test_a_500_may_have_been_accepted(sandbox, client):
 def test_a_timeout_after_sending_may_have_been_accepted(sandbox, poll):
     sandbox.config.timeout_share = 1
     sandbox.config.hang_seconds = 0.4
-    client = sandbox.client(timeout=(2, 0.1))
+    client = gateway_client(sandbox, timeout=(2, 0.1))
 
     with pytest.raises(GatewayTimeout) as caught:
         client.send(message())
@@ -471,7 +472,7 @@ def test_added_latency_still_succeeds(sandbox, client):
 
 def test_never_more_than_max_connections_are_open_at_once(sandbox):
     sandbox.config.latency_seconds = 0.03
-    client = sandbox.client(max_connections=2)
+    client = gateway_client(sandbox, max_connections=2)
     numbers = [str(4520000000 + i) for i in range(16)]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -486,7 +487,7 @@ def test_never_more_than_max_connections_are_open_at_once(sandbox):
 
 def test_the_token_never_appears_in_logs_errors_or_reprs(sandbox, canned, caplog):
     caplog.set_level(logging.DEBUG)
-    client = sandbox.client(timeout=(2, 0.2))
+    client = gateway_client(sandbox, timeout=(2, 0.2))
     errors: list[GatewayError] = []
 
     client.send(message())

@@ -14,7 +14,7 @@ import pytest
 import requests
 from oauthlib.oauth1 import Client as OAuthClient
 
-from webapp.gateway.sandbox import start_sandbox
+from mtsms_sandbox import start_sandbox
 
 DK = "4520123456"
 DK2 = "4520123457"
@@ -57,7 +57,9 @@ def error_of(response, status):
 # -- success ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/sms/mtsms", "/v2/mtsms/", "/v2/mtsms", "/rest/mtsms"])
+@pytest.mark.parametrize(
+    "path", ["/sms/mtsms", "/v2/mtsms/", "/v2/mtsms", "/rest/mtsms", "/rest/mtsms/"]
+)
 def test_every_contract_path_accepts_a_send(sandbox, path):
     response = post(sandbox, sms(), path=path)
 
@@ -674,6 +676,41 @@ def test_an_unknown_path_is_a_404_in_the_error_shape(sandbox):
 
 def test_a_wrong_method_is_a_405_in_the_error_shape(sandbox):
     error_of(requests.get(sandbox.mtsms_url, auth=(sandbox.token, ""), timeout=5), 405)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/rest/mtsms", "POST"),
+        ("HEAD", "/rest/me", "GET"),
+        ("PUT", "/rest/mtsms/1000001", "GET/DELETE"),
+        ("DELETE", "/_sandbox/faults", "GET/POST"),
+    ],
+)
+def test_a_405_names_the_methods_the_path_takes(sandbox, method, path, allowed):
+    response = requests.request(method, sandbox.url + path, auth=(sandbox.token, ""), timeout=5)
+
+    assert response.status_code == 405
+    if method != "HEAD":
+        assert error_of(response, 405)["variables"] == [method, allowed]
+
+
+@pytest.mark.parametrize(
+    "path", ["/sms/mtsms/", "/rest/mtsms/12x", "/rest/mtsms/1234567890123456789", "/rest/me/1"]
+)
+def test_paths_outside_the_contract_are_404(sandbox, path):
+    response = requests.post(sandbox.url + path, json=sms(token=sandbox.token), timeout=5)
+
+    assert error_of(response, 404)["variables"] == [path]
+    assert sandbox.store.count_received() == 0
+
+
+def test_message_and_account_paths_take_a_trailing_slash(sandbox):
+    message_id = post(sandbox, sms()).json()["ids"][0]
+
+    for path in (f"/rest/mtsms/{message_id}/", f"/rest/mtsms/00{message_id}", "/rest/me/"):
+        response = requests.get(sandbox.url + path, auth=(sandbox.token, ""), timeout=5)
+        assert response.status_code == 200, (path, response.text)
 
 
 def test_faults_can_be_set_over_http_with_the_token(sandbox):

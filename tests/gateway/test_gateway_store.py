@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+from helpers import gateway_client, send_one_sms_then_interrupt
 
+from mtsms_sandbox import start_sandbox
 from webapp.gateway import Recipient, SmsMessage
-from webapp.gateway.sandbox import start_sandbox
 
 DK = "4520123456"
 SE = "46701234567"
@@ -40,7 +38,7 @@ def test_what_was_received_survives_a_restart(tmp_path, sandbox_config, poll):
     second = start_sandbox(storage, token="restart-token", config=sandbox_config)
     try:
         assert second.store.count_received(label="Spring sale") == 2
-        assert second.client().status(message_id)["message"] == "Before the restart"
+        assert gateway_client(second).status(message_id)["message"] == "Before the restart"
         assert send(second, "After", DK) == message_id + 1
         assert second.store.spent() == sandbox_config.prices.price_for("DK") * 2 + (
             sandbox_config.prices.price_for("SE")
@@ -115,7 +113,7 @@ def test_the_inbox_leaves_out_messages_not_sent_yet(sandbox):
 
 
 def test_received_for_a_label_counts_each_recipient_once(sandbox):
-    client = sandbox.client()
+    client = gateway_client(sandbox)
     batches = [[str(4520000000 + i) for i in range(start, start + 5)] for start in (0, 5)]
     for numbers in batches:
         client.send(SmsMessage("Hi", [Recipient(n) for n in numbers], label="Campaign 7"))
@@ -129,7 +127,7 @@ def test_received_for_a_label_counts_each_recipient_once(sandbox):
 
 
 def test_a_hundred_thousand_recipients_in_ten_batches_are_all_kept(sandbox):
-    client = sandbox.client()
+    client = gateway_client(sandbox)
     for batch in range(10):
         recipients = [Recipient(str(4520000000 + batch * 10_000 + i)) for i in range(10_000)]
         client.send(SmsMessage("Hello", recipients, label="Big"))
@@ -140,24 +138,13 @@ def test_a_hundred_thousand_recipients_in_ten_batches_are_all_kept(sandbox):
 def test_serve_sandbox_runs_in_the_foreground_until_interrupted(tmp_path):
     """What `flask sandbox --port N --token T` runs: announce the URL, serve, stop on Ctrl-C."""
     script = (
-        "import sys; from webapp.gateway.sandbox import serve_sandbox; "
+        "import sys; from mtsms_sandbox import serve_sandbox; "
         "serve_sandbox(sys.argv[1], token='cli-token')"
     )
-    process = subprocess.Popen(
+    output = send_one_sms_then_interrupt(
         [sys.executable, "-u", "-c", script, str(tmp_path / "cli.sqlite3")],
-        stdout=subprocess.PIPE,
-        text=True,
+        "cli-token",
         cwd=Path(__file__).resolve().parents[2],
     )
-    try:
-        announced = process.stdout.readline()
-        url = re.search(r"http://\S+/rest/mtsms", announced).group(0)
-        body = {"token": "cli-token", "message": "Hi", "recipients": [{"msisdn": DK}]}
 
-        assert requests.post(url, json=body, timeout=5).status_code == 200
-    finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10)
-    assert process.returncode == 0
-    assert "Stopping" in output
-    assert "cli-token" not in announced + output  # a token the operator chose is not echoed
+    assert "cli-token" not in output  # a token the operator chose is not echoed

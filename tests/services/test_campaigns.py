@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 
 from webapp.extensions import db
 from webapp.gateway.pricing import PriceTable
@@ -34,7 +34,7 @@ def preview(campaign, user, sandbox, *, dry_run=True, batch_size=10_000):
         db.session,
         campaign,
         user,
-        sandbox.client(),
+        gateway_client(sandbox),
         honours_dry_run=dry_run,
         batch_size=batch_size,
     )

@@ -3,7 +3,7 @@ with which fields, is exactly what the preview resolved."""
 
 from __future__ import annotations
 
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -27,7 +27,12 @@ def confirm(sender, sandbox, list_ids, batch_size):
     draft = CampaignDraft(name="Spring", sender="Shop", message="Hi %name%", list_ids=list_ids)
     campaign = campaigns.save_draft(db.session, sender, draft)
     preview_campaign(
-        db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=batch_size
+        db.session,
+        campaign,
+        sender,
+        gateway_client(sandbox),
+        honours_dry_run=True,
+        batch_size=batch_size,
     )
     resolved = campaigns.resolve_recipients(db.session, campaign)
     campaigns.confirm_campaign(db.session, campaign, sender, batch_size=batch_size)

@@ -9,7 +9,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 
 from webapp.extensions import db
 from webapp.gateway.client import MtsmsClient
@@ -34,7 +34,12 @@ def confirmed_campaign(user, sandbox, count=25, batch_size=10, **changes):
     values.update(changes)
     campaign = campaigns.save_draft(db.session, user, CampaignDraft(**values))
     preview_campaign(
-        db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=batch_size
+        db.session,
+        campaign,
+        user,
+        gateway_client(sandbox),
+        honours_dry_run=True,
+        batch_size=batch_size,
     )
     campaigns.confirm_campaign(db.session, campaign, user, batch_size=batch_size)
     return campaign
@@ -64,7 +69,7 @@ def crash_at(step, batch_number):
 
 def test_campaign_is_sent_once_in_batches(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox)
-    assert send(campaign, sandbox.client()) == "done"
+    assert send(campaign, gateway_client(sandbox)) == "done"
     assert states(campaign) == [BatchState.SENT] * 3
     numbers = received_numbers(sandbox)
     assert len(numbers) == 25 and len(set(numbers)) == 25
@@ -78,8 +83,8 @@ def test_campaign_is_sent_once_in_batches(sender, sandbox):
 
 def test_a_duplicated_job_sends_nothing_again(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox)
-    send(campaign, sandbox.client())
-    assert send(campaign, sandbox.client()) in ("done", "missing", "busy")
+    send(campaign, gateway_client(sandbox))
+    assert send(campaign, gateway_client(sandbox)) in ("done", "missing", "busy")
     assert len(received_numbers(sandbox)) == 25
 
 
@@ -93,7 +98,7 @@ def test_two_workers_at_once_send_each_recipient_once(app, sender, sandbox):
         with app.app_context():
             try:
                 outcomes.append(
-                    dispatch.dispatch_campaign(db.session, campaign_id, sandbox.client())
+                    dispatch.dispatch_campaign(db.session, campaign_id, gateway_client(sandbox))
                 )
             except Exception as error:  # noqa: BLE001 - reported by the assertion below
                 outcomes.append(repr(error))
@@ -116,11 +121,11 @@ def test_crash_before_the_request_leaves_the_batch_unconfirmed(sender, sandbox, 
     with pytest.raises(DispatchInterrupted):
         send(
             campaign,
-            sandbox.client(max_connections=1),
+            gateway_client(sandbox, max_connections=1),
             max_connections=1,
             checkpoint=crash_at(step, 2),
         )
-    assert send(campaign, sandbox.client()) == "done"
+    assert send(campaign, gateway_client(sandbox)) == "done"
     assert states(campaign) == [BatchState.SENT, BatchState.UNCONFIRMED, BatchState.SENT]
     assert len(received_numbers(sandbox)) == 15  # batch 2 was never resent silently
 
@@ -131,11 +136,11 @@ def test_crash_after_the_request_never_resends(sender, sandbox, step):
     with pytest.raises(DispatchInterrupted):
         send(
             campaign,
-            sandbox.client(max_connections=1),
+            gateway_client(sandbox, max_connections=1),
             max_connections=1,
             checkpoint=crash_at(step, 2),
         )
-    send(campaign, sandbox.client())
+    send(campaign, gateway_client(sandbox))
     numbers = received_numbers(sandbox)
     assert len(numbers) == 25 and len(set(numbers)) == 25
     expected = BatchState.UNCONFIRMED if step == "response" else BatchState.SENT
@@ -145,11 +150,11 @@ def test_crash_after_the_request_never_resends(sender, sandbox, step):
 def test_lost_response_is_unconfirmed_until_the_user_decides(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox)
     sandbox.config.lost_response_share = 1.0
-    send(campaign, sandbox.client())
+    send(campaign, gateway_client(sandbox))
     assert states(campaign) == [BatchState.UNCONFIRMED] * 3
     assert len(received_numbers(sandbox)) == 25  # the gateway did take them
     sandbox.config.lost_response_share = 0.0
-    send(campaign, sandbox.client())
+    send(campaign, gateway_client(sandbox))
     assert len(received_numbers(sandbox)) == 25  # and nothing was resent
     batch = db.session.get(Campaign, campaign.id).batches[0]
     dispatch.decide_unconfirmed(db.session, campaign, batch, sender, accepted=True)
@@ -159,7 +164,7 @@ def test_lost_response_is_unconfirmed_until_the_user_decides(sender, sandbox):
 def test_server_errors_are_unconfirmed_not_retried(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox)
     sandbox.config.error_share = 1.0
-    send(campaign, sandbox.client())
+    send(campaign, gateway_client(sandbox))
     assert states(campaign) == [BatchState.UNCONFIRMED] * 3
     assert received_numbers(sandbox) == []
     batch = db.session.get(Campaign, campaign.id).batches[0]
@@ -189,7 +194,7 @@ def test_retry_succeeds_when_the_gateway_comes_back(sender, sandbox):
                 return MtsmsClient("http://127.0.0.1:9/rest/mtsms", "x", timeout=(0.5, 1)).send(
                     message
                 )
-            return sandbox.client().send(message)
+            return gateway_client(sandbox).send(message)
 
     send(campaign, FlakyClient())
     assert states(campaign) == [BatchState.SENT]
@@ -199,14 +204,14 @@ def test_retry_succeeds_when_the_gateway_comes_back(sender, sandbox):
 def test_exhausted_credit_pauses_with_the_gateways_message(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox)
     sandbox.config.credit = Decimal("1.60")  # enough for one batch of 10 at 0.15
-    assert send(campaign, sandbox.client(max_connections=1), max_connections=1) == "paused"
+    assert send(campaign, gateway_client(sandbox, max_connections=1), max_connections=1) == "paused"
     campaign = db.session.get(Campaign, campaign.id)
     assert campaign.status == CampaignStatus.PAUSED
     assert "credit" in campaign.pause_reason.lower()
     assert states(campaign) == [BatchState.SENT, BatchState.PENDING, BatchState.PENDING]
     sandbox.config.credit = Decimal("100")
     dispatch.resume_campaign(db.session, campaign, sender)
-    assert send(campaign, sandbox.client()) == "done"
+    assert send(campaign, gateway_client(sandbox)) == "done"
     numbers = received_numbers(sandbox)
     assert len(numbers) == 25 and len(set(numbers)) == 25
 
@@ -221,7 +226,7 @@ def test_pause_and_cancel_stop_the_remaining_batches(sender, sandbox):
     assert (
         send(
             campaign,
-            sandbox.client(max_connections=1),
+            gateway_client(sandbox, max_connections=1),
             max_connections=1,
             checkpoint=pause_after_first,
         )
@@ -241,24 +246,24 @@ def test_follow_up_reaches_exactly_the_failed_recipients(sender, sandbox):
     with pytest.raises(DispatchInterrupted):
         send(
             campaign,
-            sandbox.client(max_connections=1),
+            gateway_client(sandbox, max_connections=1),
             max_connections=1,
             checkpoint=crash_at("claimed", 3),
         )
     sandbox.config.error_share = 0.0
     # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted (unconfirmed too)
-    send(campaign, sandbox.client())
+    send(campaign, gateway_client(sandbox))
     campaign = db.session.get(Campaign, campaign.id)
     first, second, third = campaign.batches
     dispatch.decide_unconfirmed(db.session, campaign, first, sender, accepted=False)
     dispatch.decide_unconfirmed(db.session, campaign, third, sender, accepted=False)
     follow_up = campaigns.create_follow_up(db.session, campaign, sender)
     preview_campaign(
-        db.session, follow_up, sender, sandbox.client(), honours_dry_run=True, batch_size=10
+        db.session, follow_up, sender, gateway_client(sandbox), honours_dry_run=True, batch_size=10
     )
     assert follow_up.recipient_count == 15
     campaigns.confirm_campaign(db.session, follow_up, sender, batch_size=10)
-    send(follow_up, sandbox.client())
+    send(follow_up, gateway_client(sandbox))
     assert received_numbers(sandbox) == []  # nothing went out under the first campaign
     numbers = received_numbers(sandbox, label=follow_up.name)
     assert len(numbers) == 15 and len(set(numbers)) == 15
@@ -296,7 +301,7 @@ def test_speed_can_change_while_sending(sender, sandbox):
         if name == "recorded" and batch.number == 1:
             dispatch.set_speed(db.session, db.session.get(Campaign, campaign.id), sender, 600_000)
 
-    assert send(campaign, sandbox.client(), checkpoint=speed_up) == "done"
+    assert send(campaign, gateway_client(sandbox), checkpoint=speed_up) == "done"
     assert len(received_numbers(sandbox)) == 6
     assert [e.action for e in db.session.get(Campaign, campaign.id).events][-2] == "speed"
 
@@ -310,10 +315,10 @@ def test_scheduled_campaign_is_sent_at_its_time(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox, count=3, send_at=send_at)
     assert campaign.status == CampaignStatus.SCHEDULED
     assert dispatch.due_campaigns(db.session) == []
-    assert send(campaign, sandbox.client()) == "waiting"
+    assert send(campaign, gateway_client(sandbox)) == "waiting"
     later = send_at + timedelta(seconds=1)
     assert dispatch.due_campaigns(db.session, now=later) == [campaign.id]
-    assert send(campaign, sandbox.client(), clock=lambda: later) == "done"
+    assert send(campaign, gateway_client(sandbox), clock=lambda: later) == "done"
     assert len(received_numbers(sandbox)) == 3
 
 

@@ -3,7 +3,7 @@ preview showed, whatever the fields hold."""
 
 from __future__ import annotations
 
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 
 from webapp.extensions import db
 from webapp.services import campaigns, dispatch
@@ -27,10 +27,10 @@ def sent_texts(sender, sandbox, message, fields):
     draft = CampaignDraft(name="Hello", sender="Shop", message=message, list_ids=[people.id])
     campaign = campaigns.save_draft(db.session, sender, draft)
     preview_campaign(
-        db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=2
+        db.session, campaign, sender, gateway_client(sandbox), honours_dry_run=True, batch_size=2
     )
     campaigns.confirm_campaign(db.session, campaign, sender, batch_size=2)
-    assert dispatch.dispatch_campaign(db.session, campaign.id, sandbox.client()) == "done"
+    assert dispatch.dispatch_campaign(db.session, campaign.id, gateway_client(sandbox)) == "done"
     received = {row["msisdn"]: row["text"] for row in sandbox.store.received_for(label="Hello")}
     return [received[number] for number in numbers]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 
 from webapp.extensions import db
 from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
@@ -31,7 +31,12 @@ def sent_campaign(app, make_user, sandbox, jobs):
             ),
         )
         preview_campaign(
-            db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=100
+            db.session,
+            campaign,
+            user,
+            gateway_client(sandbox),
+            honours_dry_run=True,
+            batch_size=100,
         )
         campaigns.confirm_campaign(db.session, campaign, user, batch_size=100)
         jobs.dispatch_campaign(campaign.id)

@@ -1,7 +1,7 @@
 """The way out to the SMS gateway: the mtsms client, its typed errors, reports and prices.
 
-`from webapp.gateway import MtsmsClient, SmsMessage, Recipient, GatewayError`. The local
-sandbox gateway lives in `webapp.gateway.sandbox` (imported on its own: it brings a server).
+`from webapp.gateway import MtsmsClient, SmsMessage, Recipient, GatewayError`. The local fake
+of the gateway is a package of its own, `mtsms_sandbox`, which this package never imports.
 """
 
 from webapp.gateway.client import MtsmsClient, parse_usage
