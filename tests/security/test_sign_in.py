@@ -99,3 +99,34 @@ def test_change_password_signs_out_other_sessions(app, login_as):
         client.post("/login", data={"email": "viewer@example.com", "password": new}).status_code
         == 302
     )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example",
+        "/%0A/x",
+        "/%0D%0ALocation:%20https://evil.example",
+        "/%5Cevil.example",
+        "/%20/evil.example",
+        "///evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/%E2%80%8B/evil.example",
+    ],
+)
+def test_next_after_sign_in_is_only_a_same_site_path(client, make_user, target):
+    make_user(Role.SENDER, "sara@example.com")
+    response = client.post(
+        f"/login?next={target}", data={"email": "sara@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_next_keeps_a_same_site_path_with_its_query(client, make_user):
+    make_user(Role.SENDER, "sara@example.com")
+    response = client.post(
+        "/login?next=/lists/%3Fq%3Danna", data={"email": "sara@example.com", "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/lists/?q=anna"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
@@ -35,9 +38,22 @@ def _login_failed(response) -> bool:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so a crafted link cannot bounce a user to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    return target if target and is_same_site_path(target) else url_for("dashboard.index")
+
+
+def is_same_site_path(target: str) -> bool:
+    """A path on this site: no control, format or space characters (browsers drop some, so
+    ``/<tab>/evil.example`` becomes ``//evil.example``), no backslash, no scheme and no host."""
+    if any(
+        char == "\\" or char.isspace() or unicodedata.category(char)[0] in "CZ" for char in target
+    ):
+        return False
+    parts = urlsplit(target)
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not (parts.scheme or parts.netloc)
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
