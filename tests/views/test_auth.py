@@ -34,7 +34,7 @@ def test_setup_errors_keep_what_was_typed(client):
     )
     assert response.status_code == 200
     assert 'value="boss@example.com"' in response.text
-    assert "Use at least 10 characters." in form_errors(response.text)
+    assert "Use at least 12 characters." in form_errors(response.text)
     assert "The passwords do not match." in form_errors(response.text)
 
 

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from webapp.models import Role, User, utcnow
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
+# zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
+MIN_PASSWORD_SCORE = 3
+# zxcvbn's time grows fast with the length; beyond this a password is long enough anyway.
+STRENGTH_CHECKED_CHARACTERS = 100
 
 
 class AccountError(ValueError):
     """A request about accounts that cannot be done, with a message the user can act on."""
+
+
+class WeakPassword(AccountError):
+    """A new password that is too short or too easy to guess; the message says why."""
 
 
 def normalise_email(email: str) -> str:
@@ -24,9 +35,22 @@ def has_users(session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(User)) > 0
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, user_inputs: Iterable[str] = ()) -> None:
+    """Refuse a password shorter than 12 characters or that zxcvbn finds easy to guess (also
+    from ``user_inputs`` such as the email), with zxcvbn's feedback as the reason."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise WeakPassword(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    words = []
+    for text in user_inputs:
+        text = text.lower()
+        words += [text, text.partition("@")[0], *re.split(r"[^a-z0-9]+", text)]
+    result = zxcvbn(password[:STRENGTH_CHECKED_CHARACTERS], user_inputs=[w for w in words if w])
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return
+    feedback = result["feedback"]
+    reasons = [feedback["warning"], *feedback["suggestions"]]
+    reason = " ".join(r for r in reasons if r) or "Add another word or two."
+    raise WeakPassword(f"This password is too easy to guess. {reason}")
 
 
 def create_user(session: Session, email: str, password: str, role: Role) -> User:
@@ -35,7 +59,7 @@ def create_user(session: Session, email: str, password: str, role: Role) -> User
         raise AccountError("Enter an email address such as name@example.com.")
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise AccountError(f"A user with the email {email} already exists.")
-    check_password_strength(password)
+    check_password_strength(password, [email])
     user = User(email=email, role=Role(role), active=True)
     user.set_password(password)
     session.add(user)
@@ -63,7 +87,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     if not user.check_password(current):
         raise AccountError("The current password is not right.")
-    check_password_strength(new)
+    check_password_strength(new, [user.email])
     user.set_password(new)
     session.commit()
 

@@ -38,6 +38,8 @@ def create_user():
             user = accounts.create_user(
                 db.session, form.email.data, form.password.data, Role(form.role.data)
             )
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:

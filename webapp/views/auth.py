@@ -106,6 +106,8 @@ def setup():
     if form.validate_on_submit():
         try:
             user = accounts.create_first_admin(db.session, form.email.data, form.password.data)
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
@@ -139,6 +141,8 @@ def change_password():
             accounts.change_password(
                 db.session, current_user, form.current.data, form.password.data
             )
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.current.errors.append(str(error))
         else:
