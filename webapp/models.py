@@ -70,6 +70,10 @@ def _enum(kind):
     return db.Enum(kind, native_enum=False, length=16, values_callable=lambda _: values)
 
 
+# scrypt: werkzeug's memory-hard default KDF.
+KDF_METHOD = "scrypt"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -86,8 +90,7 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
-        # scrypt: werkzeug's memory-hard default KDF.
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=KDF_METHOD)
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:

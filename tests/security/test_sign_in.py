@@ -130,3 +130,27 @@ def test_next_keeps_a_same_site_path_with_its_query(client, make_user):
         "/login?next=/lists/%3Fq%3Danna", data={"email": "sara@example.com", "password": PASSWORD}
     )
     assert response.headers["Location"] == "/lists/?q=anna"
+
+
+def test_unknown_email_costs_the_same_password_check_as_a_known_one(app, make_user, monkeypatch):
+    """No timing difference to tell accounts apart: an unknown email is checked against a dummy
+    hash of the same kind and cost."""
+    import werkzeug.security
+
+    from webapp.extensions import db
+    from webapp.services import accounts
+
+    make_user(Role.SENDER, "sara@example.com")
+    real = werkzeug.security._hash_internal
+    methods: list[str] = []
+
+    def spy(method, salt, password):
+        methods.append(method)
+        return real(method, salt, password)
+
+    monkeypatch.setattr(werkzeug.security, "_hash_internal", spy)
+    with app.app_context():
+        assert accounts.authenticate(db.session, "sara@example.com", "wrong password") is None
+        assert accounts.authenticate(db.session, "nobody@example.com", "wrong password") is None
+    assert len(methods) == 2
+    assert methods[0] == methods[1]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from webapp.models import Role, User, utcnow
+from webapp.models import KDF_METHOD, Role, User, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 # zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
@@ -77,11 +80,20 @@ def create_first_admin(session: Session, email: str, password: str) -> User:
 def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None):
     """The active user with this email and password, or ``None``; the same answer for every miss."""
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
-    if user is None or not user.check_password(password) or not user.active:
+    if user is None:
+        # The same hash work as for a known email, so the time taken does not tell them apart.
+        check_password_hash(_dummy_password_hash(), password)
+        return None
+    if not user.check_password(password) or not user.active:
         return None
     user.last_login_at = now or utcnow()
     session.commit()
     return user
+
+
+@functools.cache
+def _dummy_password_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16), method=KDF_METHOD)
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
