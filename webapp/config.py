@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 # Environment variables the app understands, with how each is parsed. README.md documents them.
@@ -31,6 +32,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "WORKER": str,
     "LOGIN_LIMIT_PER_ACCOUNT": str,
     "LOGIN_LIMIT_PER_IP": str,
+    "REMEMBER_COOKIE_DAYS": int,
 }
 
 
@@ -58,6 +60,7 @@ class Defaults:
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    REMEMBER_COOKIE_DAYS = 14  # "Keep me signed in" lasts this long
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True
@@ -110,6 +113,7 @@ def _derive(app) -> None:
     config["SMS_MAX_CONNECTIONS"] = max(1, min(40, int(config["SMS_MAX_CONNECTIONS"])))
     config["SMS_BATCH_SIZE"] = max(1, min(10_000, int(config["SMS_BATCH_SIZE"])))
     config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=max(1, int(config["REMEMBER_COOKIE_DAYS"])))
     config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
 
 

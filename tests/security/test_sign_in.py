@@ -154,3 +154,59 @@ def test_unknown_email_costs_the_same_password_check_as_a_known_one(app, make_us
         assert accounts.authenticate(db.session, "nobody@example.com", "wrong password") is None
     assert len(methods) == 2
     assert methods[0] == methods[1]
+
+
+def _copy_cookie(source, target, name: str) -> None:
+    cookie = source.get_cookie(name)
+    assert cookie is not None, name
+    target.set_cookie(name, cookie.value)
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, login_as):
+    client = login_as(Role.VIEWER)
+    copy = app.test_client()
+    _copy_cookie(client, copy, "session")
+    assert copy.get("/").status_code == 200
+    client.post("/logout")
+    assert copy.get("/").status_code == 302
+
+
+def test_a_copied_remember_me_cookie_stops_working_after_sign_out(app, client, make_user):
+    make_user(Role.VIEWER, "vera@example.com")
+    client.post(
+        "/login", data={"email": "vera@example.com", "password": PASSWORD, "remember": "y"}
+    )
+    copy = app.test_client()
+    _copy_cookie(client, copy, "remember_token")
+    assert copy.get("/").status_code == 200  # remembered without a session
+    client.post("/logout")
+    fresh = app.test_client()
+    _copy_cookie(copy, fresh, "remember_token")
+    assert fresh.get("/").status_code == 302
+
+
+def _remember_cookie_days(response) -> float:
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if "remember_token=" in c)
+    expires = next(p for p in cookie.split("; ") if p.startswith("Expires="))
+    left = parsedate_to_datetime(expires.removeprefix("Expires=")) - datetime.now(UTC)
+    return left.total_seconds() / 86400
+
+
+def test_remember_me_lasts_fourteen_days_by_default(client, make_user):
+    make_user(Role.VIEWER, "vera@example.com")
+    response = client.post(
+        "/login", data={"email": "vera@example.com", "password": PASSWORD, "remember": "y"}
+    )
+    assert 13.9 < _remember_cookie_days(response) <= 14
+
+
+@pytest.mark.parametrize("app_config", [{"REMEMBER_COOKIE_DAYS": 3}])
+def test_remember_me_lasts_the_configured_days(client, make_user):
+    make_user(Role.VIEWER, "vera@example.com")
+    response = client.post(
+        "/login", data={"email": "vera@example.com", "password": PASSWORD, "remember": "y"}
+    )
+    assert 2.9 < _remember_cookie_days(response) <= 3

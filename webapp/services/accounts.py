@@ -104,6 +104,12 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     session.commit()
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """Sign the user out everywhere: every session and remember-me cookie stops working."""
+    user.session_version += 1
+    session.commit()
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 

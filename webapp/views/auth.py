@@ -120,6 +120,8 @@ def setup():
 @bp.route("/logout", methods=["POST"])
 @requires(Role.VIEWER)
 def logout():
+    """Ends the session on the server too: a copied session or remember-me cookie is useless."""
+    accounts.end_sessions(db.session, current_user)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
