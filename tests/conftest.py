@@ -74,15 +74,13 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "WORKER": "none",
         "SMS_API_TOKEN": None,
     }
-    if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: Redis queue and rate limits
+    if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: the job queue on Redis
         import redis
 
         redis.Redis.from_url(os.environ["TEST_REDIS_URL"]).flushdb()  # a database for tests only
         unique = secrets.token_hex(6)
         config.update(
             REDIS_URL=os.environ["TEST_REDIS_URL"],
-            RATELIMIT_STORAGE_URI=os.environ["TEST_REDIS_URL"],
-            RATELIMIT_KEY_PREFIX=f"test-{unique}",
             HUEY_NAME=f"test-{unique}",
         )
     config.update(overrides)

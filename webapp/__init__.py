@@ -9,11 +9,11 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
-from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.money import money_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,6 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
-    limiter.init_app(app)
     _init_login(app)
 
     _register_blueprints(app)
@@ -215,8 +214,6 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    from webapp.views.auth import rate_limited_login
-
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         message = (
@@ -231,14 +228,6 @@ def _register_error_pages(app: Flask) -> None:
         return render_template(
             "error.html", status=413, title="File too large", message=message
         ), 413
-
-    @app.errorhandler(TooManyRequests)
-    def too_many(error: TooManyRequests):
-        if request.endpoint == "auth.login":
-            return rate_limited_login(error)
-        return render_template(
-            "error.html", status=429, title="Too many requests", message=error.description
-        ), 429
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

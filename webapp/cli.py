@@ -44,6 +44,31 @@ def create_user(email: str, role: str, password: str):
     click.echo(f"Created {user.email} ({user.role.value}).")
 
 
+@users.command("unlock")
+@click.argument("email")
+def unlock_user(email: str):
+    """Forget EMAIL's failed sign-ins, so a locked-out user can sign in again."""
+    try:
+        user = accounts.find_user(db.session, email)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    accounts.unlock(db.session, user)
+    click.echo(f"{user.email} is unlocked.")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.password_option(help="Prompted for when not given.")
+def set_password(email: str, password: str):
+    """Give EMAIL a new password: signed out everywhere, and unlocked."""
+    try:
+        user = accounts.find_user(db.session, email)
+        accounts.set_password(db.session, user, password)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{user.email} has a new password and is signed out everywhere.")
+
+
 # --- Campaigns, worker and sandbox -----------------------------------------------------------
 
 campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns.")

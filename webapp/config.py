@@ -30,6 +30,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "SANDBOX_API_TOKEN": str,
     "SANDBOX_PORT": int,
     "WORKER": str,
+    "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS": str,
     "LOGIN_LIMIT_PER_ACCOUNT": str,
     "LOGIN_LIMIT_PER_IP": str,
     "REMEMBER_COOKIE_DAYS": int,
@@ -58,7 +59,10 @@ class Defaults:
     SANDBOX_API_TOKEN: str | None = None
     SANDBOX_PORT = 0  # 0: any free loopback port
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
-    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    # Failed sign-ins (the limits library's notation): per account from one client address, per
+    # account from anywhere (a ceiling against guesses from many addresses), per address.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS = "5 per 15 minutes"
+    LOGIN_LIMIT_PER_ACCOUNT = "50 per 15 minutes"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     REMEMBER_COOKIE_DAYS = 14  # "Keep me signed in" lasts this long
     AUTO_MIGRATE = True
@@ -114,7 +118,6 @@ def _derive(app) -> None:
     config["SMS_BATCH_SIZE"] = max(1, min(10_000, int(config["SMS_BATCH_SIZE"])))
     config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
     config["REMEMBER_COOKIE_DURATION"] = timedelta(days=max(1, int(config["REMEMBER_COOKIE_DAYS"])))
-    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
 
 
 def _persistent_secret(path: Path) -> str:

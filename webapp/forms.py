@@ -86,6 +86,12 @@ class UserCreateForm(FlaskForm):
     password = PasswordField("Initial password", validators=new_password)
 
 
+class SetPasswordForm(FlaskForm):
+    """An admin sets a user's password (which also signs them out and unlocks them)."""
+
+    password = PasswordField("New password", validators=new_password)
+
+
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 

@@ -110,6 +110,22 @@ class User(UserMixin, db.Model):
         return f"<User {self.email} {self.role.value}>"
 
 
+class SignInAttempt(db.Model):
+    """A sign-in attempt whose outcome counts against the limits: written before its password is
+    checked, so parallel guesses cannot outrun them; a successful one is deleted."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email_at", "email", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))  # as typed, normalised; maybe no user's
+    address: Mapped[str] = mapped_column(String(64))  # the client's address
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Setting(db.Model):
     """Workspace settings an admin changes in the dashboard (defaults come from config)."""
 

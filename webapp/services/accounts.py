@@ -1,4 +1,4 @@
-"""User accounts: the first admin, sign-in checks, user management."""
+"""User accounts: the first admin, sign-in checks and their limits, user management."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import functools
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import limits
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from webapp.models import KDF_METHOD, Role, User, utcnow
+from webapp.models import KDF_METHOD, Role, SignInAttempt, User, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 # zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
@@ -28,6 +30,10 @@ class AccountError(ValueError):
 
 class WeakPassword(AccountError):
     """A new password that is too short or too easy to guess; the message says why."""
+
+
+class SignInLocked(AccountError):
+    """Too many failed sign-ins: this attempt was refused before its password was checked."""
 
 
 def normalise_email(email: str) -> str:
@@ -77,6 +83,148 @@ def create_first_admin(session: Session, email: str, password: str) -> User:
     return create_user(session, email, password, Role.ADMIN)
 
 
+@dataclass(frozen=True)
+class Limit:
+    """At most ``amount`` failed sign-ins within ``window``."""
+
+    amount: int
+    window: timedelta
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        """From the limits library's notation, e.g. ``5 per 15 minutes``."""
+        item = limits.parse(text)
+        return cls(item.amount, timedelta(seconds=item.get_expiry()))
+
+    @property
+    def wait(self) -> str:
+        minutes = max(1, round(self.window.total_seconds() / 60))
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Per (account, client address), so guesses from elsewhere do not lock the owner out; a
+    higher ceiling per account against guesses from many addresses; and one per address."""
+
+    per_account_and_address: Limit
+    per_account: Limit
+    per_address: Limit
+
+    @classmethod
+    def from_config(cls, config) -> SignInLimits:
+        return cls(
+            Limit.parse(config["LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS"]),
+            Limit.parse(config["LOGIN_LIMIT_PER_ACCOUNT"]),
+            Limit.parse(config["LOGIN_LIMIT_PER_IP"]),
+        )
+
+
+def sign_in(
+    session: Session,
+    email: str,
+    password: str,
+    address: str,
+    sign_in_limits: SignInLimits,
+    *,
+    now: datetime | None = None,
+) -> User | None:
+    """``authenticate`` within the limits. The attempt is stored before the password is checked
+    and counted with all others, so of many parallel guesses at most the limit are checked.
+
+    Raises ``SignInLocked`` (and forgets the attempt) when a limit is reached.
+    """
+    now = now or utcnow()
+    email = normalise_email(email)
+    address = (address or "unknown")[:64]
+    attempt = SignInAttempt(email=email, address=address, at=now)
+    session.add(attempt)
+    session.commit()
+    try:
+        _check_limits(session, email, address, sign_in_limits, now)
+    except SignInLocked:
+        session.delete(attempt)
+        session.commit()
+        raise
+    user = authenticate(session, email, password, now=now)
+    if user is not None:  # a success clears this address's failures for the account
+        session.execute(
+            delete(SignInAttempt).where(
+                SignInAttempt.email == email, SignInAttempt.address == address
+            )
+        )
+        session.commit()
+    return user
+
+
+def _attempts(session: Session, since: datetime, *conditions) -> int:
+    return session.scalar(
+        select(func.count()).select_from(SignInAttempt).where(SignInAttempt.at > since, *conditions)
+    )
+
+
+def _check_limits(session, email, address, sign_in_limits: SignInLimits, now) -> None:
+    pair, account, per_address = (
+        sign_in_limits.per_account_and_address,
+        sign_in_limits.per_account,
+        sign_in_limits.per_address,
+    )
+    by_email, by_address = SignInAttempt.email == email, SignInAttempt.address == address
+    if _attempts(session, now - pair.window, by_email, by_address) > pair.amount:
+        raise SignInLocked(
+            "Too many failed sign-in attempts for this account from your network. "
+            f"Wait {pair.wait} and try again, or ask an administrator to unlock it."
+        )
+    if _attempts(session, now - account.window, by_email) > account.amount:
+        raise SignInLocked(
+            "Too many failed sign-in attempts for this account from several networks. "
+            f"Wait {account.wait}, or ask an administrator to unlock it."
+        )
+    if _attempts(session, now - per_address.window, by_address) > per_address.amount:
+        raise SignInLocked(
+            "Too many failed sign-in attempts from this network. "
+            f"Wait {per_address.wait} and try again."
+        )
+    # Old attempts count for nothing any more.
+    oldest = now - max(pair.window, account.window, per_address.window)
+    session.execute(delete(SignInAttempt).where(SignInAttempt.at <= oldest))
+    session.commit()
+
+
+def locked_emails(
+    session: Session, sign_in_limits: SignInLimits, *, now: datetime | None = None
+) -> set[str]:
+    """Accounts that cannot sign in from at least one address now (for the users page)."""
+    now = now or utcnow()
+    pair, account = sign_in_limits.per_account_and_address, sign_in_limits.per_account
+    by_pair = session.scalars(
+        select(SignInAttempt.email)
+        .where(SignInAttempt.at > now - pair.window)
+        .group_by(SignInAttempt.email, SignInAttempt.address)
+        .having(func.count() >= pair.amount)
+    )
+    by_account = session.scalars(
+        select(SignInAttempt.email)
+        .where(SignInAttempt.at > now - account.window)
+        .group_by(SignInAttempt.email)
+        .having(func.count() >= account.amount)
+    )
+    return set(by_pair) | set(by_account)
+
+
+def unlock(session: Session, user: User) -> None:
+    """Forget the user's failed sign-ins, from every address (an admin's help for a lockout)."""
+    session.execute(delete(SignInAttempt).where(SignInAttempt.email == user.email))
+    session.commit()
+
+
+def find_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise AccountError(f"No user has the email {normalise_email(email)}.")
+    return user
+
+
 def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None):
     """The active user with this email and password, or ``None``; the same answer for every miss."""
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
@@ -102,6 +250,14 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     check_password_strength(new, [user.email])
     user.set_password(new)
     session.commit()
+
+
+def set_password(session: Session, user: User, new: str) -> None:
+    """An admin's reset: a new password, every session ended, and the account unlocked."""
+    check_password_strength(new, [user.email])
+    user.set_password(new)  # moves the session version on: signed out everywhere
+    session.commit()
+    unlock(session, user)
 
 
 def end_sessions(session: Session, user: User) -> None:

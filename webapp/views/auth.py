@@ -10,30 +10,20 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
-from werkzeug.exceptions import TooManyRequests
 
 from webapp.access import public, requires, workspace_has_users
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 from webapp.forms import ChangePasswordForm, LoginForm, ProfileForm, SetupForm
 from webapp.models import Role
 from webapp.services import accounts
 
 bp = Blueprint("auth", __name__)
-
-
-def _login_email() -> str:
-    return "login:" + accounts.normalise_email(request.form.get("email", ""))
-
-
-def _login_failed(response) -> bool:
-    return bool(g.get("login_failed"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -58,21 +48,6 @@ def is_same_site_path(target: str) -> bool:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_email,
-    methods=["POST"],
-    deduct_when=_login_failed,
-    error_message="Too many failed sign-in attempts for this account. "
-    "Wait 15 minutes and try again, or ask an administrator to reset the password.",
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_IP"],
-    methods=["POST"],
-    deduct_when=_login_failed,
-    error_message="Too many failed sign-in attempts from this network. "
-    "Wait 15 minutes and try again.",
-)
 def login():
     if not workspace_has_users():
         return redirect(url_for("auth.setup"))
@@ -80,20 +55,23 @@ def login():
         return redirect(url_for("dashboard.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(db.session, form.email.data, form.password.data)
+        try:
+            user = accounts.sign_in(
+                db.session,
+                form.email.data,
+                form.password.data,
+                request.remote_addr or "",
+                accounts.SignInLimits.from_config(current_app.config),
+            )
+        except accounts.SignInLocked as error:
+            # On the sign-in page itself rather than a bare error page.
+            return render_template("auth/login.html", form=form, limited=str(error)), 429
         if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
-        g.login_failed = True
         form.password.errors.append("The email or password is not right.")
         return render_template("auth/login.html", form=form), 200
     return render_template("auth/login.html", form=form)
-
-
-def rate_limited_login(error: TooManyRequests):
-    """Show the limit on the sign-in page itself rather than a bare error page."""
-    form = LoginForm()
-    return render_template("auth/login.html", form=form, limited=error.description), 429
 
 
 @bp.route("/setup", methods=["GET", "POST"])
