@@ -99,7 +99,7 @@ def load_config(app, overrides: dict | None = None) -> None:
 def _derive(app) -> None:
     config = app.config
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    make_private(instance)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _persistent_secret(instance / "secret_key")
     if not config.get("DATABASE_URL"):
@@ -120,11 +120,35 @@ def _derive(app) -> None:
     config["REMEMBER_COOKIE_DURATION"] = timedelta(days=max(1, int(config["REMEMBER_COOKIE_DAYS"])))
 
 
+# What the dashboard's process creates is its owner's only: databases, uploads, secrets, and the
+# files SQLite and the job queue add beside them.
+PRIVATE_UMASK = 0o077
+
+
+def make_private(instance: Path) -> None:
+    """The instance folder 0700 and everything in it 0600 (folders 0700), also when an older
+    version left it readable by every local user."""
+    os.umask(PRIVATE_UMASK)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance.chmod(0o700)
+    for path in instance.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Create ``path`` with ``text``, readable by its owner only from its first byte; False if it
+    already exists (another process was first)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return True
+
+
 def _persistent_secret(path: Path) -> str:
     """Generate the secret key once and keep it, so sessions survive a restart."""
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_hex(32)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    write_private(path, secrets.token_hex(32))
+    return path.read_text().strip()
