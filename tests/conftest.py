@@ -73,6 +73,9 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "SECRET_KEY": "test-secret-key",
         "WORKER": "none",
         "SMS_API_TOKEN": None,
+        # Delivery reports of tests without a live server go to the discard port, not to a
+        # dashboard someone runs on the default port.
+        "PORT": 9,
     }
     if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: the job queue on Redis
         import redis

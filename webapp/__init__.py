@@ -9,7 +9,7 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
@@ -156,12 +156,6 @@ def _register_hooks(app: Flask) -> None:
             """The in-process worker starts with the first request, not with every CLI call."""
             app.extensions["jobs"].start_consumer()
 
-    @app.before_request
-    def remember_address():
-        """The address the dashboard is reached at: the embedded sandbox posts reports there."""
-        if "seen_url" not in app.extensions:
-            app.extensions["seen_url"] = request.url_root
-
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -228,6 +222,12 @@ def _register_error_pages(app: Flask) -> None:
         return render_template(
             "error.html", status=413, title="File too large", message=message
         ), 413
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error: SecurityError):
+        # No page: links cannot be built for a host the dashboard does not answer to.
+        message = "This host name is not one the dashboard answers to (see TRUSTED_HOSTS).\n"
+        return message, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -10,6 +10,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Environment variables the app understands, with how each is parsed. README.md documents them.
 ENVIRONMENT_VARIABLES: dict[str, type] = {
@@ -27,6 +28,9 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "TRUST_PROXY": bool,
     "WEBHOOK_SECRET": str,
     "PUBLIC_URL": str,
+    "HOST": str,
+    "PORT": int,
+    "TRUSTED_HOSTS": list,
     "SANDBOX_API_TOKEN": str,
     "SANDBOX_PORT": int,
     "WORKER": str,
@@ -56,6 +60,13 @@ class Defaults:
     TRUST_PROXY = False
     WEBHOOK_SECRET: str | None = None
     PUBLIC_URL: str | None = None
+    # Where scripts/start serves the dashboard; in sandbox mode without PUBLIC_URL, delivery
+    # reports are posted to this address (a wildcard HOST means loopback).
+    HOST = "127.0.0.1"
+    PORT = 5000
+    # Host names the dashboard answers to (others get 400); a leading dot allows subdomains.
+    # None: localhost, 127.0.0.1, HOST and PUBLIC_URL's host.
+    TRUSTED_HOSTS: list[str] | None = None
     SANDBOX_API_TOKEN: str | None = None
     SANDBOX_PORT = 0  # 0: any free loopback port
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
@@ -80,6 +91,8 @@ def _parse(kind: type, raw: str):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind is int:
         return int(raw)
+    if kind is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
 
 
@@ -112,12 +125,31 @@ def _derive(app) -> None:
         config["WEBHOOK_SECRET"] = hmac.new(
             config["SECRET_KEY"].encode(), b"sandbox-webhook", "sha256"
         ).hexdigest()
+    _derive_addresses(config)
     if config["SMS_GATEWAY_HONOURS_DRY_RUN"] is None:
         config["SMS_GATEWAY_HONOURS_DRY_RUN"] = config["SANDBOX_MODE"]
     config["SMS_MAX_CONNECTIONS"] = max(1, min(40, int(config["SMS_MAX_CONNECTIONS"])))
     config["SMS_BATCH_SIZE"] = max(1, min(10_000, int(config["SMS_BATCH_SIZE"])))
     config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
     config["REMEMBER_COOKIE_DURATION"] = timedelta(days=max(1, int(config["REMEMBER_COOKIE_DAYS"])))
+
+
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (names, not a binding)
+
+
+def _derive_addresses(config) -> None:
+    """``LOCAL_URL``: where this dashboard is reached on this machine, from HOST and PORT only
+    (never from a request's Host header); and the trusted host names."""
+    host = str(config["HOST"]).strip()
+    loopback = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    config["LOCAL_URL"] = f"http://{loopback}:{int(config['PORT'])}"
+    if not config.get("TRUSTED_HOSTS"):
+        trusted = ["localhost", "127.0.0.1"]
+        public_host = urlsplit(config.get("PUBLIC_URL") or "").hostname
+        for name in (loopback, public_host):
+            if name and name not in trusted:
+                trusted.append(name)
+        config["TRUSTED_HOSTS"] = trusted
 
 
 # What the dashboard's process creates is its owner's only: databases, uploads, secrets, and the
