@@ -147,6 +147,12 @@ def client(app) -> Client:
 
 
 @pytest.fixture
+def setup_token(app) -> str:
+    """The one-time token /setup asks for while there is no user (instance/setup_token)."""
+    return accounts.setup_token(app.instance_path)
+
+
+@pytest.fixture
 def make_user(app):
     """Create a user directly through the accounts service."""
 

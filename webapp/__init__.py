@@ -68,7 +68,31 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
 
     if app.config["AUTO_MIGRATE"]:
         upgrade_database(app)
+        announce_setup_link(app)
     return app
+
+
+def setup_link(app: Flask) -> str | None:
+    """The one-time link to create the first admin; None once there is one."""
+    from webapp.services import accounts
+
+    with app.app_context():
+        if accounts.has_users(db.session):
+            return None
+    base = app.config.get("PUBLIC_URL") or app.config["LOCAL_URL"]
+    token = accounts.setup_token(app.instance_path)
+    return f"{base.rstrip('/')}/setup?token={token}"
+
+
+def announce_setup_link(app: Flask) -> None:
+    """On a start with no users, say where to create the first admin (like Jupyter's token)."""
+    link = setup_link(app)
+    if link:
+        app.logger.warning(
+            "No administrator yet. Create the first one at %s (the token is also in %s).",
+            link,
+            Path(app.instance_path) / "setup_token",
+        )
 
 
 def _tune_sqlite(app: Flask) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.extensions import db
 from webapp.models import Role
@@ -19,8 +19,21 @@ from webapp.services.preview import PreviewFailed, preview_campaign
 
 
 def register(app: Flask) -> None:
-    for command in (users, campaigns_cli, worker, sandbox, lists_cli):
+    for command in (setup_link, users, campaigns_cli, worker, sandbox, lists_cli):
         app.cli.add_command(command)
+
+
+@click.command("setup-link")
+@with_appcontext
+def setup_link():
+    """Print the one-time link to create the first administrator (scripts/start shows it)."""
+    from webapp import setup_link as first_admin_link
+
+    link = first_admin_link(current_app)
+    if link is None:
+        click.echo("The dashboard already has an administrator: sign in, or ask an admin.")
+    else:
+        click.echo(f"Create the first administrator at: {link}")
 
 
 users = AppGroup("users", help="Manage dashboard users.")

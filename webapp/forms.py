@@ -54,6 +54,7 @@ class LoginForm(FlaskForm):
 
 
 class SetupForm(FlaskForm):
+    token = HiddenField()
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=new_password)
     confirm = PasswordField(

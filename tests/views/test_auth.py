@@ -12,10 +12,15 @@ def test_without_users_every_page_leads_to_setup(client):
     assert client.get("/login").headers["Location"] == "/setup"
 
 
-def test_first_admin_setup_works_once(client):
+def test_first_admin_setup_works_once(client, setup_token):
     response = client.post(
         "/setup",
-        data={"email": "Boss@Example.com", "password": PASSWORD, "confirm": PASSWORD},
+        data={
+            "email": "Boss@Example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "token": setup_token,
+        },
     )
     assert response.status_code == 302
     page = client.get("/")
@@ -23,14 +28,26 @@ def test_first_admin_setup_works_once(client):
     assert "admin" in page.text
     assert client.get("/setup").status_code == 404
     again = client.post(
-        "/setup", data={"email": "other@example.com", "password": PASSWORD, "confirm": PASSWORD}
+        "/setup",
+        data={
+            "email": "other@example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "token": setup_token,
+        },
     )
     assert again.status_code == 404
 
 
-def test_setup_errors_keep_what_was_typed(client):
+def test_setup_errors_keep_what_was_typed(client, setup_token):
     response = client.post(
-        "/setup", data={"email": "boss@example.com", "password": "short", "confirm": "other"}
+        "/setup",
+        data={
+            "email": "boss@example.com",
+            "password": "short",
+            "confirm": "other",
+            "token": setup_token,
+        },
     )
     assert response.status_code == 200
     assert 'value="boss@example.com"' in response.text

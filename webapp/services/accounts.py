@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import limits
 from sqlalchemy import delete, func, select
@@ -15,11 +17,14 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
+from webapp.config import write_private
 from webapp.models import KDF_METHOD, Role, SignInAttempt, User, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 # zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
 MIN_PASSWORD_SCORE = 3
+# In the instance folder until the first admin exists: who can read it started the dashboard.
+SETUP_FILE = "setup_token"
 # zxcvbn's time grows fast with the length; beyond this a password is long enough anyway.
 STRENGTH_CHECKED_CHARACTERS = 100
 
@@ -76,11 +81,37 @@ def create_user(session: Session, email: str, password: str, role: Role) -> User
     return user
 
 
-def create_first_admin(session: Session, email: str, password: str) -> User:
-    """Only while no user exists: afterwards admins are made by admins."""
+class InvalidSetupToken(AccountError):
+    """The first-admin setup was asked for without the token of this installation."""
+
+
+def setup_token(instance: str | Path) -> str:
+    """The one-time token that lets the first admin be created, made on first need and kept
+    (0600) in the instance folder, so every process of this installation shows the same one."""
+    path = Path(instance) / SETUP_FILE
+    write_private(path, secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def setup_token_matches(instance: str | Path, token: str | None) -> bool:
+    path = Path(instance) / SETUP_FILE
+    if not token or not path.exists():
+        return False
+    return hmac.compare_digest(token.encode(), path.read_text().strip().encode())
+
+
+def create_first_admin(
+    session: Session, email: str, password: str, *, token: str | None, instance: str | Path
+) -> User:
+    """Only while no user exists, and only with the setup token: afterwards admins are made by
+    admins. The token is used up."""
     if has_users(session):
         raise AccountError("The first administrator has already been created. Sign in instead.")
-    return create_user(session, email, password, Role.ADMIN)
+    if not setup_token_matches(instance, token):
+        raise InvalidSetupToken("This setup link is not valid: use the one the dashboard printed.")
+    user = create_user(session, email, password, Role.ADMIN)
+    (Path(instance) / SETUP_FILE).unlink(missing_ok=True)
+    return user
 
 
 @dataclass(frozen=True)

@@ -77,13 +77,25 @@ def login():
 @bp.route("/setup", methods=["GET", "POST"])
 @public
 def setup():
-    """The one-time page to create the first admin; gone once any user exists."""
+    """The one-time page to create the first admin, with the token the first start printed;
+    gone once any user exists."""
     if workspace_has_users():
         abort(404)
-    form = SetupForm()
+    instance = current_app.instance_path
+    form = SetupForm(token=request.args.get("token"))
+    if not accounts.setup_token_matches(instance, form.token.data):
+        accounts.setup_token(instance)  # so the file to look in exists
+        given = bool(form.token.data) or request.method == "POST"
+        return render_template("auth/setup_token.html", wrong=given), 403 if given else 200
     if form.validate_on_submit():
         try:
-            user = accounts.create_first_admin(db.session, form.email.data, form.password.data)
+            user = accounts.create_first_admin(
+                db.session,
+                form.email.data,
+                form.password.data,
+                token=form.token.data,
+                instance=instance,
+            )
         except accounts.WeakPassword as error:
             form.password.errors.append(str(error))
         except accounts.AccountError as error:
