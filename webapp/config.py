@@ -27,6 +27,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "SESSION_COOKIE_SECURE": bool,
     "TRUST_PROXY": bool,
     "WEBHOOK_SECRET": str,
+    "ALLOW_UNSIGNED_REPORTS": bool,
     "PUBLIC_URL": str,
     "HOST": str,
     "PORT": int,
@@ -59,6 +60,8 @@ class Defaults:
     SESSION_COOKIE_SECURE = False
     TRUST_PROXY = False
     WEBHOOK_SECRET: str | None = None
+    # Without WEBHOOK_SECRET (outside sandbox mode) delivery reports are refused unless this is on.
+    ALLOW_UNSIGNED_REPORTS = False
     PUBLIC_URL: str | None = None
     # Where scripts/start serves the dashboard; in sandbox mode without PUBLIC_URL, delivery
     # reports are posted to this address (a wildcard HOST means loopback).

@@ -415,6 +415,17 @@ class CampaignRecipient(db.Model):
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ReceivedDeliveryReport(db.Model):
+    """A (message, recipient, status) a delivery report brought: the same again is a replay."""
+
+    __tablename__ = "received_delivery_reports"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CampaignTestSend(db.Model):
     """A test message to the user's own phones; never part of the campaign's send."""
 

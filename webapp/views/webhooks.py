@@ -1,6 +1,6 @@
-"""Where the gateway posts delivery reports. Public, so protected by a secret path and, when
-``WEBHOOK_SECRET`` is set, by the report's JWT signature. Exempt from CSRF: the caller is the
-gateway, not a browser."""
+"""Where the gateway posts delivery reports. Public, so protected by a secret path and the
+report's JWT signature (``WEBHOOK_SECRET``); unsigned reports only with ALLOW_UNSIGNED_REPORTS.
+Exempt from CSRF: the caller is the gateway, not a browser."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ def delivery_report(token: str):
         return jsonify(error="Expected one JSON object per report."), 400
     try:
         report = verify_report(
-            body, request.headers.get(SIGNATURE_HEADER), current_app.config.get("WEBHOOK_SECRET")
+            body,
+            request.headers.get(SIGNATURE_HEADER),
+            current_app.config.get("WEBHOOK_SECRET"),
+            allow_unsigned=current_app.config["ALLOW_UNSIGNED_REPORTS"],
         )
         recorded = record_delivery_report(db.session, report)
     except InvalidDeliveryReport as error:
