@@ -17,7 +17,6 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from webapp.extensions import db
-from webapp.services.delivery import webhook_path_token
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +157,7 @@ def delivery_report_url(app) -> str | None:
         base = app.config["LOCAL_URL"]
     if not base:
         return None
-    token = webhook_path_token(app.config["SECRET_KEY"])
-    return f"{base.rstrip('/')}/webhooks/delivery-reports/{token}"
+    return f"{base.rstrip('/')}/webhooks/delivery-reports"
 
 
 @job

@@ -7,7 +7,6 @@ recipient, status) was received before is a replay and changes nothing.
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -17,11 +16,6 @@ from sqlalchemy.orm import Session
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
 from webapp.models import Batch, Campaign, CampaignRecipient, ReceivedDeliveryReport
-
-
-def webhook_path_token(secret_key: str) -> str:
-    """The unguessable last segment of the webhook's path, derived from the app's secret key."""
-    return hmac.new(secret_key.encode(), b"delivery-reports", "sha256").hexdigest()[:32]
 
 
 class UnknownReport(ValueError):
