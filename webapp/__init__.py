@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from webapp.config import load_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
@@ -35,6 +36,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:...>`` in a route: a number a database id column can hold. A larger one (say 25
+    digits) matches no route, a 404, instead of overflowing the database's integers."""
+
+    def __init__(self, url_map, fixed_digits=0, min=0, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(config: dict | None = None, *, instance_path: str | Path | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -54,6 +63,8 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     htmx.init_app(app)
     _init_login(app)
 
+    # Before the blueprints: their <int:...> rules are built with it.
+    app.url_map.converters["int"] = DatabaseIdConverter
     _register_blueprints(app)
     _register_hooks(app)
     _register_error_pages(app)

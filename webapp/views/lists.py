@@ -35,6 +35,7 @@ from webapp.models import ImportStatus, ListImport, RecipientList, Role
 from webapp.services import imports, lists, optouts, settings
 from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid
 from webapp.services.lists import ListInvalid
+from webapp.services.pages import page_number
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
 
@@ -189,7 +190,7 @@ def _recipients_context(recipient_list: RecipientList) -> dict:
         recipient_list,
         query=search,
         landlines_only=landlines,
-        page=max(1, request.args.get("page", 1, type=int)),
+        page=page_number(request.args.get("page")),
     )
     return {"recipients": page, "search": search, "landlines": landlines}
 
@@ -211,7 +212,9 @@ def recipients(list_id: int):
             recipient_list=recipient_list,
             **_recipients_context(recipient_list),
         )
-    return redirect(url_for("lists.show", list_id=list_id, **request.args))
+    # Only the table's own arguments: another key (``list_id``, ``_external``) goes to url_for.
+    table = {key: request.args[key] for key in ("q", "landlines", "page") if key in request.args}
+    return redirect(url_for("lists.show", list_id=list_id, **table))
 
 
 @bp.route("/<int:list_id>/append", methods=["POST"])
@@ -441,7 +444,7 @@ def _opt_outs_page(
 ):
     search = request.args.get("q", "")[:100]
     page = optouts.search_opt_outs(
-        db.session, query=search, page=max(1, request.args.get("page", 1, type=int))
+        db.session, query=search, page=page_number(request.args.get("page"))
     )
     return render_template(
         "lists/opt_outs.html",

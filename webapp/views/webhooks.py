@@ -4,6 +4,8 @@ secret, since paths end up in access logs. Exempt from CSRF: the caller is the g
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, current_app, jsonify, request
 
 from webapp.access import public
@@ -23,7 +25,10 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @public
 @csrf.exempt
 def delivery_report():
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than a report ever is
+        body = None
     if not isinstance(body, dict):
         return jsonify(error="Expected one JSON object per report."), 400
     try:
