@@ -119,3 +119,11 @@ def test_a_deactivated_admin_account_cannot_be_unlocked_into_use(app, login_as, 
     admin.post(f"/settings/users/{user_id}/unlock")
     with app.app_context():
         assert db.session.get(User, user_id).active is False
+
+
+def test_an_admin_setting_their_own_password_stays_signed_in(app, login_as):
+    admin = login_as(Role.ADMIN)
+    with app.app_context():
+        admin_id = db.session.scalar(db.select(User.id).where(User.email == "admin@example.com"))
+    admin.post(f"/settings/users/{admin_id}/password", data={"password": NEW_PASSWORD})
+    assert admin.get("/settings/users").status_code == 200

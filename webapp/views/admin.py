@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
 
 from webapp.access import requires
 from webapp.extensions import db
@@ -103,6 +104,8 @@ def set_password(user_id: int):
         except accounts.AccountError as error:
             flash(f"{user.email}: {error}", "error")
         else:
+            if user.id == current_user.id:
+                login_user(user)  # an admin's own new password keeps this session
             flash(f"{user.email} has a new password and is signed out everywhere.", "success")
     else:
         for error in form.password.errors:
