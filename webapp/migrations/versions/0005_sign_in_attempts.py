@@ -1,7 +1,7 @@
 """sign-in attempts: failed sign-ins per account and client address
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 09:05:00
 
 """
@@ -12,8 +12,8 @@ import webapp.models
 
 
 # revision identifiers, used by Alembic.
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """received delivery reports: a replayed report is recognised
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 09:25:00
 
 """
@@ -12,8 +12,8 @@ import webapp.models
 
 
 # revision identifiers, used by Alembic.
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
