@@ -73,16 +73,17 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "SECRET_KEY": "test-secret-key",
         "WORKER": "none",
         "SMS_API_TOKEN": None,
+        # Delivery reports of tests without a live server go to the discard port, not to a
+        # dashboard someone runs on the default port.
+        "PORT": 9,
     }
-    if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: Redis queue and rate limits
+    if os.environ.get("TEST_REDIS_URL"):  # the scale-out path: the job queue on Redis
         import redis
 
         redis.Redis.from_url(os.environ["TEST_REDIS_URL"]).flushdb()  # a database for tests only
         unique = secrets.token_hex(6)
         config.update(
             REDIS_URL=os.environ["TEST_REDIS_URL"],
-            RATELIMIT_STORAGE_URI=os.environ["TEST_REDIS_URL"],
-            RATELIMIT_KEY_PREFIX=f"test-{unique}",
             HUEY_NAME=f"test-{unique}",
         )
     config.update(overrides)
@@ -143,6 +144,12 @@ def jobs(app):
 @pytest.fixture
 def client(app) -> Client:
     return app.test_client()
+
+
+@pytest.fixture
+def setup_token(app) -> str:
+    """The one-time token /setup asks for while there is no user (instance/setup_token)."""
+    return accounts.setup_token(app.instance_path)
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from webapp.config import load_config
-from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.money import money_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:...>`` in a route: a number a database id column can hold. A larger one (say 25
+    digits) matches no route, a 404, instead of overflowing the database's integers."""
+
+    def __init__(self, url_map, fixed_digits=0, min=0, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(config: dict | None = None, *, instance_path: str | Path | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -52,9 +61,10 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
-    limiter.init_app(app)
     _init_login(app)
 
+    # Before the blueprints: their <int:...> rules are built with it.
+    app.url_map.converters["int"] = DatabaseIdConverter
     _register_blueprints(app)
     _register_hooks(app)
     _register_error_pages(app)
@@ -69,7 +79,31 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
 
     if app.config["AUTO_MIGRATE"]:
         upgrade_database(app)
+        announce_setup_link(app)
     return app
+
+
+def setup_link(app: Flask) -> str | None:
+    """The one-time link to create the first admin; None once there is one."""
+    from webapp.services import accounts
+
+    with app.app_context():
+        if accounts.has_users(db.session):
+            return None
+    base = app.config.get("PUBLIC_URL") or app.config["LOCAL_URL"]
+    token = accounts.setup_token(app.instance_path)
+    return f"{base.rstrip('/')}/setup?token={token}"
+
+
+def announce_setup_link(app: Flask) -> None:
+    """On a start with no users, say where to create the first admin (like Jupyter's token)."""
+    link = setup_link(app)
+    if link:
+        app.logger.warning(
+            "No administrator yet. Create the first one at %s (the token is also in %s).",
+            link,
+            Path(app.instance_path) / "setup_token",
+        )
 
 
 def _tune_sqlite(app: Flask) -> None:
@@ -170,12 +204,6 @@ def _register_hooks(app: Flask) -> None:
             """The in-process worker starts with the first request, not with every CLI call."""
             app.extensions["jobs"].start_consumer()
 
-    @app.before_request
-    def remember_address():
-        """The address the dashboard is reached at: the embedded sandbox posts reports there."""
-        if "seen_url" not in app.extensions:
-            app.extensions["seen_url"] = request.url_root
-
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -228,8 +256,6 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    from webapp.views.auth import rate_limited_login
-
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         message = (
@@ -245,13 +271,11 @@ def _register_error_pages(app: Flask) -> None:
             "error.html", status=413, title="File too large", message=message
         ), 413
 
-    @app.errorhandler(TooManyRequests)
-    def too_many(error: TooManyRequests):
-        if request.endpoint == "auth.login":
-            return rate_limited_login(error)
-        return render_template(
-            "error.html", status=429, title="Too many requests", message=error.description
-        ), 429
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error: SecurityError):
+        # No page: links cannot be built for a host the dashboard does not answer to.
+        message = "This host name is not one the dashboard answers to (see TRUSTED_HOSTS).\n"
+        return message, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.extensions import db
 from webapp.models import Role
@@ -19,8 +19,21 @@ from webapp.services.preview import PreviewFailed, preview_campaign
 
 
 def register(app: Flask) -> None:
-    for command in (users, campaigns_cli, worker, sandbox, lists_cli):
+    for command in (setup_link, users, campaigns_cli, worker, sandbox, lists_cli):
         app.cli.add_command(command)
+
+
+@click.command("setup-link")
+@with_appcontext
+def setup_link():
+    """Print the one-time link to create the first administrator (scripts/start shows it)."""
+    from webapp import setup_link as first_admin_link
+
+    link = first_admin_link(current_app)
+    if link is None:
+        click.echo("The dashboard already has an administrator: sign in, or ask an admin.")
+    else:
+        click.echo(f"Create the first administrator at: {link}")
 
 
 users = AppGroup("users", help="Manage dashboard users.")
@@ -42,6 +55,31 @@ def create_user(email: str, role: str, password: str):
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"Created {user.email} ({user.role.value}).")
+
+
+@users.command("unlock")
+@click.argument("email")
+def unlock_user(email: str):
+    """Forget EMAIL's failed sign-ins, so a locked-out user can sign in again."""
+    try:
+        user = accounts.find_user(db.session, email)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    accounts.unlock(db.session, user)
+    click.echo(f"{user.email} is unlocked.")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.password_option(help="Prompted for when not given.")
+def set_password(email: str, password: str):
+    """Give EMAIL a new password: signed out everywhere, and unlocked."""
+    try:
+        user = accounts.find_user(db.session, email)
+        accounts.set_password(db.session, user, password)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{user.email} has a new password and is signed out everywhere.")
 
 
 # --- Campaigns, worker and sandbox -----------------------------------------------------------

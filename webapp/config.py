@@ -8,7 +8,9 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Environment variables the app understands, with how each is parsed. README.md documents them.
 ENVIRONMENT_VARIABLES: dict[str, type] = {
@@ -25,14 +27,20 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "SESSION_COOKIE_SECURE": bool,
     "TRUST_PROXY": bool,
     "WEBHOOK_SECRET": str,
+    "ALLOW_UNSIGNED_REPORTS": bool,
     "PUBLIC_URL": str,
+    "HOST": str,
+    "PORT": int,
+    "TRUSTED_HOSTS": list,
     "SANDBOX_API_TOKEN": str,
     "SANDBOX_PORT": int,
     "WORKER": str,
+    "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS": str,
     "LOGIN_LIMIT_PER_ACCOUNT": str,
     "LOGIN_LIMIT_PER_IP": str,
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
+    "REMEMBER_COOKIE_DAYS": int,
 }
 
 
@@ -54,14 +62,27 @@ class Defaults:
     SESSION_COOKIE_SECURE = False
     TRUST_PROXY = False
     WEBHOOK_SECRET: str | None = None
+    # Without WEBHOOK_SECRET (outside sandbox mode) delivery reports are refused unless this is on.
+    ALLOW_UNSIGNED_REPORTS = False
     PUBLIC_URL: str | None = None
+    # Where scripts/start serves the dashboard; in sandbox mode without PUBLIC_URL, delivery
+    # reports are posted to this address (a wildcard HOST means loopback).
+    HOST = "127.0.0.1"
+    PORT = 5000
+    # Host names the dashboard answers to (others get 400); a leading dot allows subdomains.
+    # None: localhost, 127.0.0.1, HOST and PUBLIC_URL's host.
+    TRUSTED_HOSTS: list[str] | None = None
     SANDBOX_API_TOKEN: str | None = None
     SANDBOX_PORT = 0  # 0: any free loopback port
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
-    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    # Failed sign-ins (the limits library's notation): per account from one client address, per
+    # account from anywhere (a ceiling against guesses from many addresses), per address.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS = "5 per 15 minutes"
+    LOGIN_LIMIT_PER_ACCOUNT = "50 per 15 minutes"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
+    REMEMBER_COOKIE_DAYS = 14  # "Keep me signed in" lasts this long
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True
@@ -79,6 +100,8 @@ def _parse(kind: type, raw: str):
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
 
 
@@ -98,7 +121,7 @@ def load_config(app, overrides: dict | None = None) -> None:
 def _derive(app) -> None:
     config = app.config
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    make_private(instance)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _persistent_secret(instance / "secret_key")
     if not config.get("DATABASE_URL"):
@@ -111,19 +134,62 @@ def _derive(app) -> None:
         config["WEBHOOK_SECRET"] = hmac.new(
             config["SECRET_KEY"].encode(), b"sandbox-webhook", "sha256"
         ).hexdigest()
+    _derive_addresses(config)
     if config["SMS_GATEWAY_HONOURS_DRY_RUN"] is None:
         config["SMS_GATEWAY_HONOURS_DRY_RUN"] = config["SANDBOX_MODE"]
     config["SMS_MAX_CONNECTIONS"] = max(1, min(40, int(config["SMS_MAX_CONNECTIONS"])))
     config["SMS_BATCH_SIZE"] = max(1, min(10_000, int(config["SMS_BATCH_SIZE"])))
     config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
-    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=max(1, int(config["REMEMBER_COOKIE_DAYS"])))
+
+
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (names, not a binding)
+
+
+def _derive_addresses(config) -> None:
+    """``LOCAL_URL``: where this dashboard is reached on this machine, from HOST and PORT only
+    (never from a request's Host header); and the trusted host names."""
+    host = str(config["HOST"]).strip()
+    loopback = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    config["LOCAL_URL"] = f"http://{loopback}:{int(config['PORT'])}"
+    if not config.get("TRUSTED_HOSTS"):
+        trusted = ["localhost", "127.0.0.1"]
+        public_host = urlsplit(config.get("PUBLIC_URL") or "").hostname
+        for name in (loopback, public_host):
+            if name and name not in trusted:
+                trusted.append(name)
+        config["TRUSTED_HOSTS"] = trusted
+
+
+# What the dashboard's process creates is its owner's only: databases, uploads, secrets, and the
+# files SQLite and the job queue add beside them.
+PRIVATE_UMASK = 0o077
+
+
+def make_private(instance: Path) -> None:
+    """The instance folder 0700 and everything in it 0600 (folders 0700), also when an older
+    version left it readable by every local user."""
+    os.umask(PRIVATE_UMASK)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance.chmod(0o700)
+    for path in instance.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Create ``path`` with ``text``, readable by its owner only from its first byte; False if it
+    already exists (another process was first)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return True
 
 
 def _persistent_secret(path: Path) -> str:
     """Generate the secret key once and keep it, so sessions survive a restart."""
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_hex(32)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    write_private(path, secrets.token_hex(32))
+    return path.read_text().strip()

@@ -54,6 +54,7 @@ class LoginForm(FlaskForm):
 
 
 class SetupForm(FlaskForm):
+    token = HiddenField()
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=new_password)
     confirm = PasswordField(
@@ -84,6 +85,12 @@ class UserCreateForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.SENDER.value)
     password = PasswordField("Initial password", validators=new_password)
+
+
+class SetPasswordForm(FlaskForm):
+    """An admin sets a user's password (which also signs them out and unlocks them)."""
+
+    password = PasswordField("New password", validators=new_password)
 
 
 class RoleForm(FlaskForm):

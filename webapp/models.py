@@ -75,6 +75,10 @@ def _enum(kind):
     return db.Enum(kind, native_enum=False, length=16, values_callable=lambda _: values)
 
 
+# scrypt: werkzeug's memory-hard default KDF.
+KDF_METHOD = "scrypt"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -91,8 +95,7 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
-        # scrypt: werkzeug's memory-hard default KDF.
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=KDF_METHOD)
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
@@ -110,6 +113,22 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role.value}>"
+
+
+class SignInAttempt(db.Model):
+    """A sign-in attempt whose outcome counts against the limits: written before its password is
+    checked, so parallel guesses cannot outrun them; a successful one is deleted."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email_at", "email", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))  # as typed, normalised; maybe no user's
+    address: Mapped[str] = mapped_column(String(64))  # the client's address
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Setting(db.Model):
@@ -355,6 +374,17 @@ class CampaignRecipient(db.Model):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(String(200))
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReceivedDeliveryReport(db.Model):
+    """A (message, recipient, status) a delivery report brought: the same again is a replay."""
+
+    __tablename__ = "received_delivery_reports"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CampaignTestSend(db.Model):

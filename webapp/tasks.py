@@ -18,7 +18,6 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from webapp.extensions import db
-from webapp.services.delivery import webhook_path_token
 
 log = logging.getLogger(__name__)
 
@@ -164,15 +163,15 @@ def send_due_campaigns() -> list[int]:
 
 
 def delivery_report_url(app) -> str | None:
-    """Where the gateway posts delivery reports: ``PUBLIC_URL``, or in sandbox mode the address
-    the dashboard was last reached at (the sandbox runs beside it). None when unknown."""
+    """Where the gateway posts delivery reports, from configuration only (the same in a web and a
+    worker process): ``PUBLIC_URL``, or in sandbox mode the loopback address the dashboard was
+    started on (the sandbox runs beside it). None when unknown: reports are not asked for."""
     base = app.config.get("PUBLIC_URL")
     if not base and app.config["SANDBOX_MODE"]:
-        base = app.extensions.get("seen_url")
+        base = app.config["LOCAL_URL"]
     if not base:
         return None
-    token = webhook_path_token(app.config["SECRET_KEY"])
-    return f"{base.rstrip('/')}/webhooks/delivery-reports/{token}"
+    return f"{base.rstrip('/')}/webhooks/delivery-reports"
 
 
 @job

@@ -6,9 +6,11 @@ from helpers import PASSWORD
 from playwright.sync_api import expect
 
 
-def test_first_admin_signs_up_in_and_out(live_server, page, screenshot):
+def test_first_admin_signs_up_in_and_out(live_server, page, screenshot, setup_token):
     page.goto(live_server + "/")
     expect(page.get_by_role("heading", name="Create the first administrator")).to_be_visible()
+    expect(page.get_by_text("instance/setup_token")).to_be_visible()  # no form without it
+    page.goto(f"{live_server}/setup?token={setup_token}")  # the link the first start printed
     expect(
         page.get_by_text("Sandbox: messages are simulated, nothing is delivered.")
     ).to_be_visible()

@@ -1,35 +1,46 @@
 """Delivery reports from the gateway: verified, matched to a campaign's recipient, recorded.
 
 Reports repeat and arrive out of order: a transient status received after a final one is
-ignored, and of two reports the one with the later ``time`` wins.
+ignored, and of two reports the one with the later ``time`` wins. A report whose (message,
+recipient, status) was received before is a replay and changes nothing.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
-from webapp.models import Batch, Campaign, CampaignRecipient, RecipientState
-
-
-def webhook_path_token(secret_key: str) -> str:
-    """The unguessable last segment of the webhook's path, derived from the app's secret key."""
-    return hmac.new(secret_key.encode(), b"delivery-reports", "sha256").hexdigest()[:32]
+from webapp.models import (
+    Batch,
+    Campaign,
+    CampaignRecipient,
+    ReceivedDeliveryReport,
+    RecipientState,
+)
 
 
 class UnknownReport(ValueError):
     """The report names a message or recipient this dashboard did not send."""
 
 
-def verify_report(body: dict, signature: str | None, secret: str | None) -> dict:
-    """The report's fields, once its signature is checked (when a webhook secret is set)."""
+def verify_report(
+    body: dict, signature: str | None, secret: str | None, *, allow_unsigned: bool = False
+) -> dict:
+    """The report's fields, once its signature is checked. Without a webhook secret a report
+    cannot be checked: it is refused unless unsigned reports are explicitly allowed."""
     if secret:
         return verify_delivery_report(body, signature, secret)
-    return body
+    if allow_unsigned:
+        return body
+    raise InvalidDeliveryReport(
+        "Unsigned delivery reports are refused: set WEBHOOK_SECRET to the gateway's webhook "
+        "secret (or ALLOW_UNSIGNED_REPORTS=true to accept reports anyone could forge)."
+    )
 
 
 def record_delivery_report(session: Session, report: dict) -> bool:
@@ -46,6 +57,8 @@ def record_delivery_report(session: Session, report: dict) -> bool:
     )
     if recipient is None:
         raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")
+    if _is_replay(session, message_id, msisdn, status):
+        return False
     at = _report_time(report)
     current = recipient.delivery_status
     if current is not None:
@@ -63,6 +76,17 @@ def record_delivery_report(session: Session, report: dict) -> bool:
     recipient.delivery_updated_at = at
     session.commit()
     return True
+
+
+def _is_replay(session: Session, message_id: str, msisdn: str, status: str) -> bool:
+    """Remember this (message, recipient, status); True if it was received before."""
+    session.add(ReceivedDeliveryReport(message_id=message_id, msisdn=msisdn, status=status))
+    try:
+        session.flush()
+    except IntegrityError:  # the primary key: the same report again
+        session.rollback()
+        return True
+    return False
 
 
 def _report_time(report: dict) -> datetime:

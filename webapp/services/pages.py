@@ -7,6 +7,19 @@ from typing import Generic, TypeVar
 
 Row = TypeVar("Row")
 
+# Beyond any real table, and small enough that its offset fits every database's integers.
+MAX_PAGE = 100_000
+
+
+def page_number(raw: str | None) -> int:
+    """The page a URL asks for, as 1..MAX_PAGE: an odd value (huge, negative, not a number)
+    shows a page rather than overflowing the database's integers."""
+    try:
+        page = int(raw or 1)
+    except ValueError:  # also digits beyond Python's int-from-text limit
+        return 1
+    return max(1, min(MAX_PAGE, page))
+
 
 @dataclass(frozen=True)
 class Page(Generic[Row]):

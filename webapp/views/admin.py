@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.forms import EmptyForm, RoleForm, SettingsForm, UserCreateForm
+from webapp.forms import EmptyForm, RoleForm, SetPasswordForm, SettingsForm, UserCreateForm
 from webapp.models import Role, User
 from webapp.services import accounts, settings
 
@@ -20,6 +21,10 @@ def _users_page(create_form: UserCreateForm, status: int = 200):
         users=users,
         create_form=create_form,
         role_forms={u.id: RoleForm(role=u.role.value, prefix=f"u{u.id}") for u in users},
+        password_form=SetPasswordForm(),
+        locked=accounts.locked_emails(
+            db.session, accounts.SignInLimits.from_config(current_app.config)
+        ),
     ), status
 
 
@@ -38,6 +43,8 @@ def create_user():
             user = accounts.create_user(
                 db.session, form.email.data, form.password.data, Role(form.role.data)
             )
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
@@ -73,6 +80,36 @@ def toggle_active(user_id: int):
             flash(f"{user.email} is {state}.", "success")
         except accounts.AccountError as error:
             flash(str(error), "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@requires(Role.ADMIN)
+def unlock_user(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit():
+        accounts.unlock(db.session, user)
+        flash(f"{user.email} can sign in again: failed attempts are forgotten.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@requires(Role.ADMIN)
+def set_password(user_id: int):
+    user = db.get_or_404(User, user_id)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(db.session, user, form.password.data)
+        except accounts.AccountError as error:
+            flash(f"{user.email}: {error}", "error")
+        else:
+            if user.id == current_user.id:
+                login_user(user)  # an admin's own new password keeps this session
+            flash(f"{user.email} has a new password and is signed out everywhere.", "success")
+    else:
+        for error in form.password.errors:
+            flash(f"{user.email}: {error}", "error")
     return redirect(url_for("admin.users"))
 
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
-from werkzeug.exceptions import TooManyRequests
 
 from webapp.access import public, requires, workspace_has_users
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 from webapp.forms import ChangePasswordForm, LoginForm, ProfileForm, SetupForm
 from webapp.models import Role
 from webapp.services import accounts
@@ -25,38 +26,28 @@ from webapp.services import accounts
 bp = Blueprint("auth", __name__)
 
 
-def _login_email() -> str:
-    return "login:" + accounts.normalise_email(request.form.get("email", ""))
-
-
-def _login_failed(response) -> bool:
-    return bool(g.get("login_failed"))
-
-
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so a crafted link cannot bounce a user to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    return target if target and is_same_site_path(target) else url_for("dashboard.index")
+
+
+def is_same_site_path(target: str) -> bool:
+    """A path on this site: no control, format or space characters (browsers drop some, so
+    ``/<tab>/evil.example`` becomes ``//evil.example``), no backslash, no scheme and no host."""
+    if any(
+        char == "\\" or char.isspace() or unicodedata.category(char)[0] in "CZ" for char in target
+    ):
+        return False
+    parts = urlsplit(target)
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not (parts.scheme or parts.netloc)
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_email,
-    methods=["POST"],
-    deduct_when=_login_failed,
-    error_message="Too many failed sign-in attempts for this account. "
-    "Wait 15 minutes and try again, or ask an administrator to reset the password.",
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_IP"],
-    methods=["POST"],
-    deduct_when=_login_failed,
-    error_message="Too many failed sign-in attempts from this network. "
-    "Wait 15 minutes and try again.",
-)
 def login():
     if not workspace_has_users():
         return redirect(url_for("auth.setup"))
@@ -64,32 +55,49 @@ def login():
         return redirect(url_for("dashboard.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(db.session, form.email.data, form.password.data)
+        try:
+            user = accounts.sign_in(
+                db.session,
+                form.email.data,
+                form.password.data,
+                request.remote_addr or "",
+                accounts.SignInLimits.from_config(current_app.config),
+            )
+        except accounts.SignInLocked as error:
+            # On the sign-in page itself rather than a bare error page.
+            return render_template("auth/login.html", form=form, limited=str(error)), 429
         if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
-        g.login_failed = True
         form.password.errors.append("The email or password is not right.")
         return render_template("auth/login.html", form=form), 200
     return render_template("auth/login.html", form=form)
 
 
-def rate_limited_login(error: TooManyRequests):
-    """Show the limit on the sign-in page itself rather than a bare error page."""
-    form = LoginForm()
-    return render_template("auth/login.html", form=form, limited=error.description), 429
-
-
 @bp.route("/setup", methods=["GET", "POST"])
 @public
 def setup():
-    """The one-time page to create the first admin; gone once any user exists."""
+    """The one-time page to create the first admin, with the token the first start printed;
+    gone once any user exists."""
     if workspace_has_users():
         abort(404)
-    form = SetupForm()
+    instance = current_app.instance_path
+    form = SetupForm(token=request.args.get("token"))
+    if not accounts.setup_token_matches(instance, form.token.data):
+        accounts.setup_token(instance)  # so the file to look in exists
+        given = bool(form.token.data) or request.method == "POST"
+        return render_template("auth/setup_token.html", wrong=given), 403 if given else 200
     if form.validate_on_submit():
         try:
-            user = accounts.create_first_admin(db.session, form.email.data, form.password.data)
+            user = accounts.create_first_admin(
+                db.session,
+                form.email.data,
+                form.password.data,
+                token=form.token.data,
+                instance=instance,
+            )
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
@@ -102,6 +110,8 @@ def setup():
 @bp.route("/logout", methods=["POST"])
 @requires(Role.VIEWER)
 def logout():
+    """Ends the session on the server too: a copied session or remember-me cookie is useless."""
+    accounts.end_sessions(db.session, current_user)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -123,6 +133,8 @@ def change_password():
             accounts.change_password(
                 db.session, current_user, form.current.data, form.password.data
             )
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         except accounts.AccountError as error:
             form.current.errors.append(str(error))
         else:

@@ -30,7 +30,7 @@ from webapp.services.campaigns import (
     CampaignStateError,
 )
 from webapp.services.counter import count_message, describe_replacements
-from webapp.services.pages import Page
+from webapp.services.pages import Page, page_number
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
@@ -251,8 +251,16 @@ def preview(campaign_id: int):
     )
 
 
+def _table_args() -> dict[str, str]:
+    """The messages table's own query arguments, for a link to the page that shows it (any
+    other key, such as ``campaign_id`` or ``_external``, would be taken by ``url_for``)."""
+    return {
+        key: request.args[key] for key in ("page", "q", "costlier", "sort") if key in request.args
+    }
+
+
 def _messages_context(campaign: Campaign) -> dict:
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number(request.args.get("page"))
     search = request.args.get("q", "")[:100]
     costlier = request.args.get("costlier") == "1"
     sort = request.args.get("sort", "")
@@ -285,7 +293,7 @@ def messages(campaign_id: int):
     context = _messages_context(campaign)
     if request.htmx:
         return render_template("campaigns/_messages.html", campaign=campaign, **context)
-    return redirect(url_for("campaigns.preview", campaign_id=campaign_id, **request.args))
+    return redirect(url_for("campaigns.preview", campaign_id=campaign_id, **_table_args()))
 
 
 @bp.route("/<int:campaign_id>/confirm", methods=["POST"])

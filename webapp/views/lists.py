@@ -17,6 +17,7 @@ from webapp.models import ListImport, RecipientList, Role
 from webapp.services import imports, lists, optouts
 from webapp.services.imports import ImportRefused
 from webapp.services.lists import ListInvalid
+from webapp.services.pages import page_number
 from webapp.views.common import (
     csv_response,
     default_country,
@@ -119,7 +120,7 @@ def _recipients_context(recipient_list: RecipientList) -> dict:
         recipient_list,
         query=search,
         landlines_only=landlines,
-        page=max(1, request.args.get("page", 1, type=int)),
+        page=page_number(request.args.get("page")),
     )
     return {"recipients": page, "search": search, "landlines": landlines}
 
@@ -141,7 +142,9 @@ def recipients(list_id: int):
             recipient_list=recipient_list,
             **_recipients_context(recipient_list),
         )
-    return redirect(url_for("lists.show", list_id=list_id, **request.args))
+    # Only the table's own arguments: another key (``list_id``, ``_external``) goes to url_for.
+    table = {key: request.args[key] for key in ("q", "landlines", "page") if key in request.args}
+    return redirect(url_for("lists.show", list_id=list_id, **table))
 
 
 @bp.route("/<int:list_id>/append", methods=["POST"])

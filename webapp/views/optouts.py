@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.forms import EmptyForm, OptOutAddForm, OptOutUploadForm
 from webapp.models import Role
 from webapp.services import optouts
+from webapp.services.pages import page_number
 from webapp.views.common import default_country, too_large_message
 
 bp = Blueprint("optouts", __name__, url_prefix="/lists/opt-outs")
@@ -32,7 +33,7 @@ def _opt_outs_page(
 ):
     search = request.args.get("q", "")[:100]
     page = optouts.search_opt_outs(
-        db.session, query=search, page=max(1, request.args.get("page", 1, type=int))
+        db.session, query=search, page=page_number(request.args.get("page"))
     )
     return render_template(
         "lists/opt_outs.html",

@@ -1,4 +1,4 @@
-"""CSRF, headers, cookies and escaping."""
+"""CSRF, security headers, cookies and escaping of hostile text."""
 
 from __future__ import annotations
 
@@ -90,3 +90,22 @@ def test_the_api_token_is_never_shown_or_logged(login_as, caplog):
     assert all(REAL_TOKEN not in page for page in pages)
     assert "nothing is delivered" not in pages[0]
     assert REAL_TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("app_config", [{"SESSION_COOKIE_SECURE": True}])
+def test_every_security_header_is_held(client, make_user):
+    """The headers the review passed: a change to any of them must be a decision."""
+    from webapp import CONTENT_SECURITY_POLICY
+
+    make_user(Role.ADMIN)
+    headers = client.get("/login").headers
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert "object-src 'none'" in CONTENT_SECURITY_POLICY
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert headers["Cache-Control"] == "no-store"
+    assert "HX-Request" in headers["Vary"]
