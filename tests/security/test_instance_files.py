@@ -43,7 +43,7 @@ def test_instance_folder_and_every_file_in_it_are_private(tmp_path, lax_umask):
         )
         assert imported.exit_code == 0, imported.output
         app.extensions["gateway"].client()  # starts the embedded sandbox and its database
-        app.extensions["jobs"].enqueue("send_due_campaigns")
+        app.extensions["jobs"].send_due_campaigns()
     finally:
         app.extensions["gateway"].close()
         with app.app_context():
