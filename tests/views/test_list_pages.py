@@ -83,7 +83,7 @@ def test_lists_page_shows_each_list_with_its_figures(app, sender):
     page = sender.get("/lists/").text
 
     assert "Spring customers" in page
-    assert '<td class="num">2</td>' in page
+    assert '<td class="num" data-label="Recipients">2</td>' in page
     assert "<code>%city%</code>" in page
     assert 'action="/lists/upload"' in page
     assert "Opt-out list (0)" in page
@@ -269,7 +269,10 @@ def test_the_report_lists_rejected_rows_and_offers_them_as_csv(app, sender, jobs
     page = sender.get(f"/lists/imports/{list_import.id}").text
     download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
 
-    assert '<td class="num">4</td><td>not a valid number for DK (+45)</td>' in page
+    assert (
+        '<td class="num" data-label="Line">4</td><td data-label="Why">not a valid number for DK'
+        " (+45)</td>" in page
+    )
     assert "Download the 2 rejected rows (CSV)" in page
     assert download.mimetype == "text/csv"
     assert 'filename="customers-rejected-rows.csv"' in download.headers["Content-Disposition"]
@@ -321,7 +324,7 @@ def test_list_page_shows_recipients_fields_flags_and_imports(app, sender, jobs):
 
     page = sender.get(f"/lists/{list_import.list_id}").text
 
-    assert "<td>Vejle</td>" in page and '<th scope="col">%city%</th>' in page
+    assert '<td data-label="%city%">Vejle</td>' in page and '<th scope="col">%city%</th>' in page
     assert "probably a landline" in page
     assert "opted out" in page  # opted out after the import: kept, but never sent to
     assert "customers.csv" in page and "Report</a>" in page
