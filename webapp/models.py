@@ -407,5 +407,7 @@ class CampaignTestSend(db.Model):
     message: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # The latest delivery report per number: {msisdn: {"status", "error", "time"}}.
+    deliveries: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

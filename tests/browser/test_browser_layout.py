@@ -5,6 +5,7 @@ critical accessibility violation. Screenshots go to test-artifacts/layout-<width
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -68,9 +69,14 @@ def pages(app, client, make_user, sandbox, jobs) -> dict[str, str]:
         content_type="multipart/form-data",
     )
     report_id = int(re.search(r"/imports/(\d+)/", done.headers["Location"]).group(1))
-    client.post(
-        f"/lists/imports/{report_id}/mapping", data={"phone_column": "1", "keep": ["0", "2"]}
+    mapping_page = client.get(f"/lists/imports/{report_id}/mapping").text
+    read_as = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', mapping_page))
+    names = dict(re.findall(r'name="(name_\d+)" value="([^"]*)"', mapping_page))
+    confirmed = client.post(
+        f"/lists/imports/{report_id}/mapping",
+        data={**read_as, **names, "phone_column": "1", "keep": ["0", "2"]},
     )
+    assert confirmed.status_code == 302, confirmed.text
     jobs.run_pending()
     waiting = client.post(
         "/lists/upload",
@@ -97,16 +103,19 @@ def pages(app, client, make_user, sandbox, jobs) -> dict[str, str]:
     }
 
 
-def axe_violations(page) -> list[str]:
-    """axe-core's serious and critical violations on the page, one line each."""
+def axe_violations(page, report: dict | None = None, name: str = "") -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each; every violation
+    of any impact goes into `report` under `name`."""
     page.add_script_tag(path=str(AXE_SCRIPT))
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
+    lines = {
+        v["impact"] + " " + v["id"]: f"{v['id']} ({v['impact']}): {v['help']} at "
         + ", ".join(" ".join(node["target"]) for node in v["nodes"][:3])
         for v in result["violations"]
-        if v["impact"] in BLOCKING
-    ]
+    }
+    if report is not None:
+        report[name] = sorted(lines.values())
+    return [line for key, line in lines.items() if key.split()[0] in BLOCKING]
 
 
 def overflow(page) -> int:
@@ -125,9 +134,10 @@ def test_main_pages_fit_the_screen_and_pass_axe(live_server, browser, pages, wid
     page.set_default_timeout(10_000)
     ARTIFACTS.mkdir(exist_ok=True)
     problems: dict[str, list[str]] = {}
+    report: dict[str, list[str]] = {}
     try:
         page.goto(live_server + "/login")
-        login_problems = axe_violations(page)
+        login_problems = axe_violations(page, report, "login")
         if login_problems:
             problems["login"] = login_problems
         page.get_by_label("Email").fill("ada@example.com")
@@ -138,7 +148,7 @@ def test_main_pages_fit_the_screen_and_pass_axe(live_server, browser, pages, wid
             page.goto(live_server + path)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(ARTIFACTS / f"layout-{width}-{name}.png"), full_page=True)
-            found = axe_violations(page)
+            found = axe_violations(page, report, name)
             wider = overflow(page)
             if wider > 0:
                 found.append(f"the page is {wider} px wider than the {width} px window")
@@ -146,6 +156,7 @@ def test_main_pages_fit_the_screen_and_pass_axe(live_server, browser, pages, wid
                 problems[name] = found
     finally:
         context.close()
+        (ARTIFACTS / f"axe-{width}.json").write_text(json.dumps(report, indent=2))
     assert problems == {}
 
 
@@ -176,3 +187,26 @@ def test_phone_menu_folds_and_tables_stack(live_server, browser, pages):
         expect(page.locator("summary", has_text="Menu")).to_be_hidden()
     finally:
         context.close()
+
+
+def test_keyboard_focus_is_always_visible(live_server, page, pages):
+    page.goto(live_server + "/login")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(live_server + pages["preview"])
+    unseen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """() => {
+                const el = document.activeElement, style = getComputedStyle(el);
+                if (el === document.body) return {what: "body", outline: true};
+                const width = parseFloat(style.outlineWidth);
+                return {what: el.outerHTML.slice(0, 80),
+                        outline: style.outlineStyle !== "none" && width > 0};
+            }"""
+        )
+        if not focused["outline"]:
+            unseen.append(focused["what"])
+    assert unseen == []

@@ -197,3 +197,22 @@ def test_replacements_are_described_grouped_by_what_replaced_them():
 
 def test_nothing_replaced_is_said_so():
     assert describe_replacements(replace_lookalikes("plain")).startswith("Nothing to replace")
+
+
+def test_values_that_force_unicode_name_the_recipients_and_characters(ctx):
+    names = ["François", "Ann", "Łukasz", "Çelik", "Bo", "Zoë", "Añá", "Mirosław"]
+    people(names)
+    counter = count_message(db.session, "Hi %first_name%", list_ids=[1])
+    values = counter.list_cost.unicode_values
+    assert values.recipients == 5  # ç, Ł, ë, á, ł; Ç and ñ are GSM 7-bit
+    first = danish_numbers(1)[0]
+    assert values.examples[0] == type(values.examples[0])(first, "first_name", "François", ("ç",))
+    assert len(values.examples) == 3
+    assert [c.shown for c in values.characters] == ["ç", "Ł", "ë", "á", "ł"]
+    assert "U+00E7 LATIN SMALL LETTER C WITH CEDILLA" in values.characters[0].description
+
+
+def test_a_unicode_template_does_not_blame_the_values(ctx):
+    people(["François"])
+    counter = count_message(db.session, "Hi %first_name% 🌷", list_ids=[1])
+    assert counter.list_cost.unicode_values is None

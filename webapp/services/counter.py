@@ -48,6 +48,9 @@ COST_CACHE_SIZE = 256
 MAX_LISTS = 100
 """More lists than this in one count is not a composer's request; refused with a clear error."""
 
+UNICODE_EXAMPLES = 3
+"""Recipients named when their field values force Unicode; the rest are counted."""
+
 
 @dataclass(frozen=True, slots=True)
 class ListCost:
@@ -65,6 +68,28 @@ class ListCost:
     extra_segment_recipients: int
     excluded_opted_out: int
     excluded_duplicates: int
+    unicode_values: UnicodeValues | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnicodeValue:
+    """A recipient whose field values need Unicode: number, the field, its value, the
+    characters GSM 7-bit cannot send."""
+
+    msisdn: str
+    field: str
+    value: str
+    characters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnicodeValues:
+    """Which recipients' values force Unicode when the template alone would be GSM 7-bit:
+    the first few by name, how many in all, and every offending character with its name."""
+
+    examples: tuple[UnicodeValue, ...]
+    recipients: int
+    characters: tuple[OffendingCharacter, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +355,9 @@ def _personalised_cost(
     counted_as = "auto" if encoding == GSM else encoding
     rows = ({name: values.get(name) or "" for name in tags} for _, values in audience.recipients)
     summary = summarise_personalised(message, rows, counted_as)
+    unicode_values = None
+    if summary.ucs2_recipients and summary.template_alone.encoding == GSM:
+        unicode_values = _unicode_values(audience, tags)
     cost = ListCost(
         recipients=summary.recipients,
         total_segments=summary.total_segments,
@@ -338,10 +366,37 @@ def _personalised_cost(
         extra_segment_recipients=summary.extra_segment_recipients,
         excluded_opted_out=audience.excluded_opted_out,
         excluded_duplicates=audience.excluded_duplicates,
+        unicode_values=unicode_values,
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None
     return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients)
+
+
+def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues:
+    """Scan the used fields' values (not the rendered texts) for characters outside GSM."""
+    examples: list[UnicodeValue] = []
+    characters: dict[str, None] = {}
+    recipients = 0
+    for msisdn, values in audience.recipients:
+        found = False
+        for name in tags:
+            value = values.get(name) or ""
+            offending = non_gsm_characters(value) if value else ()
+            if not offending:
+                continue
+            characters.update(dict.fromkeys(offending))
+            if not found and len(examples) < UNICODE_EXAMPLES:
+                examples.append(UnicodeValue(msisdn, name, value, offending))
+            found = True
+        recipients += found
+    return UnicodeValues(
+        examples=tuple(examples),
+        recipients=recipients,
+        characters=tuple(
+            OffendingCharacter(_visible(char), describe_character(char)) for char in characters
+        ),
+    )
 
 
 def _gsm_refused_for(audience: _Audience, message: str, tags: tuple[str, ...], refused: int) -> str:

@@ -33,7 +33,13 @@ def count():
     # from its parent and not from lists, must not wipe the hint the compose page drew.
     asked_by = request.headers.get("HX-Trigger-Name")
     refresh_tags = bool(counter.lists_chosen) or asked_by not in _FIELDS_OUTSIDE_LIST_CHOOSER
-    return render_template("counter/_counter.html", counter=counter, refresh_tags=refresh_tags)
+    return render_template(
+        "counter/_counter.html",
+        counter=counter,
+        refresh_tags=refresh_tags,
+        text_changed=asked_by == "message",  # the "Replaced …" note no longer applies
+        announce=True,  # the summary for screen readers, into the live region that stays
+    )
 
 
 @bp.post("/fix-lookalikes")

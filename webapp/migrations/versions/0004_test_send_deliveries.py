@@ -1,0 +1,26 @@
+"""test send deliveries
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01 09:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('test_sends', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('deliveries', sa.JSON(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('test_sends', schema=None) as batch_op:
+        batch_op.drop_column('deliveries')
