@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -282,6 +283,8 @@ class Campaign(db.Model):
         _enum(CampaignStatus), default=CampaignStatus.DRAFT
     )
     speed_per_minute: Mapped[int | None] = mapped_column()
+    # Send field values in GSM 7-bit letters (François -> Francois): see sms.gsm_spelling.
+    plain_values: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)

@@ -96,3 +96,18 @@ def test_phone_preview_follows_the_chosen_recipient(signed_in, sandbox, screensh
     expect(phone).to_contain_text("segment 3 of 3")
     screenshot("compose-2-phone-preview")
     assert page.console_errors == []
+
+
+def test_plain_values_option_recounts_the_names_in_gsm(signed_in):
+    page = signed_in
+    page.get_by_label("People (2 recipients)").check()
+    page.get_by_label("Message").fill("Hi %first_name%")
+    counter = page.locator("#counter")
+    expect(counter).to_contain_text("1 needs Unicode")
+    page.get_by_label("Send these values in GSM 7-bit letters for this campaign").check()
+    expect(counter).to_contain_text("The values are sent in GSM 7-bit letters")
+    expect(counter).not_to_contain_text("1 needs Unicode")
+    expect(
+        page.get_by_label("Send these values in GSM 7-bit letters for this campaign")
+    ).to_be_checked()
+    assert page.console_errors == []

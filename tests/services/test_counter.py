@@ -8,7 +8,12 @@ from helpers import danish_numbers, make_list
 from webapp.extensions import db
 from webapp.models import ImportStatus, ListImport, OptOut, Recipient
 from webapp.services import campaigns
-from webapp.services.counter import clear_counter_caches, count_message, describe_replacements
+from webapp.services.counter import (
+    UnicodeValue,
+    clear_counter_caches,
+    count_message,
+    describe_replacements,
+)
 from webapp.sms import replace_lookalikes
 
 
@@ -206,7 +211,7 @@ def test_values_that_force_unicode_name_the_recipients_and_characters(ctx):
     values = counter.list_cost.unicode_values
     assert values.recipients == 5  # ç, Ł, ë, á, ł; Ç and ñ are GSM 7-bit
     first = danish_numbers(1)[0]
-    assert values.examples[0] == type(values.examples[0])(first, "first_name", "François", ("ç",))
+    assert values.examples[0] == UnicodeValue(first, "first_name", "François", ("ç",), "Francois")
     assert len(values.examples) == 3
     assert [c.shown for c in values.characters] == ["ç", "Ł", "ë", "á", "ł"]
     assert "U+00E7 LATIN SMALL LETTER C WITH CEDILLA" in values.characters[0].description
@@ -216,3 +221,12 @@ def test_a_unicode_template_does_not_blame_the_values(ctx):
     people(["François"])
     counter = count_message(db.session, "Hi %first_name% 🌷", list_ids=[1])
     assert counter.list_cost.unicode_values is None
+
+
+def test_plain_values_count_names_in_gsm_letters(ctx):
+    people(["François", "Ann"])
+    plain = count_message(db.session, "Hi %first_name%", list_ids=[1], plain_values=True)
+    assert plain.list_cost.ucs2_recipients == 0 and plain.list_cost.total_segments == 2
+    assert plain.list_cost.unicode_values.examples[0].spelled == "Francois"
+    as_is = count_message(db.session, "Hi %first_name%", list_ids=[1])
+    assert as_is.list_cost.ucs2_recipients == 1  # cached apart from the plain count

@@ -41,3 +41,17 @@ def test_an_unknown_number_shows_the_first_recipient(sender):
     campaign = draft(sender, "Hello", ["Ann", "Bo"])
     assert phone_view(db.session, campaign, "4599999999").recipient.msisdn == danish_numbers(1)[0]
     assert phone_view(db.session, campaign, "not a number").segments == ["Hello"]
+
+
+def test_plain_values_are_sent_and_previewed_in_gsm_letters(sender, sandbox):
+    from webapp.services.campaigns import batch_message
+
+    campaign = draft(sender, "Hi %first_name%, " + "y" * 100, ["François"])
+    campaign.plain_values = True
+    view = phone_view(db.session, campaign, None)
+    assert view.recipient.text.startswith("Hi Francois, ") and view.recipient.encoding == "GSM"
+    message = batch_message(
+        campaign, [(danish_numbers(1)[0], {"first_name": "François"})], ["first_name"], number=1
+    )
+    result = sandbox.client().send(message, dry_run=True)
+    assert result.usage.countries == {"DK": 1}  # one GSM segment, not two Unicode ones

@@ -333,3 +333,36 @@ def test_preview_shows_the_chosen_recipients_message_on_a_phone(sender_client, p
     assert "Hi N3, " in fragment
     without_js = sender_client.get(f"/campaigns/{cid}/preview?phone={number}").text
     assert f'<option value="{number}" selected>' in without_js
+
+
+def test_plain_values_are_saved_with_the_campaign_and_kept_by_a_copy(app, sender_client):
+    with app.app_context():
+        rows = [(danish_numbers(1)[0], {"first_name": "François"})]
+        people = make_list(db.session, "Names", rows, fields=["first_name"]).id
+    cid = campaign_id(compose(sender_client, people, plain_values="y", message="Hi %first_name%"))
+    edit = sender_client.get(f"/campaigns/{cid}/edit").text
+    assert 'id="plain_values" value="y" checked' in edit
+    copy = campaign_id(sender_client.post(f"/campaigns/{cid}/copy"))
+    with app.app_context():
+        assert db.session.get(Campaign, copy).plain_values is True
+    assert "sent in GSM 7-bit letters" in sender_client.get(f"/campaigns/{cid}").text
+
+
+def test_plain_values_reach_the_phone_in_gsm_letters(app, sender_client, sandbox, jobs):
+    with app.app_context():
+        rows = [(danish_numbers(1)[0], {"first_name": "François"})]
+        people = make_list(db.session, "Names", rows, fields=["first_name"]).id
+    cid = campaign_id(
+        compose(
+            sender_client, people, action="preview", plain_values="y", message="Hi %first_name%"
+        )
+    )
+    page = sender_client.get(f"/campaigns/{cid}/preview").text
+    assert "Hi Francois" in page and "Unicode" not in page
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    sender_client.post(
+        f"/campaigns/{cid}/confirm", data={"fingerprint": fingerprint, "understood": "y"}
+    )
+    jobs.run_pending()
+    received = sandbox.store.received_for(label="Black Friday")
+    assert [r["text"] for r in received] == ["Hi Francois"]

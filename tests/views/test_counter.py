@@ -222,3 +222,16 @@ def test_typing_again_clears_the_replaced_note(sender):
         "/compose/counter", data={"message": "Hi"}, headers={"HX-Trigger-Name": "encoding"}
     ).text
     assert "replaced-note" not in listed  # only a change of the text makes the note stale
+
+
+def test_the_counter_offers_and_keeps_the_plain_values_option(app, sender):
+    with app.app_context():
+        rows = [(danish_numbers(1)[0], {"first_name": "François"})]
+        list_id = make_list(db.session, "People", rows, fields=["first_name"]).id
+    offered = count(sender, "Hi %first_name%", list_ids=[str(list_id)])
+    assert 'name="plain_values"' in offered and " checked" not in offered
+    assert "“François” as “Francois”" in text_of(offered)
+    ticked = count(sender, "Hi %first_name%", list_ids=[str(list_id)], plain_values="y")
+    assert 'id="plain_values" value="y" checked' in ticked
+    assert "The values are sent in GSM 7-bit letters" in text_of(ticked)
+    assert "needs Unicode ·" not in text_of(ticked) and "1 segment in total" in text_of(ticked)

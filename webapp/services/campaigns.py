@@ -41,7 +41,14 @@ from webapp.models import (
 )
 from webapp.money import money_text
 from webapp.services.optouts import opted_out_numbers
-from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags, render
+from webapp.sms import (
+    EncodingError,
+    UnknownTagError,
+    analyze,
+    check_tags,
+    gsm_spelling,
+    render,
+)
 from webapp.sms.personalise import to_gateway_tags
 from webapp.sms.phones import normalise_msisdn
 
@@ -73,6 +80,7 @@ class CampaignDraft:
     encoding: str = "auto"
     send_at: datetime | None = None
     speed_per_minute: int | None = None
+    plain_values: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,7 @@ def save_draft(
     campaign.encoding = draft.encoding
     campaign.send_at = draft.send_at
     campaign.speed_per_minute = draft.speed_per_minute
+    campaign.plain_values = draft.plain_values
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -195,6 +204,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         sender=campaign.sender,
         message=campaign.message,
         encoding=campaign.encoding,
+        plain_values=campaign.plain_values,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,
@@ -370,6 +380,8 @@ def tagged_batch_message(
 
     ``tags`` come from ``to_gateway_tags``.
     """
+    if campaign.plain_values and tags:
+        rows = ((row[0], *map(gsm_spelling, row[1:])) for row in rows)
     return SmsMessage(
         message=campaign.message,
         recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
@@ -383,7 +395,9 @@ def tagged_batch_message(
 
 
 def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
-    return render(campaign.message, {name: values.get(name, "") for name in fields})
+    """The campaign's text for one recipient's values, as the gateway will render it."""
+    spell = gsm_spelling if campaign.plain_values else str
+    return render(campaign.message, {name: spell(values.get(name) or "") for name in fields})
 
 
 # --- Is the preview current? ---------------------------------------------------------------
@@ -403,6 +417,8 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "parent": campaign.parent_id,
         "opt_outs": [opt_outs[0], str(opt_outs[1])],
     }
+    if campaign.plain_values:  # only when set, so the fingerprints of earlier previews hold
+        state["plain_values"] = True
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 

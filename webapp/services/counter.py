@@ -32,6 +32,7 @@ from webapp.sms import (
     analyze,
     check_tags,
     find_tags,
+    gsm_spelling,
     non_gsm_characters,
     render,
     summarise_personalised,
@@ -74,12 +75,13 @@ class ListCost:
 @dataclass(frozen=True, slots=True)
 class UnicodeValue:
     """A recipient whose field values need Unicode: number, the field, its value, the
-    characters GSM 7-bit cannot send."""
+    characters GSM 7-bit cannot send, and the value in GSM 7-bit letters (`gsm_spelling`)."""
 
     msisdn: str
     field: str
     value: str
     characters: tuple[str, ...]
+    spelled: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class MessageCount:
     fixable: bool
     extension_characters: tuple[str, ...]
     list_cost: ListCost | None
+    plain_values: bool = False
 
     @property
     def error(self) -> str | None:
@@ -160,13 +163,20 @@ class OffendingCharacter:
 
 
 def count_message(
-    session: Session, message: str, encoding: str = "auto", list_ids: Sequence[int] = ()
+    session: Session,
+    message: str,
+    encoding: str = "auto",
+    list_ids: Sequence[int] = (),
+    *,
+    plain_values: bool = False,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`.
 
     Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
-    Lists that do not exist or are hidden are ignored. Raises ValueError for an encoding other
+    Lists that do not exist or are hidden are ignored. With `plain_values` the recipients'
+    values are counted as `sms.gsm_spelling` writes them (the campaign's option); which values
+    need Unicode as they are is reported either way. Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
     if encoding not in campaigns.ENCODINGS:
@@ -191,7 +201,9 @@ def count_message(
             errors.append(str(error))
     list_cost = None
     if lists and not errors:
-        list_cost, list_error = _cost_over_lists(session, lists, message, encoding, tags)
+        list_cost, list_error = _cost_over_lists(
+            session, lists, message, encoding, tags, plain_values
+        )
         if list_error:
             errors.append(list_error)
 
@@ -209,6 +221,7 @@ def count_message(
         fixable=bool(analysis.offending) and would_fix_encoding(message),
         extension_characters=extension,
         list_cost=list_cost,
+        plain_values=plain_values,
     )
 
 
@@ -292,10 +305,11 @@ def _cost_over_lists(
     message: str,
     encoding: str,
     tags: tuple[str, ...],
+    plain_values: bool = False,
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
     audience_key = _audience_key(session, lists)
-    cost_key = (message, encoding, audience_key)
+    cost_key = (message, encoding, plain_values, audience_key)
     cached = _list_costs.get(cost_key)
     if cached is not None:
         return cached
@@ -303,7 +317,7 @@ def _cost_over_lists(
     if audience is None:
         audience = _resolve_audience(session, lists)
         _audiences.put(audience_key, audience)
-    result = _personalised_cost(audience, message, encoding, tags)
+    result = _personalised_cost(audience, message, encoding, tags, plain_values)
     _list_costs.put(cost_key, result)
     return result
 
@@ -348,15 +362,18 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
 
 
 def _personalised_cost(
-    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...]
+    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...], plain_values: bool
 ) -> tuple[ListCost, str | None]:
     # Under forced GSM, count as the gateway would send it ("auto") and report the recipients
     # whose values need Unicode by number: "recipient 17" means nothing to a user.
     counted_as = "auto" if encoding == GSM else encoding
-    rows = ({name: values.get(name) or "" for name in tags} for _, values in audience.recipients)
+    spell = gsm_spelling if plain_values else str
+    rows = (
+        {name: spell(values.get(name) or "") for name in tags} for _, values in audience.recipients
+    )
     summary = summarise_personalised(message, rows, counted_as)
     unicode_values = None
-    if summary.ucs2_recipients and summary.template_alone.encoding == GSM:
+    if (summary.ucs2_recipients or plain_values) and summary.template_alone.encoding == GSM:
         unicode_values = _unicode_values(audience, tags)
     cost = ListCost(
         recipients=summary.recipients,
@@ -370,7 +387,7 @@ def _personalised_cost(
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None
-    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients)
+    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients, spell)
 
 
 def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues:
@@ -387,7 +404,9 @@ def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues
                 continue
             characters.update(dict.fromkeys(offending))
             if not found and len(examples) < UNICODE_EXAMPLES:
-                examples.append(UnicodeValue(msisdn, name, value, offending))
+                examples.append(
+                    UnicodeValue(msisdn, name, value, offending, gsm_spelling(value))
+                )
             found = True
         recipients += found
     return UnicodeValues(
@@ -399,9 +418,11 @@ def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues
     )
 
 
-def _gsm_refused_for(audience: _Audience, message: str, tags: tuple[str, ...], refused: int) -> str:
+def _gsm_refused_for(
+    audience: _Audience, message: str, tags: tuple[str, ...], refused: int, spell=str
+) -> str:
     for msisdn, values in audience.recipients:
-        text = render(message, {name: values.get(name) or "" for name in tags})
+        text = render(message, {name: spell(values.get(name) or "") for name in tags})
         offending = non_gsm_characters(text)
         if offending:
             listed = ", ".join(describe_character(char) for char in offending)

@@ -173,6 +173,7 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
         encoding=campaign.encoding,
         send_at=campaign.send_at,
         speed_per_minute=campaign.speed_per_minute,
+        plain_values=campaign.plain_values,
     )
 
 

@@ -104,6 +104,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         encoding=form.encoding.data or "auto",
         send_at=send_at,
         speed_per_minute=form.speed_per_minute.data,
+        plain_values=bool(form.plain_values.data),
     )
 
 
@@ -115,7 +116,11 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         fields = campaigns.available_fields(chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
     counter = count_message(
-        db.session, form.message.data or "", encoding, [lst.id for lst in chosen]
+        db.session,
+        form.message.data or "",
+        encoding,
+        [lst.id for lst in chosen],
+        plain_values=bool(form.plain_values.data),
     )
     return render_template(
         "campaigns/compose.html",

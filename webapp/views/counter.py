@@ -27,7 +27,7 @@ _MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare 
 def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
-    counter = count_message(db.session, message, encoding, list_ids)
+    counter = count_message(db.session, message, encoding, list_ids, plain_values=_plain_values())
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
     # from its parent and not from lists, must not wipe the hint the compose page drew.
@@ -48,7 +48,9 @@ def fix_lookalikes():
     """The message field again, look-alikes replaced, saying what changed, counter updated."""
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
-    counter = count_message(db.session, replacement.text, encoding, list_ids)
+    counter = count_message(
+        db.session, replacement.text, encoding, list_ids, plain_values=_plain_values()
+    )
     return render_template(
         "counter/_message_field.html",
         message_value=replacement.text,
@@ -57,6 +59,11 @@ def fix_lookalikes():
         counter=counter,
         replaced_note=describe_replacements(replacement),
     )
+
+
+def _plain_values() -> bool:
+    """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
+    return request.form.get("plain_values", "") not in ("", "false", "n", "0")
 
 
 def _compose_input() -> tuple[str, str, list[int]]:

@@ -1,4 +1,4 @@
-"""test send deliveries
+"""test send deliveries, campaign plain values
 
 Revision ID: 0004
 Revises: 0003
@@ -19,8 +19,14 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('test_sends', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deliveries', sa.JSON(), nullable=True))
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('plain_values', sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade():
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_column('plain_values')
     with op.batch_alter_table('test_sends', schema=None) as batch_op:
         batch_op.drop_column('deliveries')
