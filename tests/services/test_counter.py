@@ -206,8 +206,8 @@ def test_nothing_replaced_is_said_so():
 
 def test_values_that_force_unicode_name_the_recipients_and_characters(ctx):
     names = ["François", "Ann", "Łukasz", "Çelik", "Bo", "Zoë", "Añá", "Mirosław"]
-    people(names)
-    counter = count_message(db.session, "Hi %first_name%", list_ids=[1])
+    list_id = people(names).id
+    counter = count_message(db.session, "Hi %first_name%", list_ids=[list_id])
     values = counter.list_cost.unicode_values
     assert values.recipients == 5  # ç, Ł, ë, á, ł; Ç and ñ are GSM 7-bit
     first = danish_numbers(1)[0]
@@ -218,15 +218,15 @@ def test_values_that_force_unicode_name_the_recipients_and_characters(ctx):
 
 
 def test_a_unicode_template_does_not_blame_the_values(ctx):
-    people(["François"])
-    counter = count_message(db.session, "Hi %first_name% 🌷", list_ids=[1])
+    list_id = people(["François"]).id
+    counter = count_message(db.session, "Hi %first_name% 🌷", list_ids=[list_id])
     assert counter.list_cost.unicode_values is None
 
 
 def test_plain_values_count_names_in_gsm_letters(ctx):
-    people(["François", "Ann"])
-    plain = count_message(db.session, "Hi %first_name%", list_ids=[1], plain_values=True)
+    list_id = people(["François", "Ann"]).id
+    plain = count_message(db.session, "Hi %first_name%", list_ids=[list_id], plain_values=True)
     assert plain.list_cost.ucs2_recipients == 0 and plain.list_cost.total_segments == 2
     assert plain.list_cost.unicode_values.examples[0].spelled == "Francois"
-    as_is = count_message(db.session, "Hi %first_name%", list_ids=[1])
+    as_is = count_message(db.session, "Hi %first_name%", list_ids=[list_id])
     assert as_is.list_cost.ucs2_recipients == 1  # cached apart from the plain count
