@@ -149,6 +149,8 @@ class CampaignForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, message="At least 1 recipient per minute.")],
         description="Recipients per minute; empty for as fast as the gateway allows.",
     )
+    # Offered by the counter when field values force Unicode (templates/counter/_counter.html).
+    plain_values = BooleanField("Send these values in GSM 7-bit letters")
 
 
 class SendTestForm(FlaskForm):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -271,6 +272,8 @@ class Campaign(db.Model):
         _enum(CampaignStatus), default=CampaignStatus.DRAFT
     )
     speed_per_minute: Mapped[int | None] = mapped_column()
+    # Send field values in GSM 7-bit letters (François -> Francois): see sms.gsm_spelling.
+    plain_values: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
@@ -398,6 +401,8 @@ class CampaignTestSend(db.Model):
     message: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # The latest delivery report per number: {msisdn: {"status", "error", "time"}}.
+    deliveries: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -92,6 +92,10 @@ class CampaignStatus(Lifecycle):
         return self is CampaignStatus.PAUSED
 
     @property
+    def is_sending(self) -> bool:
+        return self is CampaignStatus.SENDING
+
+    @property
     def can_pause(self) -> bool:
         return self.can_move_to(CampaignStatus.PAUSED)
 

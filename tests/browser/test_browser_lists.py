@@ -54,7 +54,7 @@ def test_upload_map_import_and_search(app, live_server, page, screenshot, make_u
     page.get_by_role("link", name="Open the list").click()
     expect(page.get_by_text("6 recipients.")).to_be_visible()
     page.get_by_label("Search").fill("Malm")
-    expect(page.get_by_text("1 recipient match.")).to_be_visible()
+    expect(page.get_by_text("1 recipient matches.")).to_be_visible()
     expect(page.locator("#recipients").get_by_role("cell", name="Lars")).to_be_visible()
     screenshot("lists-3-list")
     assert page.console_errors == []

@@ -8,7 +8,12 @@ from helpers import danish_numbers, make_list
 from webapp.extensions import db
 from webapp.models import ImportStatus, ListImport, OptOut, Recipient
 from webapp.services import campaigns
-from webapp.services.counter import clear_counter_caches, count_message, describe_replacements
+from webapp.services.counter import (
+    UnicodeValue,
+    clear_counter_caches,
+    count_message,
+    describe_replacements,
+)
 from webapp.sms import replace_lookalikes
 
 
@@ -197,3 +202,31 @@ def test_replacements_are_described_grouped_by_what_replaced_them():
 
 def test_nothing_replaced_is_said_so():
     assert describe_replacements(replace_lookalikes("plain")).startswith("Nothing to replace")
+
+
+def test_values_that_force_unicode_name_the_recipients_and_characters(ctx):
+    names = ["François", "Ann", "Łukasz", "Çelik", "Bo", "Zoë", "Añá", "Mirosław"]
+    list_id = people(names).id
+    counter = count_message(db.session, "Hi %first_name%", list_ids=[list_id])
+    values = counter.list_cost.unicode_values
+    assert values.recipients == 5  # ç, Ł, ë, á, ł; Ç and ñ are GSM 7-bit
+    first = danish_numbers(1)[0]
+    assert values.examples[0] == UnicodeValue(first, "first_name", "François", ("ç",), "Francois")
+    assert len(values.examples) == 3
+    assert [c.shown for c in values.characters] == ["ç", "Ł", "ë", "á", "ł"]
+    assert "U+00E7 LATIN SMALL LETTER C WITH CEDILLA" in values.characters[0].description
+
+
+def test_a_unicode_template_does_not_blame_the_values(ctx):
+    list_id = people(["François"]).id
+    counter = count_message(db.session, "Hi %first_name% 🌷", list_ids=[list_id])
+    assert counter.list_cost.unicode_values is None
+
+
+def test_plain_values_count_names_in_gsm_letters(ctx):
+    list_id = people(["François", "Ann"]).id
+    plain = count_message(db.session, "Hi %first_name%", list_ids=[list_id], plain_values=True)
+    assert plain.list_cost.ucs2_recipients == 0 and plain.list_cost.total_segments == 2
+    assert plain.list_cost.unicode_values.examples[0].spelled == "Francois"
+    as_is = count_message(db.session, "Hi %first_name%", list_ids=[list_id])
+    assert as_is.list_cost.ucs2_recipients == 1  # cached apart from the plain count

@@ -79,3 +79,14 @@ def test_gsm_text_is_never_changed(text):
 def test_replacing_twice_changes_nothing_more(text):
     once = replace_lookalikes(text).text
     assert replace_lookalikes(once).text == once
+
+
+def test_gsm_spelling_writes_names_in_gsm_letters():
+    from webapp.sms import gsm_spelling, is_gsm
+
+    assert gsm_spelling("François") == "Francois"
+    assert gsm_spelling("Łukasz Mirosław") == "Lukasz Miroslaw"
+    assert gsm_spelling("Zoë O’Brien") == "Zoe O'Brien"
+    assert gsm_spelling("Ñandú Çelik") == "Ñandu Çelik"  # Ñ and Ç are GSM already
+    assert gsm_spelling("Anna 🌷") == "Anna 🌷"  # no letter to fall back to: left as it is
+    assert is_gsm(gsm_spelling("Dvořák Šťastný"))

@@ -36,9 +36,17 @@ def count(client, message, **form):
     return response.text
 
 
-def test_counter_is_one_polite_live_region(sender):
+def test_counter_changes_are_announced_through_a_live_region_that_stays(sender):
     fragment = count(sender, "Hello")
-    assert fragment.lstrip().startswith('<div id="counter" class="counter" aria-live="polite">')
+    assert fragment.lstrip().startswith('<div id="counter" class="counter">')
+    # The live region is in the page, outside the redrawn counter; only its text is swapped.
+    assert (
+        '<p id="counter-status" hx-swap-oob="innerHTML">'
+        "GSM 7-bit, 1 segment, 155 characters left.</p>" in fragment
+    )
+    page = sender.get("/campaigns/new").text
+    live = '<p id="counter-status" class="visually-hidden" role="status" aria-live="polite">'
+    assert live in page
 
 
 def test_gsm_text_shows_septets_of_one_segment(sender):
@@ -111,13 +119,13 @@ def test_chosen_lists_show_the_personalised_cost(app, sender):
     assert "Longest personalised message: 2 segments (GSM 7-bit, 163 characters)" in shown
     assert "4 segments in total for 3 recipients · 1 needs Unicode" in shown
     assert "1 needs more segments because of their values" in shown
-    assert '<p id="message-tags" class="hint" hx-swap-oob="true">' in fragment
+    assert '<div id="message-tags" class="hint tag-chips" hx-swap-oob="true"' in fragment
     assert "Personalise with: %first_name%" in shown
 
 
 def test_unchecking_every_list_resets_the_tag_hint(sender):
     fragment = count(sender, "Hi")
-    assert '<p id="message-tags" class="hint" hx-swap-oob="true">' in fragment
+    assert '<div id="message-tags" class="hint tag-chips" hx-swap-oob="true"' in fragment
     assert "Choose a list to personalise the message with its fields." in text_of(fragment)
 
 
@@ -179,3 +187,51 @@ def test_fix_lookalikes_replaces_and_says_what_changed(sender):
 def test_fix_lookalikes_refuses_a_request_without_csrf_token(sender):
     response = sender.post("/compose/fix-lookalikes", data={"message": "“Hi”"}, csrf=False)
     assert response.status_code == 400
+
+
+def test_counter_names_recipients_whose_values_need_unicode(app, sender):
+    with app.app_context():
+        rows = [
+            (n, {"first_name": f})
+            for n, f in zip(danish_numbers(2), ["François", "Bo"], strict=True)
+        ]
+        list_id = make_list(db.session, "People", rows, fields=["first_name"]).id
+    shown = text_of(count(sender, "Hi %first_name%", list_ids=[str(list_id)]))
+    number = danish_numbers(1)[0]
+    assert (
+        f"1 recipient's message needs Unicode because of their values: +{number} "
+        "( %first_name% “François”: ç )." in shown
+    )
+    assert "Characters: ç (U+00E7 LATIN SMALL LETTER C WITH CEDILLA)." in shown
+
+
+def test_tags_are_chips_that_insert_at_the_cursor(app, sender):
+    with app.app_context():
+        list_id = make_list(db.session, "People", danish_numbers(1), fields=["first_name"]).id
+    fragment = count(sender, "Hi", list_ids=[str(list_id)])
+    assert 'data-insert-tag="%first_name%" data-for="message"' in fragment
+    assert 'type="button" class="chip"' in fragment
+
+
+def test_typing_again_clears_the_replaced_note(sender):
+    typed = sender.post(
+        "/compose/counter", data={"message": "Hi"}, headers={"HX-Trigger-Name": "message"}
+    ).text
+    assert '<p id="replaced-note" class="hint" role="status" hx-swap-oob="true"></p>' in typed
+    listed = sender.post(
+        "/compose/counter", data={"message": "Hi"}, headers={"HX-Trigger-Name": "encoding"}
+    ).text
+    assert "replaced-note" not in listed  # only a change of the text makes the note stale
+
+
+def test_the_counter_offers_and_keeps_the_plain_values_option(app, sender):
+    with app.app_context():
+        rows = [(danish_numbers(1)[0], {"first_name": "François"})]
+        list_id = make_list(db.session, "People", rows, fields=["first_name"]).id
+    offered = count(sender, "Hi %first_name%", list_ids=[str(list_id)])
+    assert 'name="plain_values"' in offered and " checked" not in offered
+    assert "“François” as “Francois”" in text_of(offered)
+    ticked = count(sender, "Hi %first_name%", list_ids=[str(list_id)], plain_values="y")
+    assert 'id="plain_values" value="y" checked' in ticked
+    assert "The values are sent in GSM 7-bit letters" in text_of(ticked)
+    assert "needs Unicode ·" not in text_of(ticked) and "1 segment in total" in text_of(ticked)

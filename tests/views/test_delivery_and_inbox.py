@@ -106,8 +106,9 @@ def test_campaign_page_summarises_delivery(app, login_as, sent_campaign):
     for number in danish_numbers(2):
         post_report(app, viewer, report(sent_campaign["message_id"], number, "DELIVERED", 100))
     page = viewer.get(f"/campaigns/{sent_campaign['id']}").text
-    assert re.search(r"DELIVERED</dt>\s*<dd>2<", page)
-    assert re.search(r"awaiting</dt>\s*<dd>1<", page)
+    delivered = r"delivered <span[^>]*>\(gateway status <code>DELIVERED</code>\)</span>"
+    assert re.search(delivered + r"</dt>\s*<dd>2<", page)
+    assert re.search(r"awaiting a delivery report</dt>\s*<dd>1<", page)
 
 
 def test_sandbox_inbox_shows_what_each_phone_got(login_as, sent_campaign):
@@ -128,3 +129,35 @@ def test_inbox_is_gone_outside_sandbox_mode(login_as):
     assert viewer.get("/sandbox/inbox").status_code == 404
     assert "Sandbox inbox" not in viewer.get("/").text
     assert "nothing is delivered" not in viewer.get("/").text
+
+
+def test_delivery_statuses_are_words_with_the_gateway_code_as_detail(app, login_as, sent_campaign):
+    viewer = login_as(Role.VIEWER)
+    number = danish_numbers(1)[0]
+    expired = report(sent_campaign["message_id"], number, "EXPIRED", 100)
+    post_report(app, viewer, {**expired, "error": "Validity period expired", "code": "0x0102"})
+    page = viewer.get(f"/campaigns/{sent_campaign['id']}").text
+    assert "not delivered: the phone was out of reach until the message expired" in page
+    assert "<code>EXPIRED</code>" in page
+    inbox = viewer.get("/sandbox/inbox").text
+    assert "gateway status <code>" in inbox
+
+
+def test_a_test_message_shows_the_status_of_its_delivery_report(app, login_as, sent_campaign):
+    sender = login_as(Role.SENDER)
+    cid = sent_campaign["id"]
+    sender.post(f"/campaigns/{cid}/test", data={"numbers": "+45 20 12 34 56", "sample": ""})
+    with app.app_context():
+        from webapp.models import CampaignTestSend
+
+        test = db.session.scalars(db.select(CampaignTestSend)).one()
+        message_id = int(test.message_id)
+    page = sender.get(f"/campaigns/{cid}").text
+    assert "+4520123456: sent to the gateway, awaiting a delivery report" in page
+    for status, time in (("ENROUTE", 100), ("EXPIRED", 200), ("BUFFERED", 150)):
+        post_report(app, sender, report(message_id, "4520123456", status, time))
+    page = sender.get(f"/campaigns/{cid}").text
+    assert "+4520123456: not delivered: the phone was out of reach" in page
+    assert "<code>EXPIRED</code>" in page
+    unknown = post_report(app, sender, report(message_id, "4599999999", "DELIVERED", 300))
+    assert unknown.status_code == 202

@@ -83,7 +83,7 @@ def test_lists_page_shows_each_list_with_its_figures(app, sender):
     page = sender.get("/lists/").text
 
     assert "Spring customers" in page
-    assert '<td class="num">2</td>' in page
+    assert '<td class="num" data-label="Recipients">2</td>' in page
     assert "<code>%city%</code>" in page
     assert 'action="/lists/upload"' in page
     assert "Opt-out list (0)" in page
@@ -269,7 +269,10 @@ def test_the_report_lists_rejected_rows_and_offers_them_as_csv(app, sender, jobs
     page = sender.get(f"/lists/imports/{list_import.id}").text
     download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
 
-    assert '<td class="num">4</td><td>not a valid number for DK (+45)</td>' in page
+    assert (
+        '<td class="num" data-label="Line">4</td><td data-label="Why">not a valid number for DK'
+        " (+45)</td>" in page
+    )
     assert "Download the 2 rejected rows (CSV)" in page
     assert download.mimetype == "text/csv"
     assert 'filename="customers-rejected-rows.csv"' in download.headers["Content-Disposition"]
@@ -321,7 +324,7 @@ def test_list_page_shows_recipients_fields_flags_and_imports(app, sender, jobs):
 
     page = sender.get(f"/lists/{list_import.list_id}").text
 
-    assert "<td>Vejle</td>" in page and '<th scope="col">%city%</th>' in page
+    assert '<td data-label="%city%">Vejle</td>' in page and '<th scope="col">%city%</th>' in page
     assert "probably a landline" in page
     assert "opted out" in page  # opted out after the import: kept, but never sent to
     assert "customers.csv" in page and "Report</a>" in page
@@ -340,7 +343,7 @@ def test_recipients_are_searched_by_number_or_field_value(app, sender, jobs):
 
     assert "+4520123456" in search("20 12") and "+46812345678" not in search("20 12")
     assert "+46812345678" in search("stockholm") and "+4520123456" not in search("stockholm")
-    assert "1 recipient match." in search("Vej")
+    assert "1 recipient matches." in search("Vej")
     assert "No recipient matches." in search("Aarhus")
     assert "+46812345678" in search("", landlines="1") and "+452012" not in search(
         "", landlines="1"
@@ -570,3 +573,21 @@ def test_every_user_text_is_shown_literally(app, sender, jobs):
         assert "&lt;script&gt;x&lt;/script&gt;" in page, name
     for name in ("mapping", "list", "report"):
         assert "{{7*7}}" in pages[name], name
+
+
+# --- Words (issue 15, item 10) ---------------------------------------------------------------
+
+
+def test_import_report_counts_in_the_singular_when_one(sender, jobs):
+    done = import_file(sender, jobs)  # one duplicate: "Ida again"
+    page = sender.get(f"/lists/imports/{done.id}").text
+    assert '<div class="label">duplicate</div>' in page
+    assert "+ 1 duplicate\n" in page or "+ 1 duplicate " in page
+    assert "1 duplicates" not in page
+
+
+def test_mapping_of_a_file_with_only_a_header_shows_no_first_rows(sender):
+    import_id = import_id_of(upload(sender, "Name,Mobile\n"))
+    page = sender.get(f"/lists/imports/{import_id}/mapping").text
+    assert "The file has no data rows" in page
+    assert "The first 0 rows" not in page

@@ -39,6 +39,7 @@ from webapp.sms import (
     analyze,
     check_tags,
     find_tags,
+    gsm_spelling,
     non_gsm_characters,
     render,
     summarise_personalised,
@@ -54,6 +55,9 @@ COST_CACHE_SIZE = 256
 
 MAX_LISTS = 100
 """More lists than this in one count is not a composer's request; refused with a clear error."""
+
+UNICODE_EXAMPLES = 3
+"""Recipients named when their field values force Unicode; the rest are counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,29 @@ class ListCost:
     extra_segment_recipients: int
     excluded_opted_out: int
     excluded_duplicates: int
+    unicode_values: UnicodeValues | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnicodeValue:
+    """A recipient whose field values need Unicode: number, the field, its value, the
+    characters GSM 7-bit cannot send, and the value in GSM 7-bit letters (`gsm_spelling`)."""
+
+    msisdn: str
+    field: str
+    value: str
+    characters: tuple[str, ...]
+    spelled: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnicodeValues:
+    """Which recipients' values force Unicode when the template alone would be GSM 7-bit:
+    the first few by name, how many in all, and every offending character with its name."""
+
+    examples: tuple[UnicodeValue, ...]
+    recipients: int
+    characters: tuple[OffendingCharacter, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +123,7 @@ class MessageCount:
     fixable: bool
     extension_characters: tuple[str, ...]
     list_cost: ListCost | None
+    plain_values: bool = False
 
     @property
     def error(self) -> str | None:
@@ -142,13 +170,20 @@ class OffendingCharacter:
 
 
 def count_message(
-    session: Session, message: str, encoding: str = "auto", list_ids: Sequence[int] = ()
+    session: Session,
+    message: str,
+    encoding: str = "auto",
+    list_ids: Sequence[int] = (),
+    *,
+    plain_values: bool = False,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`.
 
     Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
-    Lists that do not exist or are hidden are ignored. Raises ValueError for an encoding other
+    Lists that do not exist or are hidden are ignored. With `plain_values` the recipients'
+    values are counted as `sms.gsm_spelling` writes them (the campaign's option); which values
+    need Unicode as they are is reported either way. Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
     if encoding not in ENCODINGS:
@@ -173,7 +208,9 @@ def count_message(
             errors.append(str(error))
     list_cost = None
     if lists and not errors:
-        list_cost, list_error = _cost_over_lists(session, lists, message, encoding, tags)
+        list_cost, list_error = _cost_over_lists(
+            session, lists, message, encoding, tags, plain_values
+        )
         if list_error:
             errors.append(list_error)
 
@@ -191,6 +228,7 @@ def count_message(
         fixable=bool(analysis.offending) and would_fix_encoding(message),
         extension_characters=extension,
         list_cost=list_cost,
+        plain_values=plain_values,
     )
 
 
@@ -251,11 +289,12 @@ def _cost_over_lists(
     message: str,
     encoding: str,
     tags: tuple[str, ...],
+    plain_values: bool = False,
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
     # The database URL keeps two apps in one process apart.
     audience_key = (str(session.get_bind().url), audience_state(session, lists))
-    cost_key = (message, encoding, audience_key)
+    cost_key = (message, encoding, plain_values, audience_key)
     with _cache_lock:
         cached = _list_costs.get(cost_key)
         audience = _audiences.get(audience_key)
@@ -265,7 +304,7 @@ def _cost_over_lists(
         audience = _resolve_audience(session, lists)
         with _cache_lock:
             _audiences[audience_key] = audience
-    result = _personalised_cost(audience, message, encoding, tags)
+    result = _personalised_cost(audience, message, encoding, tags, plain_values)
     with _cache_lock:
         _list_costs[cost_key] = result
     return result
@@ -283,13 +322,19 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
 
 
 def _personalised_cost(
-    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...]
+    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...], plain_values: bool
 ) -> tuple[ListCost, str | None]:
     # Under forced GSM, count as the gateway would send it ("auto") and report the recipients
     # whose values need Unicode by number: "recipient 17" means nothing to a user.
     counted_as = "auto" if encoding == GSM else encoding
-    rows = ({name: values.get(name) or "" for name in tags} for _, values in audience.recipients)
+    spell = gsm_spelling if plain_values else str
+    rows = (
+        {name: spell(values.get(name) or "") for name in tags} for _, values in audience.recipients
+    )
     summary = summarise_personalised(message, rows, counted_as)
+    unicode_values = None
+    if (summary.ucs2_recipients or plain_values) and summary.template_alone.encoding == GSM:
+        unicode_values = _unicode_values(audience, tags)
     cost = ListCost(
         recipients=summary.recipients,
         total_segments=summary.total_segments,
@@ -298,15 +343,44 @@ def _personalised_cost(
         extra_segment_recipients=summary.extra_segment_recipients,
         excluded_opted_out=audience.excluded_opted_out,
         excluded_duplicates=audience.excluded_duplicates,
+        unicode_values=unicode_values,
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None
-    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients)
+    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients, spell)
 
 
-def _gsm_refused_for(audience: _Audience, message: str, tags: tuple[str, ...], refused: int) -> str:
+def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues:
+    """Scan the used fields' values (not the rendered texts) for characters outside GSM."""
+    examples: list[UnicodeValue] = []
+    characters: dict[str, None] = {}
+    recipients = 0
     for msisdn, values in audience.recipients:
-        text = render(message, {name: values.get(name) or "" for name in tags})
+        found = False
+        for name in tags:
+            value = values.get(name) or ""
+            offending = non_gsm_characters(value) if value else ()
+            if not offending:
+                continue
+            characters.update(dict.fromkeys(offending))
+            if not found and len(examples) < UNICODE_EXAMPLES:
+                examples.append(UnicodeValue(msisdn, name, value, offending, gsm_spelling(value)))
+            found = True
+        recipients += found
+    return UnicodeValues(
+        examples=tuple(examples),
+        recipients=recipients,
+        characters=tuple(
+            OffendingCharacter(_visible(char), describe_character(char)) for char in characters
+        ),
+    )
+
+
+def _gsm_refused_for(
+    audience: _Audience, message: str, tags: tuple[str, ...], refused: int, spell=str
+) -> str:
+    for msisdn, values in audience.recipients:
+        text = render(message, {name: spell(values.get(name) or "") for name in tags})
         offending = non_gsm_characters(text)
         if offending:
             listed = ", ".join(describe_character(char) for char in offending)

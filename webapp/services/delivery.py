@@ -19,6 +19,7 @@ from webapp.models import (
     Batch,
     Campaign,
     CampaignRecipient,
+    CampaignTestSend,
     ReceivedDeliveryReport,
     RecipientState,
 )
@@ -44,7 +45,8 @@ def verify_report(
 
 
 def record_delivery_report(session: Session, report: dict) -> bool:
-    """Store a report on its recipient; False when it was stale (older or transient-after-final)."""
+    """Store a report on its recipient, or on the test message it belongs to; False when it was
+    stale (older or transient-after-final)."""
     status = str(report.get("status", "")).upper()
     if status not in DELIVERY_STATUSES:
         raise UnknownReport(f"Unknown delivery status {status!r}.")
@@ -56,23 +58,14 @@ def record_delivery_report(session: Session, report: dict) -> bool:
         .where(Batch.message_id == message_id, CampaignRecipient.msisdn == msisdn)
     )
     if recipient is None:
-        raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")
+        return _record_test_report(session, message_id, msisdn, status, report)
     if _is_replay(session, message_id, msisdn, status):
         return False
     at = _report_time(report)
-    current = recipient.delivery_status
-    if current is not None:
-        older = recipient.delivery_updated_at is not None and at < recipient.delivery_updated_at
-        transient_after_final = is_final(current) and not is_final(status)
-        final_after_transient = is_final(status) and not is_final(current)
-        if transient_after_final or (older and not final_after_transient):
-            return False
+    if _is_stale(recipient.delivery_status, recipient.delivery_updated_at, status, at):
+        return False
     recipient.delivery_status = status
-    error = report.get("error")
-    code = report.get("code")
-    recipient.delivery_error = (
-        (f"{error} ({code})" if code else str(error))[:200] if error else None
-    )
+    recipient.delivery_error = _error_text(report)
     recipient.delivery_updated_at = at
     session.commit()
     return True
@@ -87,6 +80,39 @@ def _is_replay(session: Session, message_id: str, msisdn: str, status: str) -> b
         session.rollback()
         return True
     return False
+
+
+def _record_test_report(
+    session: Session, message_id: str, msisdn: str, status: str, report: dict
+) -> bool:
+    test = session.scalar(select(CampaignTestSend).where(CampaignTestSend.message_id == message_id))
+    if test is None or msisdn not in test.numbers:
+        raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")
+    at = _report_time(report)
+    current = (test.deliveries or {}).get(msisdn)
+    if current and _is_stale(
+        current["status"], datetime.fromtimestamp(current["time"], UTC), status, at
+    ):
+        return False
+    entry = {"status": status, "error": _error_text(report), "time": at.timestamp()}
+    test.deliveries = {**(test.deliveries or {}), msisdn: entry}  # a new dict: JSON is not tracked
+    session.commit()
+    return True
+
+
+def _is_stale(current: str | None, current_at: datetime | None, status: str, at: datetime) -> bool:
+    if current is None:
+        return False
+    older = current_at is not None and at < current_at
+    transient_after_final = is_final(current) and not is_final(status)
+    final_after_transient = is_final(status) and not is_final(current)
+    return transient_after_final or (older and not final_after_transient)
+
+
+def _error_text(report: dict) -> str | None:
+    error = report.get("error")
+    code = report.get("code")
+    return (f"{error} ({code})" if code else str(error))[:200] if error else None
 
 
 def _report_time(report: dict) -> datetime:

@@ -25,10 +25,12 @@ from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
-from webapp.sms import analyze
+from webapp.sms import analyze, split_segments
 
 MANY_SEGMENTS = 3
 RECENT_DAYS = 7
+NO_LISTS = "Choose at least one recipient list."
+NO_MESSAGE = "Write the message first."
 
 
 class PreviewFailed(ValueError):
@@ -60,9 +62,9 @@ def preview_campaign(
         else None
     )
     if lists is not None and not lists:
-        raise CampaignInvalid({"list_ids": "Choose at least one recipient list."})
+        raise CampaignInvalid({"list_ids": NO_LISTS})
     if not campaign.message.strip():
-        raise CampaignInvalid({"message": "Write the message first."})
+        raise CampaignInvalid({"message": NO_MESSAGE})
     resolved = resolve_recipients(session, campaign)
     if not resolved.recipients:
         raise CampaignInvalid({"list_ids": "The chosen lists have no one to send to."})
@@ -129,6 +131,30 @@ def preview_campaign(
     return summary
 
 
+def draft_problems(
+    session: Session,
+    draft: CampaignDraft,
+    *,
+    for_preview: bool,
+    follow_up: bool = False,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Every problem of a draft at once, by field: those that prevent saving it and, when it is
+    to be previewed, the missing lists and message too (a follow-up has no lists of its own)."""
+    try:
+        validate_draft(session, draft, now=now)
+    except CampaignInvalid as error:
+        problems = dict(error.errors)
+    else:
+        problems = {}
+    if for_preview:
+        if not follow_up and not draft.list_ids:
+            problems.setdefault("list_ids", NO_LISTS)
+        if not draft.message.strip():
+            problems.setdefault("message", NO_MESSAGE)
+    return problems
+
+
 def _as_draft(campaign: Campaign) -> CampaignDraft:
     return CampaignDraft(
         name=campaign.name,
@@ -138,6 +164,7 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
         encoding=campaign.encoding,
         send_at=campaign.send_at,
         speed_per_minute=campaign.speed_per_minute,
+        plain_values=campaign.plain_values,
     )
 
 
@@ -295,3 +322,30 @@ def recipient_messages(
     if sort in ("segments", "-segments"):
         rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
     return rows[start : start + per_page], len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneView:
+    """One recipient's message as their phone shows it, cut where the gateway cuts it."""
+
+    recipient: RecipientMessage
+    segments: list[str]
+    per_segment: int
+
+
+def phone_view(session: Session, campaign: Campaign, msisdn: str | None) -> PhoneView | None:
+    """The message `msisdn` gets (the first recipient's when `msisdn` is not one of them), with
+    its segments; None when the campaign reaches no one."""
+    rows: list[RecipientMessage] = []
+    if msisdn and msisdn.isdigit():
+        found, _ = recipient_messages(session, campaign, search=msisdn, per_page=100)
+        rows = [row for row in found if row.msisdn == msisdn]
+    if not rows:
+        rows, _ = recipient_messages(session, campaign, per_page=1)
+    if not rows:
+        return None
+    row = rows[0]
+    encoding = "UCS2" if row.encoding == "UCS2" else "GSM"
+    return PhoneView(
+        row, split_segments(row.text, encoding), analyze(row.text, encoding).per_segment
+    )

@@ -13,7 +13,12 @@ from webapp.sms.gsm import (
     is_gsm,
     non_gsm_characters,
 )
-from webapp.sms.lookalikes import Replacement, replace_lookalikes, would_fix_encoding
+from webapp.sms.lookalikes import (
+    Replacement,
+    gsm_spelling,
+    replace_lookalikes,
+    would_fix_encoding,
+)
 from webapp.sms.personalise import (
     LongestMessage,
     PersonalisationSummary,
@@ -57,6 +62,7 @@ __all__ = [
     "find_tags",
     "gsm_decode",
     "gsm_encode",
+    "gsm_spelling",
     "is_gsm",
     "non_gsm_characters",
     "render",

@@ -9,6 +9,7 @@ characters are replaced: letters are never changed, because that would change th
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from webapp.sms.gsm import is_gsm
@@ -110,3 +111,28 @@ def replace_lookalikes(text: str) -> Replacement:
 def would_fix_encoding(text: str) -> bool:
     """True when `text` needs UCS-2 but replace_lookalikes would make it fit GSM 7-bit."""
     return not is_gsm(text) and is_gsm(replace_lookalikes(text).text)
+
+
+# Letters without a GSM twin by decomposition (their stroke is not a combining mark).
+_LETTER_FALLBACKS = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i"}
+
+
+def gsm_spelling(value: str) -> str:
+    """`value` in GSM 7-bit letters where it can be: look-alikes replaced, then each letter GSM
+    lacks written as its base letter (ç -> c, á -> a, Ł -> L, ë -> e). Unlike replace_lookalikes
+    this changes letters, so it is only for field values a sender chose to send this way (a name
+    such as "François" then costs a GSM message instead of a Unicode one); other characters stay.
+    """
+    if is_gsm(value):
+        return value
+    value = replace_lookalikes(value).text
+    if is_gsm(value):
+        return value
+    return "".join(char if is_gsm(char) else _base_letter(char) for char in value)
+
+
+def _base_letter(char: str) -> str:
+    if char in _LETTER_FALLBACKS:
+        return _LETTER_FALLBACKS[char]
+    base = "".join(part for part in unicodedata.normalize("NFKD", char) if is_gsm(part))
+    return base or char

@@ -31,9 +31,16 @@ from webapp.services.campaigns import (
 )
 from webapp.services.counter import count_message, describe_replacements
 from webapp.services.pages import Page, page_number
-from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
+from webapp.services.preview import (
+    PreviewFailed,
+    draft_problems,
+    phone_view,
+    preview_campaign,
+    recipient_messages,
+)
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
+from webapp.tasks import delivery_report_url
 from webapp.views.common import default_country, flash_form_errors
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -95,6 +102,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         encoding=form.encoding.data or "auto",
         send_at=send_at,
         speed_per_minute=form.speed_per_minute.data,
+        plain_values=bool(form.plain_values.data),
     )
 
 
@@ -103,7 +111,11 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
     fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
     counter = count_message(
-        db.session, form.message.data or "", encoding, [lst.id for lst in chosen]
+        db.session,
+        form.message.data or "",
+        encoding,
+        [lst.id for lst in chosen],
+        plain_values=bool(form.plain_values.data),
     )
     return render_template(
         "campaigns/compose.html",
@@ -122,20 +134,26 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.message.data = replacement.text
         flash(describe_replacements(replacement), "info")
         return _compose_page(form, campaign)
-    if form.validate_on_submit():
+    # The form's own checks and the service's run together, so every problem shows at once.
+    form_ok = form.validate_on_submit()
+    wants_preview = request.form.get("action") == "preview"
+    follow_up = campaign is not None and campaign.parent_id is not None
+    problems = draft_problems(
+        db.session, _draft_from(form), for_preview=wants_preview, follow_up=follow_up
+    )
+    for name, message in problems.items():
+        if message not in getattr(form, name).errors:
+            getattr(form, name).errors = [*getattr(form, name).errors, message]
+    if form_ok and not problems:
         try:
             campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
-        except CampaignInvalid as error:
-            for name, message in error.errors.items():
-                getattr(form, name).errors = [*getattr(form, name).errors, message]
         except CampaignStateError as error:
             flash(str(error), "error")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-        else:
-            if request.form.get("action") == "preview":
-                return _run_preview(campaign)
-            flash("Draft saved.", "success")
-            return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
+        if wants_preview:
+            return _run_preview(campaign, just_saved=True)
+        flash("Draft saved.", "success")
+        return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
     return _compose_page(form, campaign, 400)
 
 
@@ -200,7 +218,7 @@ def delete(campaign_id: int):
 # --- Preview and confirm -------------------------------------------------------------------
 
 
-def _run_preview(campaign: Campaign):
+def _run_preview(campaign: Campaign, *, just_saved: bool = False):
     config = current_app.config
     try:
         preview_campaign(
@@ -213,8 +231,9 @@ def _run_preview(campaign: Campaign):
             default_country=default_country(),
         )
     except CampaignInvalid as error:
+        saved = "The draft was saved, but it cannot be previewed yet: " if just_saved else ""
         for message in error.errors.values():
-            flash(message, "error")
+            flash(saved + message, "error")
         return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
     except (PreviewFailed, CampaignStateError) as error:
         flash(str(error), "error")
@@ -240,15 +259,21 @@ def preview(campaign_id: int):
     current = campaigns.preview_is_current(db.session, campaign)
     confirm = ConfirmForm(fingerprint=campaign.preview_fingerprint)
     test_form = _test_form(campaign)
-    return render_template(
-        "campaigns/preview.html",
-        campaign=campaign,
-        summary=campaign.preview_summary,
-        current=current,
-        confirm=confirm,
-        test_form=test_form,
-        **_messages_context(campaign),
+    response = make_response(
+        render_template(
+            "campaigns/preview.html",
+            campaign=campaign,
+            summary=campaign.preview_summary,
+            current=current,
+            confirm=confirm,
+            test_form=test_form,
+            phone=phone_view(db.session, campaign, request.args.get("phone")),
+            **_messages_context(campaign),
+        )
     )
+    # Back (or a restored tab) must ask again, so a confirmed campaign shows that it was sent.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _table_args() -> dict[str, str]:
@@ -294,6 +319,18 @@ def messages(campaign_id: int):
     if request.htmx:
         return render_template("campaigns/_messages.html", campaign=campaign, **context)
     return redirect(url_for("campaigns.preview", campaign_id=campaign_id, **_table_args()))
+
+
+@bp.route("/<int:campaign_id>/phone")
+@requires(Role.VIEWER)
+def phone(campaign_id: int):
+    """One recipient's message on a phone, its segments marked (the htmx fragment of the
+    preview; without JavaScript the preview page takes ?phone=)."""
+    campaign = _campaign(campaign_id)
+    view = phone_view(db.session, campaign, request.args.get("phone"))
+    if request.htmx:
+        return render_template("campaigns/_phone.html", campaign=campaign, phone=view)
+    return redirect(url_for("campaigns.preview", campaign_id=campaign_id, **request.args))
 
 
 @bp.route("/<int:campaign_id>/confirm", methods=["POST"])
@@ -352,6 +389,7 @@ def send_test(campaign_id: int):
                 numbers=(form.numbers.data or "").split(","),
                 sample_msisdn=form.sample.data,
                 default_country=default_country(),
+                callback_url=delivery_report_url(current_app),
             )
         except CampaignInvalid as error:
             flash(error.errors["numbers"], "error")

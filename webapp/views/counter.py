@@ -27,13 +27,19 @@ _MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare 
 def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
-    counter = count_message(db.session, message, encoding, list_ids)
+    counter = count_message(db.session, message, encoding, list_ids, plain_values=_plain_values())
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
     # from its parent and not from lists, must not wipe the hint the compose page drew.
     asked_by = request.headers.get("HX-Trigger-Name")
     refresh_tags = bool(counter.lists_chosen) or asked_by not in _FIELDS_OUTSIDE_LIST_CHOOSER
-    return render_template("counter/_counter.html", counter=counter, refresh_tags=refresh_tags)
+    return render_template(
+        "counter/_counter.html",
+        counter=counter,
+        refresh_tags=refresh_tags,
+        text_changed=asked_by == "message",  # the "Replaced …" note no longer applies
+        announce=True,  # the summary for screen readers, into the live region that stays
+    )
 
 
 @bp.post("/fix-lookalikes")
@@ -42,7 +48,9 @@ def fix_lookalikes():
     """The message field again, look-alikes replaced, saying what changed, counter updated."""
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
-    counter = count_message(db.session, replacement.text, encoding, list_ids)
+    counter = count_message(
+        db.session, replacement.text, encoding, list_ids, plain_values=_plain_values()
+    )
     return render_template(
         "counter/_message_field.html",
         message_value=replacement.text,
@@ -51,6 +59,11 @@ def fix_lookalikes():
         counter=counter,
         replaced_note=describe_replacements(replacement),
     )
+
+
+def _plain_values() -> bool:
+    """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
+    return request.form.get("plain_values", "") not in ("", "false", "n", "0")
 
 
 def _compose_input() -> tuple[str, str, list[int]]:

@@ -43,6 +43,8 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "audience": audience_state(session, campaign.lists),
         "parent": campaign.parent_id,
     }
+    if campaign.plain_values:  # only when set, so the fingerprints of earlier previews hold
+        state["plain_values"] = True
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 

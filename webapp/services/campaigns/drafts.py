@@ -38,6 +38,7 @@ class CampaignDraft:
     encoding: str = "auto"
     send_at: datetime | None = None
     speed_per_minute: int | None = None
+    plain_values: bool = False
 
 
 def validate_draft(
@@ -95,6 +96,7 @@ def save_draft(
     campaign.encoding = draft.encoding
     campaign.send_at = draft.send_at
     campaign.speed_per_minute = draft.speed_per_minute
+    campaign.plain_values = draft.plain_values
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -123,6 +125,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         sender=campaign.sender,
         message=campaign.message,
         encoding=campaign.encoding,
+        plain_values=campaign.plain_values,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,

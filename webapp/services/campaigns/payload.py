@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from webapp.gateway.messages import RecipientRows, SmsMessage
 from webapp.models import Campaign
-from webapp.sms import render
+from webapp.sms import gsm_spelling, render
 from webapp.sms.personalise import to_gateway_tags
 
 ENCODINGS = ("auto", "GSM", "UCS2")
@@ -60,6 +60,8 @@ def tagged_batch_message(
 
     ``tags`` come from ``to_gateway_tags``.
     """
+    if campaign.plain_values and tags:
+        rows = ((row[0], *map(gsm_spelling, row[1:])) for row in rows)
     return SmsMessage(
         message=campaign.message,
         recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
@@ -78,5 +80,7 @@ def batch_userref(campaign_id: int, number: int) -> str:
 
 
 def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
-    """The text one recipient gets: the template with their values ("" for a missing one)."""
-    return render(campaign.message, {name: values.get(name, "") for name in fields})
+    """The text one recipient gets: the template with their values ("" for a missing one), as
+    the gateway will render it (in GSM letters when the campaign asks for plain values)."""
+    spell = gsm_spelling if campaign.plain_values else str
+    return render(campaign.message, {name: spell(values.get(name) or "") for name in fields})

@@ -28,10 +28,12 @@ def send_test(
     numbers: Sequence[str],
     sample_msisdn: str | None,
     default_country: str,
+    callback_url: str | None = None,
 ) -> CampaignTestSend:
     """Send the message, rendered with one recipient's values, to the user's own phones.
 
-    Recorded as a test; it never counts as (or blocks) the campaign's own send.
+    Recorded as a test; it never counts as (or blocks) the campaign's own send. With
+    `callback_url` its delivery reports come back like the campaign's.
     """
     wanted = [n for n in (raw.strip() for raw in numbers) if n]
     if not wanted:
@@ -59,6 +61,7 @@ def send_test(
         label=f"{campaign.name} (test)",
         encoding=gateway_encoding(campaign.encoding),
         userref=f"campaign-{campaign.id}-test",
+        callback_url=callback_url,
     )
     record = CampaignTestSend(
         campaign_id=campaign.id, numbers=msisdns, message=text, created_by_id=user_id_of(user)
