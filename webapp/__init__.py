@@ -139,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
         imports,
         lists,
         optouts,
+        replies,
         sandbox,
         webhooks,
     )
@@ -152,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
         lists.bp,
         imports.bp,
         optouts.bp,
+        replies.bp,
         sandbox.bp,
         webhooks.bp,
     ):
@@ -196,6 +198,7 @@ def _register_hooks(app: Flask) -> None:
     navigation = [
         ("lists", "lists.index", "Lists"),
         ("campaigns", "campaigns.index", "Campaigns"),
+        ("replies", "replies.index", "Replies"),
         ("sandbox", "sandbox.inbox", "Sandbox inbox"),
     ]
 

@@ -33,6 +33,9 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "LOGIN_LIMIT_PER_IP": str,
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
+    "REPLY_STOP_WORDS": str,
+    "REPLY_START_WORDS": str,
+    "REPLY_STOP_CONFIRMATION": str,
 }
 
 
@@ -62,6 +65,11 @@ class Defaults:
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
+    # Replies: the first words that opt a number out / back in (Settings can change them), and
+    # the confirmation answered to a STOP ("" sends none).
+    REPLY_STOP_WORDS = "STOP, STOPP, AFMELD, AFMELDING, UNSUBSCRIBE, END, CANCEL, QUIT"
+    REPLY_START_WORDS = "START"
+    REPLY_STOP_CONFIRMATION = ""
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -102,6 +102,27 @@ class SettingsForm(FlaskForm):
     )
 
 
+class ReplySettingsForm(FlaskForm):
+    """The keywords recipients reply with, and the answer to a STOP."""
+
+    stop_words = StringField(
+        "STOP words",
+        validators=[DataRequired("Give at least one STOP word."), Length(max=500)],
+        description="A reply whose first word is one of these (any case) opts the number out.",
+    )
+    start_words = StringField(
+        "START words",
+        validators=[Length(max=500)],
+        description="A reply whose first word is one of these opts the number back in.",
+    )
+    stop_confirmation = TextAreaField(
+        "Answer to a STOP (optional)",
+        validators=[Length(max=300)],
+        description="Sent once to a number that opts out by reply, e.g. “You will get no more "
+        "messages from Shop.” Leave empty to answer nothing.",
+    )
+
+
 class MultiCheckboxField(SelectMultipleField):
     """A multiple choice shown as checkboxes: easier than a multi-select for most people."""
 

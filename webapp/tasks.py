@@ -19,6 +19,7 @@ from huey.consumer import Consumer
 
 from webapp.extensions import db
 from webapp.services.delivery import webhook_path_token
+from webapp.services.replies import reply_webhook_path_token
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class JobQueue:
 
     def import_list(self, import_id: int):
         return self._enqueue("import_list", import_id)
+
+    def send_reply_confirmation(self, reply_id: int):
+        """Answer a STOP reply with the workspace's confirmation (once)."""
+        return self._enqueue("send_reply_confirmation", reply_id)
 
     def send_due_campaigns(self):
         """What the every-minute task runs, queued now."""
@@ -166,13 +171,41 @@ def send_due_campaigns() -> list[int]:
 def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports: ``PUBLIC_URL``, or in sandbox mode the address
     the dashboard was last reached at (the sandbox runs beside it). None when unknown."""
+    return _public_url(
+        app, f"/webhooks/delivery-reports/{webhook_path_token(app.config['SECRET_KEY'])}"
+    )
+
+
+def reply_webhook_url(app) -> str | None:
+    """Where the gateway posts replies (inbound SMS); found like `delivery_report_url`."""
+    return _public_url(
+        app, f"/webhooks/replies/{reply_webhook_path_token(app.config['SECRET_KEY'])}"
+    )
+
+
+def _public_url(app, path: str) -> str | None:
     base = app.config.get("PUBLIC_URL")
     if not base and app.config["SANDBOX_MODE"]:
         base = app.extensions.get("seen_url")
     if not base:
         return None
-    token = webhook_path_token(app.config["SECRET_KEY"])
-    return f"{base.rstrip('/')}/webhooks/delivery-reports/{token}"
+    return f"{base.rstrip('/')}{path}"
+
+
+@job
+def send_reply_confirmation(reply_id: int) -> str | None:
+    """Send a STOP reply's confirmation through the gateway (safe to run twice: see
+    services.replies.send_confirmation)."""
+    from flask import current_app
+
+    from webapp.services import replies
+
+    words = replies.reply_words(db.session, current_app.config)
+    if not words.confirmation:
+        return None
+    return replies.send_confirmation(
+        db.session, reply_id, current_app.extensions["gateway"].client(), words.confirmation
+    )
 
 
 @job

@@ -76,3 +76,20 @@ def test_admin_sets_the_default_country(login_as):
     assert bad.status_code == 400
     assert "XX is not a country code such as DK or SE." in form_errors(bad.text)
     assert 'value="XX"' in bad.text
+
+
+def test_admin_sets_the_reply_keywords_and_the_stop_answer(login_as):
+    admin = login_as(Role.ADMIN)
+    assert 'value="AFMELD, AFMELDING, CANCEL, END, QUIT, STOP, STOPP, UNSUBSCRIBE"' in (
+        admin.get("/settings/").text
+    )
+    saved = admin.post(
+        "/settings/replies",
+        data={"stop_words": "stop nej", "start_words": "ja", "stop_confirmation": "Bye from Shop"},
+    )
+    assert saved.status_code == 302
+    page = admin.get("/settings/").text
+    assert 'value="NEJ, STOP"' in page and 'value="JA"' in page and "Bye from Shop" in page
+    bad = admin.post("/settings/replies", data={"stop_words": "stop", "start_words": "stop"})
+    assert bad.status_code == 400
+    assert "STOP cannot both opt out and opt in." in form_errors(bad.text)

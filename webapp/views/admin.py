@@ -6,9 +6,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.forms import EmptyForm, RoleForm, SettingsForm, UserCreateForm
+from webapp.forms import EmptyForm, ReplySettingsForm, RoleForm, SettingsForm, UserCreateForm
 from webapp.models import Role, User
-from webapp.services import accounts, settings
+from webapp.services import accounts, replies, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/settings")
 
@@ -82,7 +82,19 @@ def workspace():
     form = SettingsForm(
         default_country=settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
     )
-    return render_template("admin/settings.html", form=form)
+    return _settings_page(form)
+
+
+def _settings_page(form: SettingsForm, reply_form: ReplySettingsForm | None = None, status=200):
+    if reply_form is None:
+        words = replies.reply_words(db.session, current_app.config)
+        reply_form = ReplySettingsForm(
+            formdata=None,
+            stop_words=", ".join(sorted(w.upper() for w in words.stop)),
+            start_words=", ".join(sorted(w.upper() for w in words.start)),
+            stop_confirmation=words.confirmation,
+        )
+    return render_template("admin/settings.html", form=form, reply_form=reply_form), status
 
 
 @bp.route("/", methods=["POST"])
@@ -97,4 +109,23 @@ def save_workspace():
         else:
             flash(f"Numbers without a country code are now read as {country} numbers.", "success")
             return redirect(url_for("admin.workspace"))
-    return render_template("admin/settings.html", form=form), 400
+    return _settings_page(form, status=400)
+
+
+@bp.route("/replies", methods=["POST"])
+@requires(Role.ADMIN)
+def save_replies():
+    form = ReplySettingsForm()
+    if form.validate_on_submit():
+        try:
+            words = replies.set_reply_words(
+                db.session, form.stop_words.data, form.start_words.data, form.stop_confirmation.data
+            )
+        except settings.SettingError as error:
+            form.stop_words.errors.append(str(error))
+        else:
+            answer = "answered once" if words.confirmation else "not answered"
+            flash(f"Replies saved: {len(words.stop)} STOP words; a STOP is {answer}.", "success")
+            return redirect(url_for("admin.workspace"))
+    default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    return _settings_page(SettingsForm(formdata=None, default_country=default), form, 400)

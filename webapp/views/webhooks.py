@@ -1,5 +1,5 @@
-"""Where the gateway posts delivery reports. Public, so protected by a secret path and, when
-``WEBHOOK_SECRET`` is set, by the report's JWT signature. Exempt from CSRF: the caller is the
+"""Where the gateway posts delivery reports and replies. Public, so protected by a secret path
+and, when ``WEBHOOK_SECRET`` is set, by the JWT signature. Exempt from CSRF: the caller is the
 gateway, not a browser."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from webapp.access import public
 from webapp.extensions import csrf, db
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
+from webapp.services import replies
 from webapp.services.delivery import (
     UnknownReport,
     record_delivery_report,
@@ -43,3 +44,32 @@ def delivery_report(token: str):
         current_app.logger.warning("delivery report ignored: %s", error)
         return jsonify(recorded=False, reason=str(error)), 202
     return jsonify(recorded=recorded), 200
+
+
+@bp.route("/replies/<token>", methods=["POST"])
+@public
+@csrf.exempt
+def reply(token: str):
+    """A recipient's reply: stored once per gateway id, STOP/START acted on, answered at once
+    (the STOP confirmation is a background job)."""
+    if not hmac.compare_digest(
+        token, replies.reply_webhook_path_token(current_app.config["SECRET_KEY"])
+    ):
+        abort(404)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="Expected one JSON object per reply."), 400
+    try:
+        verified = replies.verify_reply(
+            body, request.headers.get(SIGNATURE_HEADER), current_app.config.get("WEBHOOK_SECRET")
+        )
+        stored, new = replies.record_reply(
+            db.session, verified, replies.reply_words(db.session, current_app.config)
+        )
+    except InvalidDeliveryReport as error:
+        return jsonify(error=str(error)), 401
+    except replies.InvalidReply as error:
+        return jsonify(error=str(error)), 400
+    if new and stored.confirmation == replies.CONFIRMATION_PENDING:
+        current_app.extensions["jobs"].send_reply_confirmation(stored.id)
+    return jsonify(stored=new, reply=stored.id, keyword=stored.keyword), 200
