@@ -171,16 +171,20 @@ def send_due_campaigns() -> list[int]:
 def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports: ``PUBLIC_URL``, or in sandbox mode the address
     the dashboard was last reached at (the sandbox runs beside it). None when unknown."""
-    return _public_url(
-        app, f"/webhooks/delivery-reports/{webhook_path_token(app.config['SECRET_KEY'])}"
-    )
+    return _public_url(app, delivery_report_path(app))
 
 
 def reply_webhook_url(app) -> str | None:
     """Where the gateway posts replies (inbound SMS); found like `delivery_report_url`."""
-    return _public_url(
-        app, f"/webhooks/replies/{reply_webhook_path_token(app.config['SECRET_KEY'])}"
-    )
+    return _public_url(app, reply_webhook_path(app))
+
+
+def delivery_report_path(app) -> str:
+    return f"/webhooks/delivery-reports/{webhook_path_token(app.config['SECRET_KEY'])}"
+
+
+def reply_webhook_path(app) -> str:
+    return f"/webhooks/replies/{reply_webhook_path_token(app.config['SECRET_KEY'])}"
 
 
 def _public_url(app, path: str) -> str | None:

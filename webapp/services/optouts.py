@@ -290,6 +290,39 @@ def opted_out_numbers(session: Session) -> set[str]:
     return set(session.scalars(select(OptOut.msisdn)))
 
 
+def all_opt_outs(session: Session):
+    """Every opted-out number, newest first, with the campaign it answered (for the CLI)."""
+    return session.scalars(
+        select(OptOut)
+        .order_by(OptOut.created_at.desc(), OptOut.msisdn)
+        .execution_options(yield_per=2_000)
+    )
+
+
+def remove_opt_outs(
+    session: Session,
+    numbers: Iterable[str],
+    *,
+    default_country: str,
+    user: User | None = None,
+    source: ConsentSource = ConsentSource.TYPED,
+) -> OptOutResult:
+    """Take numbers as typed off the list (each an opt-in event). ``added`` counts the numbers
+    taken off, ``already`` those that were not on it."""
+    result = OptOutResult()
+    for raw in numbers:
+        phone = normalise_msisdn(raw, default_country)
+        if phone.msisdn is None:
+            result.invalid.append((raw, phone.reason or "not a phone number"))
+        elif session.get(OptOut, phone.msisdn) is None:
+            result.already += 1  # never opted out: no opt-in event to record
+        else:
+            record_consent(session, phone.msisdn, ConsentAction.OPT_IN, source, user=user)
+            result.added += 1
+    session.commit()
+    return result
+
+
 def opted_out_among(session: Session, msisdns: Iterable[str]) -> set[str]:
     """Which of a few numbers are on the opt-out list."""
     wanted = list(msisdns)
