@@ -36,6 +36,8 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "REPLY_STOP_WORDS": str,
     "REPLY_START_WORDS": str,
     "REPLY_STOP_CONFIRMATION": str,
+    "OPT_OUT_FOOTER_TEXT": str,
+    "OPT_OUT_LINK_LIMIT": str,
 }
 
 
@@ -70,6 +72,10 @@ class Defaults:
     REPLY_STOP_WORDS = "STOP, STOPP, AFMELD, AFMELDING, UNSUBSCRIBE, END, CANCEL, QUIT"
     REPLY_START_WORDS = "START"
     REPLY_STOP_CONFIRMATION = ""
+    # The opt-out footer ("{link}" becomes e.g. shop.example/u/0000a3Xk9Lm2P) and how often one
+    # address may open or confirm opt-out links.
+    OPT_OUT_FOOTER_TEXT = "Opt out: {link}"
+    OPT_OUT_LINK_LIMIT = "20 per minute"
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

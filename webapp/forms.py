@@ -163,6 +163,11 @@ class CampaignForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, message="At least 1 recipient per minute.")],
         description="Recipients per minute; empty for as fast as the gateway allows.",
     )
+    opt_out_link = BooleanField(
+        "Add an opt-out link",
+        description="Each recipient gets a short link of their own to opt out with one click "
+        "(needed when they cannot reply to the sender).",
+    )
 
 
 class SendTestForm(FlaskForm):

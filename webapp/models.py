@@ -333,6 +333,8 @@ class Campaign(db.Model):
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The opt-out footer, "{code}" where each recipient's link code goes; None: no footer.
+    opt_out_footer: Mapped[str | None] = mapped_column(String(300))
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
@@ -365,6 +367,10 @@ class Campaign(db.Model):
     previewed_by: Mapped[User | None] = relationship(foreign_keys=[previewed_by_id])
     confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
     events: Mapped[list[CampaignEvent]] = relationship(order_by="CampaignEvent.id")
+
+    @property
+    def opt_out_link(self) -> bool:
+        return bool(self.opt_out_footer)
 
 
 class CampaignEvent(db.Model):

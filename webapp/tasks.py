@@ -149,6 +149,7 @@ def dispatch_campaign(campaign_id: int) -> str:
         max_connections=config["SMS_MAX_CONNECTIONS"],
         callback_url=delivery_report_url(current_app),
         retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
+        link_secret=config["SECRET_KEY"],
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
     return outcome

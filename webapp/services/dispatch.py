@@ -47,6 +47,7 @@ from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import tagged_batch_message
+from webapp.services.optout_links import link_code
 from webapp.services.progress import progress_text
 from webapp.sms.personalise import to_gateway_tags
 
@@ -93,6 +94,7 @@ class Dispatcher:
         retry_base_seconds: float = 2.0,
         checkpoint: Callable[[str, Batch], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        link_secret: str = "",
     ):
         self.session = session
         self.client = client
@@ -101,6 +103,7 @@ class Dispatcher:
         self.retry_base_seconds = retry_base_seconds
         self.checkpoint = checkpoint or (lambda step, batch: None)
         self.clock = clock
+        self.link_secret = link_secret  # signs the opt-out link codes of a footer
         self.owner = uuid.uuid4().hex
         self._lease_renewed_at: datetime | None = None
         self._wake = threading.Event()
@@ -198,7 +201,7 @@ class Dispatcher:
                         break
                     message = tagged_batch_message(
                         campaign,
-                        self._recipients_of(batch, tag_fields),
+                        self._recipients_of(batch, tag_fields, campaign.opt_out_link),
                         tags,
                         number=batch.number,
                         callback_url=self.callback_url,
@@ -269,8 +272,11 @@ class Dispatcher:
                 return batch
         return None
 
-    def _recipients_of(self, batch: Batch, tag_fields: list[str]) -> Iterable[Sequence[str]]:
-        """(msisdn, text of each tag field, ...) of a batch's recipients, read as they are used.
+    def _recipients_of(
+        self, batch: Batch, tag_fields: list[str], with_link: bool = False
+    ) -> Iterable[Sequence[str]]:
+        """(msisdn, text of each tag field, ..., [opt-out link code]) of a batch's recipients,
+        read as they are used.
 
         The database picks the texts out of the stored fields ("" where one is missing), which
         is much faster than decoding each recipient's JSON here.
@@ -278,13 +284,17 @@ class Dispatcher:
         texts = [
             func.coalesce(CampaignRecipient.fields[name].as_string(), "") for name in tag_fields
         ]
+        ids = [CampaignRecipient.id] if with_link else []
         # Core rather than ORM execution: rows are made one at a time as they are read, not all
         # 10,000 at once (see webapp.gateway.messages on why that matters).
-        return self.session.connection().execute(
-            select(CampaignRecipient.msisdn, *texts)
+        rows = self.session.connection().execute(
+            select(CampaignRecipient.msisdn, *texts, *ids)
             .where(CampaignRecipient.batch_id == batch.id)
             .order_by(CampaignRecipient.id)
         )
+        if not with_link:
+            return rows
+        return ((*row[:-1], link_code(self.link_secret, row[-1])) for row in rows)
 
     def _record(self, campaign: Campaign, batch: Batch, future: Future) -> bool:
         """Store a batch's outcome; True when the campaign must pause."""

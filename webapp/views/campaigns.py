@@ -30,11 +30,12 @@ from webapp.services.campaigns import (
     CampaignStateError,
 )
 from webapp.services.counter import count_message, describe_replacements
+from webapp.services.optout_links import footer_text_for
 from webapp.services.pages import Page
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
-from webapp.views.common import default_country, flash_form_errors
+from webapp.views.common import default_country, flash_form_errors, opt_out_footer
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -95,6 +96,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         encoding=form.encoding.data or "auto",
         send_at=send_at,
         speed_per_minute=form.speed_per_minute.data,
+        opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
     )
 
 
@@ -102,8 +104,9 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
     chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
     fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
+    footer = footer_text_for(opt_out_footer()) if form.opt_out_link.data else ""
     counter = count_message(
-        db.session, form.message.data or "", encoding, [lst.id for lst in chosen]
+        db.session, form.message.data or "", encoding, [lst.id for lst in chosen], footer
     )
     return render_template(
         "campaigns/compose.html",

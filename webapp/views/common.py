@@ -20,6 +20,19 @@ def default_country() -> str:
     return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
 
 
+def opt_out_footer() -> str | None:
+    """The opt-out footer a campaign stores, on ``PUBLIC_URL`` (in sandbox mode, the address
+    this request came to); None when the dashboard has no public address to link to."""
+    from flask import request
+
+    from webapp.services.optout_links import footer_for
+
+    base = current_app.config.get("PUBLIC_URL")
+    if not base and current_app.config["SANDBOX_MODE"]:
+        base = request.host_url
+    return footer_for(current_app.config["OPT_OUT_FOOTER_TEXT"], base) if base else None
+
+
 def upload_dir() -> Path:
     return Path(current_app.instance_path) / "uploads"
 

@@ -40,6 +40,7 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "message": campaign.message,
         "encoding": campaign.encoding,
         "speed": campaign.speed_per_minute,
+        "footer": campaign.opt_out_footer,
         "audience": audience_state(session, campaign.lists),
         "parent": campaign.parent_id,
     }

@@ -38,6 +38,7 @@ class CampaignDraft:
     encoding: str = "auto"
     send_at: datetime | None = None
     speed_per_minute: int | None = None
+    opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
 
 
 def validate_draft(
@@ -74,6 +75,8 @@ def validate_draft(
         errors["send_at"] = "The send time is in the past. Leave it empty to send at once."
     if draft.speed_per_minute is not None and draft.speed_per_minute < 1:
         errors["speed_per_minute"] = "The speed must be at least 1 recipient per minute."
+    if draft.opt_out_footer and len(draft.opt_out_footer) > 300:
+        errors["opt_out_link"] = "The opt-out footer can be at most 300 characters."
     if errors:
         raise CampaignInvalid(errors)
     return lists
@@ -95,6 +98,7 @@ def save_draft(
     campaign.encoding = draft.encoding
     campaign.send_at = draft.send_at
     campaign.speed_per_minute = draft.speed_per_minute
+    campaign.opt_out_footer = draft.opt_out_footer or None
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -123,6 +127,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         sender=campaign.sender,
         message=campaign.message,
         encoding=campaign.encoding,
+        opt_out_footer=campaign.opt_out_footer,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,
