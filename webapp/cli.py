@@ -62,6 +62,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
     from webapp.services import campaigns, lists, settings
     from webapp.services.progress import campaign_progress
+    from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
     try:
@@ -82,6 +83,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             honours_dry_run=app.config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=app.config["SMS_BATCH_SIZE"],
             default_country=settings.default_country(db.session, app.config["DEFAULT_COUNTRY"]),
+            quiet_hours=quiet_hours(db.session, app.config),
         )
     except lists.ListInvalid as error:
         raise click.ClickException(str(error)) from error
@@ -98,9 +100,17 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         )
         for warning in summary["warnings"]:
             click.echo(f"Warning: {warning}")
+        for held in summary["quiet_hours"]:
+            click.echo(f"Quiet hours: {held}")
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
-    campaigns.confirm_campaign(db.session, campaign, None, batch_size=app.config["SMS_BATCH_SIZE"])
+    campaigns.confirm_campaign(
+        db.session,
+        campaign,
+        None,
+        batch_size=app.config["SMS_BATCH_SIZE"],
+        by_country=quiet_hours(db.session, app.config) is not None,
+    )
     jobs = app.extensions["jobs"]
     jobs.dispatch_campaign(campaign.id)
     if wait:

@@ -38,6 +38,11 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "REPLY_STOP_CONFIRMATION": str,
     "OPT_OUT_FOOTER_TEXT": str,
     "OPT_OUT_LINK_LIMIT": str,
+    "QUIET_HOURS": bool,
+    "QUIET_HOURS_START": str,
+    "QUIET_HOURS_END": str,
+    "QUIET_HOURS_NO_SUNDAYS": bool,
+    "QUIET_HOURS_CLOSED_DATES": str,
 }
 
 
@@ -76,6 +81,13 @@ class Defaults:
     # address may open or confirm opt-out links.
     OPT_OUT_FOOTER_TEXT = "Opt out: {link}"
     OPT_OUT_LINK_LIMIT = "20 per minute"
+    # Quiet hours (Settings can change them): send only between these local hours of each
+    # recipient's country; optionally never on Sundays or on listed dates (YYYY-MM-DD ...).
+    QUIET_HOURS = False
+    QUIET_HOURS_START = "08:00"
+    QUIET_HOURS_END = "21:00"
+    QUIET_HOURS_NO_SUNDAYS = False
+    QUIET_HOURS_CLOSED_DATES = ""
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -102,6 +102,20 @@ class SettingsForm(FlaskForm):
     )
 
 
+class QuietHoursForm(FlaskForm):
+    """When marketing messages may arrive, in each recipient's local time."""
+
+    enabled = BooleanField("Send only inside the allowed hours")
+    start = StringField("From", validators=[DataRequired(), Length(max=5)], default="08:00")
+    end = StringField("Until", validators=[DataRequired(), Length(max=5)], default="21:00")
+    no_sundays = BooleanField("Never on Sundays")
+    dates = TextAreaField(
+        "Never on these dates",
+        validators=[Length(max=900)],
+        description="YYYY-MM-DD, separated by spaces or lines (e.g. public holidays).",
+    )
+
+
 class ReplySettingsForm(FlaskForm):
     """The keywords recipients reply with, and the answer to a STOP."""
 

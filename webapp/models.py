@@ -399,6 +399,8 @@ class Batch(db.Model):
     number: Mapped[int] = mapped_column()  # 1, 2, ... within the campaign
     state: Mapped[BatchState] = mapped_column(_enum(BatchState), default=BatchState.PENDING)
     size: Mapped[int] = mapped_column(default=0)
+    # Set when quiet hours group a campaign's batches by country: the country they wait for.
+    country: Mapped[str | None] = mapped_column(String(2))
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str | None] = mapped_column(String(64))
     usage: Mapped[dict | None] = mapped_column(JSON)

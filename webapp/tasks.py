@@ -140,6 +140,7 @@ def dispatch_campaign(campaign_id: int) -> str:
     from flask import current_app
 
     from webapp.services import dispatch
+    from webapp.services.quiet_hours import quiet_hours
 
     config = current_app.config
     outcome = dispatch.dispatch_campaign(
@@ -150,6 +151,7 @@ def dispatch_campaign(campaign_id: int) -> str:
         callback_url=delivery_report_url(current_app),
         retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
         link_secret=config["SECRET_KEY"],
+        quiet_hours=quiet_hours(db.session, config),
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
     return outcome

@@ -49,6 +49,7 @@ from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import tagged_batch_message
 from webapp.services.optout_links import link_code
 from webapp.services.progress import progress_text
+from webapp.services.quiet_hours import QuietHours, country_window
 from webapp.sms.personalise import to_gateway_tags
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ RENEW_AFTER = timedelta(seconds=LEASE_SECONDS / 3)  # the lease still has two th
 MAX_ATTEMPTS = 5
 LIVE = CampaignStatus.where(lambda status: status.is_live)
 RETRYABLE = (GatewayUnavailable, TooManyConnections)  # certainly not accepted, may pass later
+QUIET_WAIT_SECONDS = 60  # a longer wait (quiet hours) ends the run; the minute job resumes it
 PAUSING = (Unauthorized, Forbidden)  # every later batch would fail the same way (incl. credit)
 
 
@@ -95,6 +97,7 @@ class Dispatcher:
         checkpoint: Callable[[str, Batch], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         link_secret: str = "",
+        quiet_hours: QuietHours | None = None,
     ):
         self.session = session
         self.client = client
@@ -104,6 +107,8 @@ class Dispatcher:
         self.checkpoint = checkpoint or (lambda step, batch: None)
         self.clock = clock
         self.link_secret = link_secret  # signs the opt-out link codes of a footer
+        self.quiet_hours = quiet_hours  # None: send at any hour
+        self._validity: dict[int, int] = {}  # batch id -> seconds until its window closes
         self.owner = uuid.uuid4().hex
         self._lease_renewed_at: datetime | None = None
         self._wake = threading.Event()
@@ -160,8 +165,8 @@ class Dispatcher:
 
         "done" (every batch finished), "cancelled", "paused" (by a user or the gateway), "lost
         lease" (another dispatcher took over), "busy" (another dispatcher holds the campaign),
-        "waiting" (scheduled for later), "missing" (no such campaign), or the status of a
-        campaign that is no longer live.
+        "waiting" (scheduled for later, or every pending batch held by quiet hours), "missing"
+        (no such campaign), or the status of a campaign that is no longer live.
         """
         campaign = self.session.get(Campaign, campaign_id)
         if campaign is None:
@@ -205,6 +210,7 @@ class Dispatcher:
                         tags,
                         number=batch.number,
                         callback_url=self.callback_url,
+                        validity_period=self._validity.pop(batch.id, None),
                     )
                     self.checkpoint("before-request", batch)
                     inflight[pool.submit(self.client.send, message)] = batch
@@ -214,6 +220,10 @@ class Dispatcher:
                         break
                     delay = self._seconds_until_next(campaign, _next_launch(campaign, last_launch))
                     if delay is None:
+                        break
+                    if delay > QUIET_WAIT_SECONDS:
+                        # Held for quiet hours: free the worker; the every-minute job comes back.
+                        stop_reason = "waiting"
                         break
                     self._wake.wait(min(delay, 5.0))
                     continue
@@ -255,6 +265,8 @@ class Dispatcher:
             .limit(5)
         ).all()
         for batch_id in candidates:
+            if self._held(batch_id, now):
+                continue
             claimed = self.session.execute(
                 update(Batch)
                 .where(Batch.id == batch_id, Batch.state == BatchState.PENDING)
@@ -271,6 +283,23 @@ class Dispatcher:
                 self.checkpoint("claimed", batch)
                 return batch
         return None
+
+    def _held(self, batch_id: int, now: datetime) -> bool:
+        """True when the batch's country is inside its quiet hours: the batch then waits (still
+        pending) until its window opens. A batch that may go gets the validity period that ends
+        when the window closes, so a message that cannot arrive in time expires instead."""
+        if self.quiet_hours is None:
+            return False
+        batch = self.session.get(Batch, batch_id)
+        if batch.country is None:
+            return False
+        window = country_window(batch.country, self.quiet_hours, now)
+        if not window.is_open:
+            batch.next_attempt_at = window.opens_at or now + timedelta(days=1)
+            self.session.commit()
+            return True
+        self._validity[batch_id] = max(60, int((window.closes_at - now).total_seconds()))
+        return False
 
     def _recipients_of(
         self, batch: Batch, tag_fields: list[str], with_link: bool = False
@@ -393,7 +422,7 @@ class Dispatcher:
 
     def _finish(self, campaign: Campaign, stop_reason: str | None) -> str:
         self.session.refresh(campaign)
-        if stop_reason in ("paused", "lost lease"):
+        if stop_reason in ("paused", "lost lease", "waiting"):
             return stop_reason
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, BatchState, Campaign, Role
-from webapp.services import audience, campaigns, delivery, dispatch
+from webapp.services import audience, campaigns, delivery, dispatch, quiet_hours
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -214,6 +214,7 @@ def _run_preview(campaign: Campaign):
             honours_dry_run=config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=config["SMS_BATCH_SIZE"],
             default_country=default_country(),
+            quiet_hours=quiet_hours.quiet_hours(db.session, config),
         )
     except CampaignInvalid as error:
         for message in error.errors.values():
@@ -304,7 +305,11 @@ def confirm(campaign_id: int):
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     try:
         campaigns.confirm_campaign(
-            db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
+            db.session,
+            campaign,
+            current_user,
+            batch_size=current_app.config["SMS_BATCH_SIZE"],
+            by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
         )
     except (CampaignStateError, CampaignInvalid) as error:
         flash(str(error), "error")
@@ -378,6 +383,12 @@ def show(campaign_id: int):
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         delivery=delivery.delivery_summary(db.session, campaign),
+        waiting=quiet_hours.waiting_countries(
+            db.session,
+            campaign,
+            quiet_hours.quiet_hours(db.session, current_app.config),
+            datetime.now(UTC),
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""the consent record, replies, opt-out footers, and how each opt-out came about
+"""the consent record, replies, opt-out footers, batches by country for quiet hours, and how each opt-out came about
 
 Revision ID: 0005_replies
 Revises: 0004
@@ -84,6 +84,8 @@ def upgrade():
         )
     with op.batch_alter_table("campaigns") as batch:
         batch.add_column(sa.Column("opt_out_footer", sa.String(length=300), nullable=True))
+    with op.batch_alter_table("batches") as batch:
+        batch.add_column(sa.Column("country", sa.String(length=2), nullable=True))
     op.execute(
         "INSERT INTO consent_events (msisdn, action, source, at, user_id, note) "
         "SELECT msisdn, 'opt_out', 'typed', created_at, created_by_id, note FROM opt_outs"
@@ -91,6 +93,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table("batches") as batch:
+        batch.drop_column("country")
     with op.batch_alter_table("campaigns") as batch:
         batch.drop_column("opt_out_footer")
     with op.batch_alter_table("opt_outs") as batch:

@@ -56,6 +56,7 @@ def tagged_batch_message(
     *,
     number: int,
     callback_url: str | None = None,
+    validity_period: int | None = None,
 ) -> SmsMessage:
     """`batch_message` from rows of (msisdn, the text of each tag's field, ...), "" where a
     recipient has none: the dispatcher has the database pick them out of the stored fields.
@@ -73,6 +74,7 @@ def tagged_batch_message(
         tags=tags or None,
         callback_url=callback_url,
         userref=batch_userref(campaign.id, number),
+        validity_period=validity_period,
     )
 
 
