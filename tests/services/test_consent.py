@@ -165,3 +165,35 @@ def test_a_test_message_is_never_sent_to_an_opted_out_number(sender, sandbox):
             default_country="DK",
         )
     assert sandbox.store.received_for(label="T (test)") == []
+
+
+def test_a_number_opted_out_after_confirmation_is_not_sent_to(sender, sandbox):
+    people = make_list(db.session, "People", NUMBERS)
+    campaign = campaigns.save_draft(
+        db.session,
+        sender,
+        CampaignDraft(name="Long", sender="Shop", message="Hi", list_ids=[people.id]),
+    )
+    preview_campaign(
+        db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=2
+    )
+    campaigns.confirm_campaign(db.session, campaign, sender, batch_size=2)
+    _opt_out(NUMBERS[1])  # a STOP arrives while the campaign waits to go out
+    _opt_out(NUMBERS[2])
+    _opt_out(NUMBERS[3])  # the whole second batch
+
+    assert dispatch.dispatch_campaign(db.session, campaign.id, sandbox.client()) == "done"
+
+    assert _received(sandbox, "Long") == [NUMBERS[0]]
+    db.session.expire_all()
+    states = dict(
+        db.session.execute(
+            select(CampaignRecipient.msisdn, CampaignRecipient.state).where(
+                CampaignRecipient.campaign_id == campaign.id
+            )
+        ).all()
+    )
+    assert states == {
+        NUMBERS[0]: RecipientState.SENT,
+        **{n: RecipientState.CANCELLED for n in NUMBERS[1:]},
+    }

@@ -40,6 +40,8 @@ from webapp.models import (
     Campaign,
     CampaignRecipient,
     CampaignStatus,
+    OptOut,
+    RecipientState,
     User,
     utcnow,
 )
@@ -78,7 +80,11 @@ def _set_batch_state(session: Session, batch: Batch, state: BatchState, **values
         setattr(batch, name, value)
     session.execute(
         update(CampaignRecipient)
-        .where(CampaignRecipient.batch_id == batch.id)
+        .where(
+            CampaignRecipient.batch_id == batch.id,
+            # A recipient left out because they opted out stays cancelled.
+            CampaignRecipient.state != RecipientState.CANCELLED,
+        )
         .values(state=state.recipient_state)
     )
 
@@ -280,9 +286,37 @@ class Dispatcher:
             self.session.commit()  # recorded before the request goes out
             if claimed == 1:
                 batch = self.session.get(Batch, batch_id, populate_existing=True)
+                if not self._leave_out_opted_out(batch):
+                    continue
                 self.checkpoint("claimed", batch)
                 return batch
         return None
+
+    def _leave_out_opted_out(self, batch: Batch) -> bool:
+        """Numbers opted out since confirmation (a STOP reply mid-send, say) are not sent to:
+        their recipients are cancelled before the request. False when none is left, and the
+        batch is then finished without a request."""
+        self.session.execute(
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state == RecipientState.PENDING,
+                CampaignRecipient.msisdn.in_(select(OptOut.msisdn)),
+            )
+            .values(state=RecipientState.CANCELLED)
+        )
+        left = self.session.scalar(
+            select(func.count()).where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state != RecipientState.CANCELLED,
+            )
+        )
+        if not left:
+            batch.state = batch.state.move_to(BatchState.SENT)
+            batch.finished_at = self.clock()
+            batch.error_message = "Every recipient opted out before the batch went out."
+        self.session.commit()
+        return bool(left)
 
     def _held(self, batch_id: int, now: datetime) -> bool:
         """True when the batch's country is inside its quiet hours: the batch then waits (still
@@ -318,7 +352,10 @@ class Dispatcher:
         # 10,000 at once (see webapp.gateway.messages on why that matters).
         rows = self.session.connection().execute(
             select(CampaignRecipient.msisdn, *texts, *ids)
-            .where(CampaignRecipient.batch_id == batch.id)
+            .where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state != RecipientState.CANCELLED,  # opted out meanwhile
+            )
             .order_by(CampaignRecipient.id)
         )
         if not with_link:
