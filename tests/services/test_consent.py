@@ -90,18 +90,26 @@ def test_the_consent_record_exports_as_csv(ctx, sender):
 # --- Every send path leaves opted-out numbers out ------------------------------------------
 
 
-def _sent_campaign(user, sandbox, name="Sale", **draft):
-    people = draft.pop("people", None) or make_list(db.session, f"People {name}", NUMBERS)
-    values = dict(name=name, sender="Shop", message="Hi", list_ids=[people.id], **draft)
-    campaign = campaigns.save_draft(db.session, user, CampaignDraft(**values))
-    return _preview_confirm_send(user, sandbox, campaign)
+def _draft(user, name):
+    people = make_list(db.session, f"People {name}", NUMBERS)
+    draft = CampaignDraft(name=name, sender="Shop", message="Hi", list_ids=[people.id])
+    return campaigns.save_draft(db.session, user, draft)
+
+
+def _sent_campaign(user, sandbox, name="Sale"):
+    return _preview_confirm_send(user, sandbox, _draft(user, name))
+
+
+def _confirm(user, sandbox, campaign, batch_size=100):
+    preview_campaign(
+        db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=batch_size
+    )
+    campaigns.confirm_campaign(db.session, campaign, user, batch_size=batch_size)
+    return campaign
 
 
 def _preview_confirm_send(user, sandbox, campaign):
-    preview_campaign(
-        db.session, campaign, user, sandbox.client(), honours_dry_run=True, batch_size=100
-    )
-    campaigns.confirm_campaign(db.session, campaign, user, batch_size=100)
+    _confirm(user, sandbox, campaign)
     assert dispatch.dispatch_campaign(db.session, campaign.id, sandbox.client()) == "done"
     return campaign
 
@@ -147,12 +155,7 @@ def test_a_follow_up_never_reaches_a_failed_recipient_who_opted_out(sender, sand
 
 
 def test_a_test_message_is_never_sent_to_an_opted_out_number(sender, sandbox):
-    people = make_list(db.session, "People", NUMBERS)
-    campaign = campaigns.save_draft(
-        db.session,
-        sender,
-        CampaignDraft(name="T", sender="Shop", message="Hi", list_ids=[people.id]),
-    )
+    campaign = _draft(sender, "T")
     _opt_out()
     with pytest.raises(CampaignInvalid, match="opted out"):
         campaigns.send_test(
@@ -168,16 +171,7 @@ def test_a_test_message_is_never_sent_to_an_opted_out_number(sender, sandbox):
 
 
 def test_a_number_opted_out_after_confirmation_is_not_sent_to(sender, sandbox):
-    people = make_list(db.session, "People", NUMBERS)
-    campaign = campaigns.save_draft(
-        db.session,
-        sender,
-        CampaignDraft(name="Long", sender="Shop", message="Hi", list_ids=[people.id]),
-    )
-    preview_campaign(
-        db.session, campaign, sender, sandbox.client(), honours_dry_run=True, batch_size=2
-    )
-    campaigns.confirm_campaign(db.session, campaign, sender, batch_size=2)
+    campaign = _confirm(sender, sandbox, _draft(sender, "Long"), batch_size=2)
     _opt_out(NUMBERS[1])  # a STOP arrives while the campaign waits to go out
     _opt_out(NUMBERS[2])
     _opt_out(NUMBERS[3])  # the whole second batch
