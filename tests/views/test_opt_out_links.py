@@ -142,3 +142,19 @@ def test_a_copy_keeps_the_footer_and_the_compose_form_adds_it(app, login_as):
         "/compose/counter", data={"message": "Hi", "encoding": "auto", "opt_out_link": "y"}
     )
     assert f"{len('Hi') + len(chr(10) + 'Opt out: shop.example/u/') + 13}" in counted.text
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"SMS_API_TOKEN": "a-real-token-value", "SMS_GATEWAY_URL": "https://gw.example/rest/mtsms"}],
+)
+def test_without_a_public_address_a_footer_is_refused_with_why(app, login_as):
+    sender = login_as(Role.SENDER)
+    response = sender.post(
+        "/campaigns/new",
+        data={"name": "Linked", "sender": "Shop", "message": "Hi", "opt_out_link": "y"},
+    )
+    assert response.status_code == 400
+    assert "Set PUBLIC_URL, the dashboard&#39;s public address, to link to." in response.text
+    with app.app_context():
+        assert db.session.scalars(select(Campaign)).all() == []

@@ -125,7 +125,9 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.message.data = replacement.text
         flash(describe_replacements(replacement), "info")
         return _compose_page(form, campaign)
-    if form.validate_on_submit():
+    if form.opt_out_link.data and opt_out_footer() is None:
+        form.opt_out_link.errors = ["Set PUBLIC_URL, the dashboard's public address, to link to."]
+    elif form.validate_on_submit():
         try:
             campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
         except CampaignInvalid as error:

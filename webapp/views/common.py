@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Response, abort, current_app, flash, stream_with_context
+from flask import Response, abort, current_app, flash, request, stream_with_context
 from flask_wtf import FlaskForm
 from werkzeug.utils import secure_filename
 
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
 from webapp.services import lists, settings
+from webapp.services.optout_links import footer_for
 
 
 def default_country() -> str:
@@ -23,10 +24,6 @@ def default_country() -> str:
 def opt_out_footer() -> str | None:
     """The opt-out footer a campaign stores, on ``PUBLIC_URL`` (in sandbox mode, the address
     this request came to); None when the dashboard has no public address to link to."""
-    from flask import request
-
-    from webapp.services.optout_links import footer_for
-
     base = current_app.config.get("PUBLIC_URL")
     if not base and current_app.config["SANDBOX_MODE"]:
         base = request.host_url
