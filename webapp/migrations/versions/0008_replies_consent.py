@@ -1,7 +1,7 @@
 """the consent record, replies, opt-out footers, batches by country for quiet hours, and how each opt-out came about
 
-Revision ID: 0005_replies
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 09:40:00
 
 Every opt-out and opt-in becomes an append-only ``consent_events`` row; ``opt_outs`` stays the
@@ -13,8 +13,8 @@ from alembic import op
 
 import webapp.models
 
-revision = '0005_replies'
-down_revision = '0004'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
