@@ -83,3 +83,34 @@ def send_one_sms_then_interrupt(command: list[str], token: str, **popen) -> str:
     assert process.returncode == 0
     assert "Stopping" in output
     return announced + output
+
+
+def send_campaign(session, user, client, recipient_list, *, name="Hello", message="Hi"):
+    """A campaign to ``recipient_list``, previewed, confirmed and sent at once through
+    ``client`` (the sandbox's); returns it."""
+    from webapp.services import campaigns, dispatch
+    from webapp.services.preview import preview_campaign
+
+    campaign = campaigns.save_draft(
+        session,
+        user,
+        campaigns.CampaignDraft(
+            name=name, sender="Shop", message=message, list_ids=[recipient_list.id]
+        ),
+    )
+    preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=100)
+    campaigns.confirm_campaign(session, campaign, user, batch_size=100)
+    dispatch.dispatch_campaign(session, campaign.id, client)
+    return campaign
+
+
+def inbound_reply(gateway_id: int, msisdn: str, message: str, *, senttime: int = 1764028800):
+    """A reply as the gateway's inbound webhook posts it."""
+    return {
+        "id": gateway_id,
+        "msisdn": int(msisdn),
+        "receiver": 451204,
+        "message": message,
+        "senttime": senttime,
+        "webhook_label": "replies",
+    }

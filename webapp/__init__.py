@@ -171,8 +171,10 @@ def _register_blueprints(app: Flask) -> None:
         counter,
         dashboard,
         imports,
+        links,
         lists,
         optouts,
+        replies,
         sandbox,
         webhooks,
     )
@@ -186,6 +188,8 @@ def _register_blueprints(app: Flask) -> None:
         lists.bp,
         imports.bp,
         optouts.bp,
+        links.bp,
+        replies.bp,
         sandbox.bp,
         webhooks.bp,
     ):
@@ -224,6 +228,7 @@ def _register_hooks(app: Flask) -> None:
     navigation = [
         ("lists", "lists.index", "Lists"),
         ("campaigns", "campaigns.index", "Campaigns"),
+        ("replies", "replies.index", "Replies"),
         ("sandbox", "sandbox.inbox", "Sandbox inbox"),
     ]
 

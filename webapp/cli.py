@@ -19,7 +19,16 @@ from webapp.services.preview import PreviewFailed, preview_campaign
 
 
 def register(app: Flask) -> None:
-    for command in (setup_link, users, campaigns_cli, worker, sandbox, lists_cli):
+    for command in (
+        setup_link,
+        users,
+        campaigns_cli,
+        worker,
+        sandbox,
+        lists_cli,
+        optouts_cli,
+        webhooks_cli,
+    ):
         app.cli.add_command(command)
 
 
@@ -100,6 +109,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
     from webapp.services import campaigns, lists, settings
     from webapp.services.progress import campaign_progress
+    from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
     try:
@@ -120,6 +130,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             honours_dry_run=app.config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=app.config["SMS_BATCH_SIZE"],
             default_country=settings.default_country(db.session, app.config["DEFAULT_COUNTRY"]),
+            quiet_hours=quiet_hours(db.session, app.config),
         )
     except lists.ListInvalid as error:
         raise click.ClickException(str(error)) from error
@@ -136,9 +147,17 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         )
         for warning in summary["warnings"]:
             click.echo(f"Warning: {warning}")
+        for held in summary["quiet_hours"]:
+            click.echo(f"Quiet hours: {held}")
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
-    campaigns.confirm_campaign(db.session, campaign, None, batch_size=app.config["SMS_BATCH_SIZE"])
+    campaigns.confirm_campaign(
+        db.session,
+        campaign,
+        None,
+        batch_size=app.config["SMS_BATCH_SIZE"],
+        by_country=quiet_hours(db.session, app.config) is not None,
+    )
     jobs = app.extensions["jobs"]
     jobs.dispatch_campaign(campaign.id)
     if wait:
@@ -278,3 +297,98 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
         )
     if not list_import.status.is_done:
         raise click.ClickException(list_import.error or "The import failed.")
+
+
+# --- Opt-outs and webhooks -------------------------------------------------------------------
+
+optouts_cli = AppGroup(
+    "optouts", help="The opt-out list (each change goes into the consent record)."
+)
+
+
+def _default_country() -> str:
+    from webapp.services import settings
+
+    return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+
+
+@optouts_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_opt_outs(as_json: bool):
+    """Every opted-out number: when, how (typed, import, reply, link, admin) and the campaign."""
+    from webapp.services import optouts
+
+    for opt_out in optouts.all_opt_outs(db.session):
+        row = {
+            "msisdn": opt_out.msisdn,
+            "at": opt_out.created_at.isoformat(timespec="seconds"),
+            "how": opt_out.source.value,
+            "campaign_id": opt_out.campaign_id,
+            "campaign": opt_out.campaign.name if opt_out.campaign else None,
+            "note": opt_out.note,
+        }
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            campaign = f"  campaign {row['campaign']!r}" if row["campaign"] else ""
+            click.echo(f"+{row['msisdn']}  {row['at']}  {row['how']}{campaign}")
+
+
+def _report(result, done: str, not_done: str) -> None:
+    for given, reason in result.invalid:
+        click.echo(f"{given}: {reason}", err=True)
+    click.echo(
+        f"{result.added} {done}, {result.already} {not_done}, {len(result.invalid)} invalid."
+    )
+    if result.invalid:
+        raise click.exceptions.Exit(1)
+
+
+@optouts_cli.command("add")
+@click.argument("numbers", nargs=-1, required=True)
+@click.option("--note", default=None, help="Why (shown on the opt-out list).")
+def add_opt_outs(numbers, note):
+    """Opt NUMBER... out, as the opt-out page does (recorded as by an admin)."""
+    from webapp.models import ConsentSource
+    from webapp.services import optouts
+
+    result = optouts.add_opt_outs(
+        db.session,
+        numbers,
+        default_country=_default_country(),
+        note=note,
+        source=ConsentSource.ADMIN,
+    )
+    _report(result, "added", "already on the list")
+
+
+@optouts_cli.command("remove")
+@click.argument("numbers", nargs=-1, required=True)
+def remove_opt_outs(numbers):
+    """Take NUMBER... off the opt-out list (an opt-in by an admin in the consent record)."""
+    from webapp.models import ConsentSource
+    from webapp.services import optouts
+
+    result = optouts.remove_opt_outs(
+        db.session, numbers, default_country=_default_country(), source=ConsentSource.ADMIN
+    )
+    _report(result, "removed", "not on the list")
+
+
+webhooks_cli = AppGroup("webhooks", help="The addresses the gateway posts to.")
+
+
+@webhooks_cli.command("urls")
+def webhook_urls():
+    """Print the delivery-report and inbound (replies) webhook addresses to enter at the gateway."""
+    from webapp.tasks import delivery_report_path, reply_webhook_path
+
+    app = current_app
+    base = (app.config.get("PUBLIC_URL") or "").rstrip("/")
+    if not base:
+        click.echo("PUBLIC_URL is not set: put the dashboard's public address first.", err=True)
+        base = "<PUBLIC_URL>"
+    click.echo(f"Delivery reports: {base}{delivery_report_path(app)}")
+    click.echo(f"Replies (inbound): {base}{reply_webhook_path(app)}")
+    if app.config.get("WEBHOOK_SECRET"):
+        click.echo("Both are signed with WEBHOOK_SECRET: enter the same secret at the gateway.")

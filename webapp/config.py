@@ -41,6 +41,16 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
     "REMEMBER_COOKIE_DAYS": int,
+    "REPLY_STOP_WORDS": str,
+    "REPLY_START_WORDS": str,
+    "REPLY_STOP_CONFIRMATION": str,
+    "OPT_OUT_FOOTER_TEXT": str,
+    "OPT_OUT_LINK_LIMIT": str,
+    "QUIET_HOURS": bool,
+    "QUIET_HOURS_START": str,
+    "QUIET_HOURS_END": str,
+    "QUIET_HOURS_NO_SUNDAYS": bool,
+    "QUIET_HOURS_CLOSED_DATES": str,
 }
 
 
@@ -83,6 +93,22 @@ class Defaults:
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
     REMEMBER_COOKIE_DAYS = 14  # "Keep me signed in" lasts this long
+    # Replies: the first words that opt a number out / back in (Settings can change them), and
+    # the confirmation answered to a STOP ("" sends none).
+    REPLY_STOP_WORDS = "STOP, STOPP, AFMELD, AFMELDING, UNSUBSCRIBE, END, CANCEL, QUIT"
+    REPLY_START_WORDS = "START"
+    REPLY_STOP_CONFIRMATION = ""
+    # The opt-out footer ("{link}" becomes e.g. shop.example/u/0000a3Xk9Lm2P) and how often one
+    # address may open or confirm opt-out links.
+    OPT_OUT_FOOTER_TEXT = "Opt out: {link}"
+    OPT_OUT_LINK_LIMIT = "20 per minute"
+    # Quiet hours (Settings can change them): send only between these local hours of each
+    # recipient's country; optionally never on Sundays or on listed dates (YYYY-MM-DD ...).
+    QUIET_HOURS = False
+    QUIET_HOURS_START = "08:00"
+    QUIET_HOURS_END = "21:00"
+    QUIET_HOURS_NO_SUNDAYS = False
+    QUIET_HOURS_CLOSED_DATES = ""
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -109,6 +109,41 @@ class SettingsForm(FlaskForm):
     )
 
 
+class QuietHoursForm(FlaskForm):
+    """When marketing messages may arrive, in each recipient's local time."""
+
+    enabled = BooleanField("Send only inside the allowed hours")
+    start = StringField("From", validators=[DataRequired(), Length(max=5)], default="08:00")
+    end = StringField("Until", validators=[DataRequired(), Length(max=5)], default="21:00")
+    no_sundays = BooleanField("Never on Sundays")
+    dates = TextAreaField(
+        "Never on these dates",
+        validators=[Length(max=900)],
+        description="YYYY-MM-DD, separated by spaces or lines (e.g. public holidays).",
+    )
+
+
+class ReplySettingsForm(FlaskForm):
+    """The keywords recipients reply with, and the answer to a STOP."""
+
+    stop_words = StringField(
+        "STOP words",
+        validators=[DataRequired("Give at least one STOP word."), Length(max=500)],
+        description="A reply whose first word is one of these (any case) opts the number out.",
+    )
+    start_words = StringField(
+        "START words",
+        validators=[Length(max=500)],
+        description="A reply whose first word is one of these opts the number back in.",
+    )
+    stop_confirmation = TextAreaField(
+        "Answer to a STOP (optional)",
+        validators=[Length(max=300)],
+        description="Sent once to a number that opts out by reply, e.g. “You will get no more "
+        "messages from Shop.” Leave empty to answer nothing.",
+    )
+
+
 class MultiCheckboxField(SelectMultipleField):
     """A multiple choice shown as checkboxes: easier than a multi-select for most people."""
 
@@ -151,6 +186,11 @@ class CampaignForm(FlaskForm):
     )
     # Offered by the counter when field values force Unicode (templates/counter/_counter.html).
     plain_values = BooleanField("Send these values in GSM 7-bit letters")
+    opt_out_link = BooleanField(
+        "Add an opt-out link",
+        description="Each recipient gets a short link of their own to opt out with one click "
+        "(needed when they cannot reply to the sender).",
+    )
 
 
 class SendTestForm(FlaskForm):

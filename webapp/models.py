@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -236,8 +237,24 @@ class RejectedRow(db.Model):
     raw: Mapped[str] = mapped_column(Text)
 
 
+class ConsentAction(enum.StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+
+
+class ConsentSource(enum.StrEnum):
+    """Where a consent change came from, in the words the opt-out list shows."""
+
+    TYPED = "typed"  # a user typed the number on the opt-out page
+    IMPORT = "import"  # a CSV file of opt-outs
+    REPLY = "reply"  # the recipient answered STOP (or START)
+    LINK = "link"  # the recipient clicked the opt-out link of a message
+    ADMIN = "admin"  # an operator at the command line
+
+
 class OptOut(db.Model):
-    """A number that must never be imported or sent to."""
+    """A number that must never be imported or sent to: the current state that the append-only
+    `ConsentEvent` record leads to, kept as its own table so "is it opted out" stays a lookup."""
 
     __tablename__ = "opt_outs"
 
@@ -245,6 +262,67 @@ class OptOut(db.Model):
     note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The event that opted the number out: how, and the campaign it answered (if any).
+    source: Mapped[ConsentSource] = mapped_column(
+        _enum(ConsentSource), default=ConsentSource.TYPED, server_default="typed"
+    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+class ConsentEvent(db.Model):
+    """One opt-out or opt-in of a number: what, who, when, how and the campaign it answered.
+
+    Append-only: a mapper hook refuses to update or delete one, so the record can be trusted.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_msisdn", "msisdn", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(15))
+    action: Mapped[ConsentAction] = mapped_column(_enum(ConsentAction))
+    source: Mapped[ConsentSource] = mapped_column(_enum(ConsentSource))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"))
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User | None] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+@event.listens_for(ConsentEvent, "before_update")
+@event.listens_for(ConsentEvent, "before_delete")
+def _consent_is_append_only(mapper, connection, target):
+    raise ValueError("Consent events are never changed or deleted; record a new one.")
+
+
+class Reply(db.Model):
+    """An SMS a recipient sent back (the gateway's inbound "MO" webhook), stored once per id."""
+
+    __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_msisdn", "msisdn"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    msisdn: Mapped[str] = mapped_column(String(15))
+    receiver: Mapped[str | None] = mapped_column(String(15))
+    message: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the gateway's senttime
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The campaign last sent to this number when the reply came: what it answers.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    keyword: Mapped[str | None] = mapped_column(String(8))  # "stop", "start" or None
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The STOP confirmation: None (none due), "pending", "sent", or the gateway's error.
+    confirmation: Mapped[str | None] = mapped_column(String(200))
+
+    campaign: Mapped[Campaign | None] = relationship()
+    handled_by: Mapped[User | None] = relationship()
 
 
 # --- Campaigns -------------------------------------------------------------------------------
@@ -277,6 +355,8 @@ class Campaign(db.Model):
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The opt-out footer, "{code}" where each recipient's link code goes; None: no footer.
+    opt_out_footer: Mapped[str | None] = mapped_column(String(300))
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
@@ -310,6 +390,10 @@ class Campaign(db.Model):
     confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
     events: Mapped[list[CampaignEvent]] = relationship(order_by="CampaignEvent.id")
 
+    @property
+    def opt_out_link(self) -> bool:
+        return bool(self.opt_out_footer)
+
 
 class CampaignEvent(db.Model):
     """Who did what to a campaign, and when: previewed, confirmed, paused, resumed, cancelled."""
@@ -337,6 +421,8 @@ class Batch(db.Model):
     number: Mapped[int] = mapped_column()  # 1, 2, ... within the campaign
     state: Mapped[BatchState] = mapped_column(_enum(BatchState), default=BatchState.PENDING)
     size: Mapped[int] = mapped_column(default=0)
+    # Set when quiet hours group a campaign's batches by country: the country they wait for.
+    country: Mapped[str | None] = mapped_column(String(2))
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str | None] = mapped_column(String(64))
     usage: Mapped[dict | None] = mapped_column(JSON)
@@ -415,6 +501,9 @@ __all__ = [
     "CampaignRecipient",
     "CampaignStatus",
     "CampaignTestSend",
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentSource",
     "ImportStatus",
     "ListImport",
     "OptOut",
@@ -422,6 +511,7 @@ __all__ = [
     "RecipientList",
     "RecipientState",
     "RejectedRow",
+    "Reply",
     "Role",
     "Setting",
     "User",

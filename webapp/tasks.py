@@ -80,6 +80,10 @@ class JobQueue:
     def import_list(self, import_id: int):
         return self._enqueue("import_list", import_id)
 
+    def send_reply_confirmation(self, reply_id: int):
+        """Answer a STOP reply with the workspace's confirmation (once)."""
+        return self._enqueue("send_reply_confirmation", reply_id)
+
     def send_due_campaigns(self):
         """What the every-minute task runs, queued now."""
         return self._enqueue("send_due_campaigns")
@@ -134,6 +138,7 @@ def dispatch_campaign(campaign_id: int) -> str:
     from flask import current_app
 
     from webapp.services import dispatch
+    from webapp.services.quiet_hours import quiet_hours
 
     config = current_app.config
     outcome = dispatch.dispatch_campaign(
@@ -143,6 +148,8 @@ def dispatch_campaign(campaign_id: int) -> str:
         max_connections=config["SMS_MAX_CONNECTIONS"],
         callback_url=delivery_report_url(current_app),
         retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
+        link_secret=config["SECRET_KEY"],
+        quiet_hours=quiet_hours(db.session, config),
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
     return outcome
@@ -166,12 +173,55 @@ def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports, from configuration only (the same in a web and a
     worker process): ``PUBLIC_URL``, or in sandbox mode the loopback address the dashboard was
     started on (the sandbox runs beside it). None when unknown: reports are not asked for."""
+    return _public_url(app, delivery_report_path(app))
+
+
+def reply_webhook_url(app) -> str | None:
+    """Where the gateway posts replies (inbound SMS); found like `delivery_report_url`."""
+    return _public_url(app, reply_webhook_path(app))
+
+
+def delivery_report_path(app) -> str:
+    """The paths carry no secret (paths end up in access logs): the signature does the work."""
+    return "/webhooks/delivery-reports"
+
+
+def reply_webhook_path(app) -> str:
+    return "/webhooks/replies"
+
+
+def public_base_url(app) -> str | None:
+    """The dashboard's public address, from configuration only (the same in a web and a worker
+    process): ``PUBLIC_URL``, or in sandbox mode the loopback address it was started on."""
+    base = app.config.get("PUBLIC_URL")
+    if not base and app.config["SANDBOX_MODE"]:
+        base = app.config["LOCAL_URL"]
+    return base or None
+
+
+def _public_url(app, path: str) -> str | None:
     base = app.config.get("PUBLIC_URL")
     if not base and app.config["SANDBOX_MODE"]:
         base = app.config["LOCAL_URL"]
     if not base:
         return None
-    return f"{base.rstrip('/')}/webhooks/delivery-reports"
+    return f"{base.rstrip('/')}{path}"
+
+
+@job
+def send_reply_confirmation(reply_id: int) -> str | None:
+    """Send a STOP reply's confirmation through the gateway (safe to run twice: see
+    services.replies.send_confirmation)."""
+    from flask import current_app
+
+    from webapp.services import replies
+
+    words = replies.reply_words(db.session, current_app.config)
+    if not words.confirmation:
+        return None
+    return replies.send_confirmation(
+        db.session, reply_id, current_app.extensions["gateway"].client(), words.confirmation
+    )
 
 
 @job

@@ -9,7 +9,7 @@ import pytest
 from webapp.access import required_access
 from webapp.models import Role
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "links.opt_out", "static"}  # links: opt-out links
 
 
 def _routes(app):

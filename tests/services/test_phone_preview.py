@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, gateway_client, make_list
 
 from webapp.extensions import db
 from webapp.services import campaigns
@@ -53,5 +53,5 @@ def test_plain_values_are_sent_and_previewed_in_gsm_letters(sender, sandbox):
     message = batch_message(
         campaign, [(danish_numbers(1)[0], {"first_name": "François"})], ["first_name"], number=1
     )
-    result = sandbox.client().send(message, dry_run=True)
+    result = gateway_client(sandbox).send(message, dry_run=True)
     assert result.usage.countries == {"DK": 1}  # one GSM segment, not two Unicode ones

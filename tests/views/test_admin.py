@@ -76,3 +76,47 @@ def test_admin_sets_the_default_country(login_as):
     assert bad.status_code == 400
     assert "XX is not a country code such as DK or SE." in form_errors(bad.text)
     assert 'value="XX"' in bad.text
+
+
+def test_admin_sets_the_reply_keywords_and_the_stop_answer(login_as):
+    admin = login_as(Role.ADMIN)
+    assert 'value="AFMELD, AFMELDING, CANCEL, END, QUIT, STOP, STOPP, UNSUBSCRIBE"' in (
+        admin.get("/settings/").text
+    )
+    saved = admin.post(
+        "/settings/replies",
+        data={"stop_words": "stop nej", "start_words": "ja", "stop_confirmation": "Bye from Shop"},
+    )
+    assert saved.status_code == 302
+    page = admin.get("/settings/").text
+    assert 'value="NEJ, STOP"' in page and 'value="JA"' in page and "Bye from Shop" in page
+    bad = admin.post("/settings/replies", data={"stop_words": "stop", "start_words": "stop"})
+    assert bad.status_code == 400
+    assert "STOP cannot both opt out and opt in." in form_errors(bad.text)
+
+
+def test_admin_turns_on_quiet_hours_with_sundays_and_dates_closed(app, login_as):
+    from webapp.extensions import db
+    from webapp.services.quiet_hours import quiet_hours
+
+    admin = login_as(Role.ADMIN)
+    saved = admin.post(
+        "/settings/quiet-hours",
+        data={
+            "enabled": "y",
+            "start": "09:00",
+            "end": "20:00",
+            "no_sundays": "y",
+            "dates": "2026-12-24 2026-12-31",
+        },
+    )
+    assert saved.status_code == 302
+    with app.app_context():
+        hours = quiet_hours(db.session, app.config)
+    assert (hours.start.hour, hours.end.hour, hours.no_sundays) == (9, 20, True)
+    assert len(hours.closed_dates) == 2
+    bad = admin.post(
+        "/settings/quiet-hours", data={"enabled": "y", "start": "21:00", "end": "08:00"}
+    )
+    assert bad.status_code == 400
+    assert "The allowed hours must start before they end (within one day)." in form_errors(bad.text)

@@ -540,6 +540,19 @@ def test_a_viewer_sees_the_opt_out_count_but_no_forms(app, login_as):
     assert "/lists/opt-outs/add" not in page and "Remove" not in page
 
 
+def test_a_viewer_downloads_the_consent_record_of_one_number(app, sender, login_as):
+    sender.post("/lists/opt-outs/add", data={"numbers": "20123456\n21345678"})
+    sender.post("/lists/opt-outs/4520123456/remove")
+    sender.post("/logout")
+    response = login_as(Role.VIEWER, "reader@example.com").get(
+        "/lists/opt-outs/consent.csv?number=%2B45%2020123456"
+    )
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="consent-4520123456.csv"' in response.headers["Content-Disposition"]
+    rows = [line.split(",")[:3] for line in response.text.lstrip("\ufeff").splitlines()[1:]]
+    assert rows == [["4520123456", "opt_out", "typed"], ["4520123456", "opt_in", "typed"]]
+
+
 # --- Escaping --------------------------------------------------------------------------------
 
 

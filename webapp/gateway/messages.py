@@ -83,6 +83,7 @@ class SmsMessage:
     callback_url: str | None = None
     userref: str | None = None
     extra_details: str | None = None
+    validity_period: int | None = None  # seconds (at least 60) the network keeps trying
 
 
 @dataclass(frozen=True)
@@ -293,5 +294,6 @@ def _optional_payload(sms: SmsMessage) -> dict[str, Any]:
         "callback_url": sms.callback_url,
         "userref": sms.userref,
         "extra_details": sms.extra_details,
+        "validity_period": sms.validity_period,
     }
     return {key: value for key, value in optional.items() if value is not None}

@@ -174,10 +174,12 @@ def count_message(
     message: str,
     encoding: str = "auto",
     list_ids: Sequence[int] = (),
+    footer: str = "",
     *,
     plain_values: bool = False,
 ) -> MessageCount:
-    """Count `message` as the gateway will bill it, and over the lists in `list_ids`.
+    """Count `message` as the gateway will bill it, and over the lists in `list_ids`; an
+    opt-out `footer` (as one recipient gets it) counts as part of every message.
 
     Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
@@ -191,7 +193,7 @@ def count_message(
     if len(set(list_ids)) > MAX_LISTS:
         raise ValueError(f"Choose at most {MAX_LISTS} lists at a time.")
     tags = tuple(find_tags(message))
-    template_alone = render(message, dict.fromkeys(tags, "")) if tags else message
+    template_alone = (render(message, dict.fromkeys(tags, "")) if tags else message) + footer
     errors: list[str] = []
     try:
         analysis = analyze(template_alone, encoding)
@@ -209,7 +211,7 @@ def count_message(
     list_cost = None
     if lists and not errors:
         list_cost, list_error = _cost_over_lists(
-            session, lists, message, encoding, tags, plain_values
+            session, lists, message + footer, encoding, tags, plain_values
         )
         if list_error:
             errors.append(list_error)

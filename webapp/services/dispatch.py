@@ -40,6 +40,8 @@ from webapp.models import (
     Campaign,
     CampaignRecipient,
     CampaignStatus,
+    OptOut,
+    RecipientState,
     User,
     utcnow,
 )
@@ -47,7 +49,9 @@ from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import tagged_batch_message
+from webapp.services.optout_links import link_code
 from webapp.services.progress import progress_text
+from webapp.services.quiet_hours import QuietHours, country_window
 from webapp.sms.personalise import to_gateway_tags
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ RENEW_AFTER = timedelta(seconds=LEASE_SECONDS / 3)  # the lease still has two th
 MAX_ATTEMPTS = 5
 LIVE = CampaignStatus.where(lambda status: status.is_live)
 RETRYABLE = (GatewayUnavailable, TooManyConnections)  # certainly not accepted, may pass later
+QUIET_WAIT_SECONDS = 60  # a longer wait (quiet hours) ends the run; the minute job resumes it
 PAUSING = (Unauthorized, Forbidden)  # every later batch would fail the same way (incl. credit)
 
 
@@ -75,7 +80,11 @@ def _set_batch_state(session: Session, batch: Batch, state: BatchState, **values
         setattr(batch, name, value)
     session.execute(
         update(CampaignRecipient)
-        .where(CampaignRecipient.batch_id == batch.id)
+        .where(
+            CampaignRecipient.batch_id == batch.id,
+            # A recipient left out because they opted out stays cancelled.
+            CampaignRecipient.state != RecipientState.CANCELLED,
+        )
         .values(state=state.recipient_state)
     )
 
@@ -93,6 +102,8 @@ class Dispatcher:
         retry_base_seconds: float = 2.0,
         checkpoint: Callable[[str, Batch], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        link_secret: str = "",
+        quiet_hours: QuietHours | None = None,
     ):
         self.session = session
         self.client = client
@@ -101,6 +112,9 @@ class Dispatcher:
         self.retry_base_seconds = retry_base_seconds
         self.checkpoint = checkpoint or (lambda step, batch: None)
         self.clock = clock
+        self.link_secret = link_secret  # signs the opt-out link codes of a footer
+        self.quiet_hours = quiet_hours  # None: send at any hour
+        self._validity: dict[int, int] = {}  # batch id -> seconds until its window closes
         self.owner = uuid.uuid4().hex
         self._lease_renewed_at: datetime | None = None
         self._wake = threading.Event()
@@ -157,8 +171,8 @@ class Dispatcher:
 
         "done" (every batch finished), "cancelled", "paused" (by a user or the gateway), "lost
         lease" (another dispatcher took over), "busy" (another dispatcher holds the campaign),
-        "waiting" (scheduled for later), "missing" (no such campaign), or the status of a
-        campaign that is no longer live.
+        "waiting" (scheduled for later, or every pending batch held by quiet hours), "missing"
+        (no such campaign), or the status of a campaign that is no longer live.
         """
         campaign = self.session.get(Campaign, campaign_id)
         if campaign is None:
@@ -198,10 +212,11 @@ class Dispatcher:
                         break
                     message = tagged_batch_message(
                         campaign,
-                        self._recipients_of(batch, tag_fields),
+                        self._recipients_of(batch, tag_fields, campaign.opt_out_link),
                         tags,
                         number=batch.number,
                         callback_url=self.callback_url,
+                        validity_period=self._validity.pop(batch.id, None),
                     )
                     self.checkpoint("before-request", batch)
                     inflight[pool.submit(self.client.send, message)] = batch
@@ -211,6 +226,10 @@ class Dispatcher:
                         break
                     delay = self._seconds_until_next(campaign, _next_launch(campaign, last_launch))
                     if delay is None:
+                        break
+                    if delay > QUIET_WAIT_SECONDS:
+                        # Held for quiet hours: free the worker; the every-minute job comes back.
+                        stop_reason = "waiting"
                         break
                     self._wake.wait(min(delay, 5.0))
                     continue
@@ -252,6 +271,8 @@ class Dispatcher:
             .limit(5)
         ).all()
         for batch_id in candidates:
+            if self._held(batch_id, now):
+                continue
             claimed = self.session.execute(
                 update(Batch)
                 .where(Batch.id == batch_id, Batch.state == BatchState.PENDING)
@@ -265,12 +286,60 @@ class Dispatcher:
             self.session.commit()  # recorded before the request goes out
             if claimed == 1:
                 batch = self.session.get(Batch, batch_id, populate_existing=True)
+                if not self._leave_out_opted_out(batch):
+                    continue
                 self.checkpoint("claimed", batch)
                 return batch
         return None
 
-    def _recipients_of(self, batch: Batch, tag_fields: list[str]) -> Iterable[Sequence[str]]:
-        """(msisdn, text of each tag field, ...) of a batch's recipients, read as they are used.
+    def _leave_out_opted_out(self, batch: Batch) -> bool:
+        """Numbers opted out since confirmation (a STOP reply mid-send, say) are not sent to:
+        their recipients are cancelled before the request. False when none is left, and the
+        batch is then finished without a request."""
+        self.session.execute(
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state == RecipientState.PENDING,
+                CampaignRecipient.msisdn.in_(select(OptOut.msisdn)),
+            )
+            .values(state=RecipientState.CANCELLED)
+        )
+        left = self.session.scalar(
+            select(func.count()).where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state != RecipientState.CANCELLED,
+            )
+        )
+        if not left:
+            batch.state = batch.state.move_to(BatchState.SENT)
+            batch.finished_at = self.clock()
+            batch.error_message = "Every recipient opted out before the batch went out."
+        self.session.commit()
+        return bool(left)
+
+    def _held(self, batch_id: int, now: datetime) -> bool:
+        """True when the batch's country is inside its quiet hours: the batch then waits (still
+        pending) until its window opens. A batch that may go gets the validity period that ends
+        when the window closes, so a message that cannot arrive in time expires instead."""
+        if self.quiet_hours is None:
+            return False
+        batch = self.session.get(Batch, batch_id)
+        if batch.country is None:
+            return False
+        window = country_window(batch.country, self.quiet_hours, now)
+        if not window.is_open:
+            batch.next_attempt_at = window.opens_at or now + timedelta(days=1)
+            self.session.commit()
+            return True
+        self._validity[batch_id] = max(60, int((window.closes_at - now).total_seconds()))
+        return False
+
+    def _recipients_of(
+        self, batch: Batch, tag_fields: list[str], with_link: bool = False
+    ) -> Iterable[Sequence[str]]:
+        """(msisdn, text of each tag field, ..., [opt-out link code]) of a batch's recipients,
+        read as they are used.
 
         The database picks the texts out of the stored fields ("" where one is missing), which
         is much faster than decoding each recipient's JSON here.
@@ -278,13 +347,20 @@ class Dispatcher:
         texts = [
             func.coalesce(CampaignRecipient.fields[name].as_string(), "") for name in tag_fields
         ]
+        ids = [CampaignRecipient.id] if with_link else []
         # Core rather than ORM execution: rows are made one at a time as they are read, not all
         # 10,000 at once (see webapp.gateway.messages on why that matters).
-        return self.session.connection().execute(
-            select(CampaignRecipient.msisdn, *texts)
-            .where(CampaignRecipient.batch_id == batch.id)
+        rows = self.session.connection().execute(
+            select(CampaignRecipient.msisdn, *texts, *ids)
+            .where(
+                CampaignRecipient.batch_id == batch.id,
+                CampaignRecipient.state != RecipientState.CANCELLED,  # opted out meanwhile
+            )
             .order_by(CampaignRecipient.id)
         )
+        if not with_link:
+            return rows
+        return ((*row[:-1], link_code(self.link_secret, row[-1])) for row in rows)
 
     def _record(self, campaign: Campaign, batch: Batch, future: Future) -> bool:
         """Store a batch's outcome; True when the campaign must pause."""
@@ -383,7 +459,7 @@ class Dispatcher:
 
     def _finish(self, campaign: Campaign, stop_reason: str | None) -> str:
         self.session.refresh(campaign)
-        if stop_reason in ("paused", "lost lease"):
+        if stop_reason in ("paused", "lost lease", "waiting"):
             return stop_reason
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"

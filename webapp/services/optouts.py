@@ -1,23 +1,27 @@
-"""The opt-out list: numbers that must never be imported into a list or sent to.
+"""The opt-out list and the consent record: numbers that must never be imported or sent to.
 
 Numbers are kept as MSISDNs, normalised like list imports with the workspace's default
 country, so `+45 20 12 34 56` and `20123456` are the same opt-out. List imports count the
 numbers on it as opted out; campaigns leave them out of every send.
+
+Every change goes through `record_consent`: it appends a `ConsentEvent` (never changed or
+deleted) and brings the `OptOut` set in line with it, so the set is always what the events say.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.csvimport import CsvFormatError, iter_rows, sniff_csv
-from webapp.models import OptOut, User
+from webapp.models import ConsentAction, ConsentEvent, ConsentSource, OptOut, User, utcnow
 from webapp.services.actors import user_id_of
 from webapp.services.pages import Page
 from webapp.sms.phones import normalise_msisdn
@@ -60,8 +64,10 @@ def add_opt_outs(
     default_country: str,
     user: User | None = None,
     note: str | None = None,
+    source: ConsentSource = ConsentSource.TYPED,
 ) -> OptOutResult:
-    """Add numbers as typed by a person; each is normalised, or reported with the reason."""
+    """Add numbers as typed by a person (or an operator: ``source``); each is normalised, or
+    reported with the reason."""
     result = OptOutResult()
     valid: list[str] = []
     for raw in numbers:
@@ -70,7 +76,7 @@ def add_opt_outs(
             result.invalid.append((raw, phone.reason or "not a phone number"))
         else:
             valid.append(phone.msisdn)
-    _store(session, valid, result, user, note)
+    _store(session, valid, result, user, note, source)
     session.commit()
     return result
 
@@ -101,9 +107,9 @@ def import_opt_outs(
                 continue
             pending.append(phone.msisdn)
             if len(pending) >= CHUNK_NUMBERS:
-                _store(session, pending, result, user, note)
+                _store(session, pending, result, user, note, ConsentSource.IMPORT)
                 pending = []
-        _store(session, pending, result, user, note)
+        _store(session, pending, result, user, note, ConsentSource.IMPORT)
     except CsvFormatError as error:
         session.rollback()
         raise OptOutInvalid(f"{error} No number from the file was added.") from None
@@ -112,10 +118,17 @@ def import_opt_outs(
 
 
 def _store(
-    session: Session, numbers: list[str], result: OptOutResult, user: User | None, note: str | None
+    session: Session,
+    numbers: list[str],
+    result: OptOutResult,
+    user: User | None,
+    note: str | None,
+    source: ConsentSource,
 ) -> None:
-    """Insert the numbers not yet on the list (each once), counting the others as already there."""
-    note = (note or "").strip()[:MAX_NOTE_LENGTH] or None
+    """Opt out the numbers not yet on the list (each once, each with its event), counting the
+    others as already there."""
+    note = _clean_note(note)
+    now = utcnow()
     for start in range(0, len(numbers), CHUNK_NUMBERS):
         chunk = numbers[start : start + CHUNK_NUMBERS]
         present = set(session.scalars(select(OptOut.msisdn).where(OptOut.msisdn.in_(chunk))))
@@ -124,23 +137,149 @@ def _store(
                 result.already += 1
             else:
                 present.add(msisdn)
-                session.add(
-                    OptOut(
-                        msisdn=msisdn,
-                        note=note,
-                        created_by_id=user_id_of(user),
-                    )
-                )
+                _append(session, msisdn, ConsentAction.OPT_OUT, source, user, note=note, at=now)
+                session.add(_opt_out_row(msisdn, source, user, at=now, note=note))
                 result.added += 1
         session.flush()
 
 
-def remove_opt_out(session: Session, msisdn: str) -> None:
-    """Take a number off the list, so it may be imported and sent to again."""
-    removed = session.execute(delete(OptOut).where(OptOut.msisdn == msisdn)).rowcount
-    session.commit()
-    if removed != 1:
+def _opt_out_row(
+    msisdn: str,
+    source: ConsentSource,
+    user: User | None,
+    *,
+    at: datetime,
+    note: str | None,
+    campaign_id: int | None = None,
+) -> OptOut:
+    return OptOut(
+        msisdn=msisdn,
+        note=note,
+        created_at=at,
+        created_by_id=user_id_of(user),
+        source=source,
+        campaign_id=campaign_id,
+    )
+
+
+def _clean_note(note: str | None) -> str | None:
+    return (note or "").strip()[:MAX_NOTE_LENGTH] or None
+
+
+def _append(
+    session: Session,
+    msisdn: str,
+    action: ConsentAction,
+    source: ConsentSource,
+    user: User | None,
+    *,
+    at: datetime,
+    note: str | None = None,
+    campaign_id: int | None = None,
+    reply_id: int | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        msisdn=msisdn,
+        action=action,
+        source=source,
+        at=at,
+        user_id=user_id_of(user),
+        campaign_id=campaign_id,
+        reply_id=reply_id,
+        note=note,
+    )
+    session.add(event)
+    return event
+
+
+def record_consent(
+    session: Session,
+    msisdn: str,
+    action: ConsentAction,
+    source: ConsentSource,
+    *,
+    user: User | None = None,
+    campaign_id: int | None = None,
+    reply_id: int | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Append one consent event for ``msisdn`` and make the opt-out set follow it.
+
+    The event is recorded even when the number already was in that state (a STOP repeated is
+    still something the person said); returns whether the opt-out set changed. Does not commit.
+    """
+    at = at or utcnow()
+    note = _clean_note(note)
+    _append(
+        session,
+        msisdn,
+        action,
+        source,
+        user,
+        at=at,
+        note=note,
+        campaign_id=campaign_id,
+        reply_id=reply_id,
+    )
+    current = session.get(OptOut, msisdn)
+    if action == ConsentAction.OPT_OUT:
+        if current is not None:
+            return False
+        session.add(_opt_out_row(msisdn, source, user, at=at, note=note, campaign_id=campaign_id))
+        session.flush()
+        return True
+    if current is None:
+        return False
+    session.delete(current)
+    session.flush()
+    return True
+
+
+def remove_opt_out(
+    session: Session,
+    msisdn: str,
+    *,
+    user: User | None = None,
+    source: ConsentSource = ConsentSource.TYPED,
+    note: str | None = None,
+) -> None:
+    """Take a number off the list, so it may be imported and sent to again (an opt-in event)."""
+    if session.get(OptOut, msisdn) is None:
         raise OptOutInvalid(f"+{msisdn} is not on the opt-out list.")
+    record_consent(session, msisdn, ConsentAction.OPT_IN, source, user=user, note=note)
+    session.commit()
+
+
+def consent_events(session: Session, msisdn: str | None = None):
+    """The consent record, oldest first: every event, or one number's."""
+    statement = select(ConsentEvent).order_by(ConsentEvent.id)
+    if msisdn:
+        statement = statement.where(ConsentEvent.msisdn == msisdn)
+    return session.scalars(statement.execution_options(yield_per=2_000))
+
+
+CONSENT_CSV_HEADER = ("msisdn", "action", "source", "at_utc", "user", "campaign", "reply", "note")
+
+
+def consent_csv(session: Session, msisdn: str | None = None) -> Iterator[str]:
+    """The consent record as CSV text (byte order mark first, so Excel reads UTF-8)."""
+    from webapp.services.lists import UTF8_BOM, csv_line
+
+    yield UTF8_BOM + csv_line(CONSENT_CSV_HEADER)
+    for event in consent_events(session, msisdn):
+        yield csv_line(
+            (
+                event.msisdn,
+                event.action.value,
+                event.source.value,
+                event.at.isoformat(timespec="seconds"),
+                event.user.email if event.user else "",
+                event.campaign.name if event.campaign else "",
+                event.reply_id or "",
+                event.note or "",
+            )
+        )
 
 
 def opt_out_count(session: Session) -> int:
@@ -149,6 +288,47 @@ def opt_out_count(session: Session) -> int:
 
 def opted_out_numbers(session: Session) -> set[str]:
     return set(session.scalars(select(OptOut.msisdn)))
+
+
+def all_opt_outs(session: Session):
+    """Every opted-out number, newest first, with the campaign it answered (for the CLI)."""
+    return session.scalars(
+        select(OptOut)
+        .order_by(OptOut.created_at.desc(), OptOut.msisdn)
+        .execution_options(yield_per=2_000)
+    )
+
+
+def remove_opt_outs(
+    session: Session,
+    numbers: Iterable[str],
+    *,
+    default_country: str,
+    user: User | None = None,
+    source: ConsentSource = ConsentSource.TYPED,
+) -> OptOutResult:
+    """Take numbers as typed off the list (each an opt-in event). ``added`` counts the numbers
+    taken off, ``already`` those that were not on it."""
+    result = OptOutResult()
+    for raw in numbers:
+        phone = normalise_msisdn(raw, default_country)
+        if phone.msisdn is None:
+            result.invalid.append((raw, phone.reason or "not a phone number"))
+        elif session.get(OptOut, phone.msisdn) is None:
+            result.already += 1  # never opted out: no opt-in event to record
+        else:
+            record_consent(session, phone.msisdn, ConsentAction.OPT_IN, source, user=user)
+            result.added += 1
+    session.commit()
+    return result
+
+
+def opted_out_among(session: Session, msisdns: Iterable[str]) -> set[str]:
+    """Which of a few numbers are on the opt-out list."""
+    wanted = list(msisdns)
+    if not wanted:
+        return set()
+    return set(session.scalars(select(OptOut.msisdn).where(OptOut.msisdn.in_(wanted))))
 
 
 def search_opt_outs(

@@ -25,6 +25,7 @@ from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
+from webapp.services.quiet_hours import QuietHours, held_countries
 from webapp.sms import analyze, split_segments
 
 MANY_SEGMENTS = 3
@@ -48,8 +49,12 @@ def preview_campaign(
     price_table: PriceTable | None = None,
     default_country: str = "DK",
     now: datetime | None = None,
+    quiet_hours: QuietHours | None = None,
 ) -> dict:
     """Price the campaign as it would be sent, batch by batch, and store what was found.
+
+    With ``quiet_hours``, the summary's ``quiet_hours`` says which countries wait, and until
+    when, at the send time ("SE: waits until 08:00 Stockholm time, Wed 02 Dec.").
 
     With a gateway that honours ``dry_run`` each batch is sent as a dry run; otherwise it is
     priced locally from the price table and the result says it is an estimate.
@@ -108,6 +113,14 @@ def preview_campaign(
         "unicode_recipients": local["unicode"],
         "max_segments": local["max_segments"],
         "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+        "quiet_hours": [
+            window.waits_text(quiet_hours)
+            for window in held_countries(
+                {r.country for r in resolved.recipients},
+                quiet_hours,
+                campaign.send_at or now or utcnow(),
+            ).values()
+        ],
     }
     campaign.preview_summary = summary
     campaign.recipient_count = summary["recipients"]

@@ -7,9 +7,17 @@ from flask_login import current_user, login_user
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.forms import EmptyForm, RoleForm, SetPasswordForm, SettingsForm, UserCreateForm
+from webapp.forms import (
+    EmptyForm,
+    QuietHoursForm,
+    ReplySettingsForm,
+    RoleForm,
+    SetPasswordForm,
+    SettingsForm,
+    UserCreateForm,
+)
 from webapp.models import Role, User
-from webapp.services import accounts, settings
+from webapp.services import accounts, quiet_hours, replies, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/settings")
 
@@ -119,7 +127,36 @@ def workspace():
     form = SettingsForm(
         default_country=settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
     )
-    return render_template("admin/settings.html", form=form)
+    return _settings_page(form)
+
+
+def _settings_page(
+    form: SettingsForm,
+    reply_form: ReplySettingsForm | None = None,
+    status: int = 200,
+    quiet_form: QuietHoursForm | None = None,
+):
+    if quiet_form is None:
+        hours = quiet_hours.quiet_hours(db.session, current_app.config) or quiet_hours.QuietHours()
+        quiet_form = QuietHoursForm(
+            formdata=None,
+            enabled=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
+            start=hours.start.strftime("%H:%M"),
+            end=hours.end.strftime("%H:%M"),
+            no_sundays=hours.no_sundays,
+            dates=" ".join(d.isoformat() for d in sorted(hours.closed_dates)),
+        )
+    if reply_form is None:
+        words = replies.reply_words(db.session, current_app.config)
+        reply_form = ReplySettingsForm(
+            formdata=None,
+            stop_words=", ".join(sorted(w.upper() for w in words.stop)),
+            start_words=", ".join(sorted(w.upper() for w in words.start)),
+            stop_confirmation=words.confirmation,
+        )
+    return render_template(
+        "admin/settings.html", form=form, reply_form=reply_form, quiet_form=quiet_form
+    ), status
 
 
 @bp.route("/", methods=["POST"])
@@ -134,4 +171,55 @@ def save_workspace():
         else:
             flash(f"Numbers without a country code are now read as {country} numbers.", "success")
             return redirect(url_for("admin.workspace"))
-    return render_template("admin/settings.html", form=form), 400
+    return _settings_page(form, status=400)
+
+
+@bp.route("/replies", methods=["POST"])
+@requires(Role.ADMIN)
+def save_replies():
+    form = ReplySettingsForm()
+    if form.validate_on_submit():
+        try:
+            words = replies.set_reply_words(
+                db.session, form.stop_words.data, form.start_words.data, form.stop_confirmation.data
+            )
+        except settings.SettingError as error:
+            form.stop_words.errors.append(str(error))
+        else:
+            answer = "answered once" if words.confirmation else "not answered"
+            flash(f"Replies saved: {len(words.stop)} STOP words; a STOP is {answer}.", "success")
+            return redirect(url_for("admin.workspace"))
+    default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    return _settings_page(SettingsForm(formdata=None, default_country=default), form, 400)
+
+
+@bp.route("/quiet-hours", methods=["POST"])
+@requires(Role.ADMIN)
+def save_quiet_hours():
+    form = QuietHoursForm()
+    if form.validate_on_submit():
+        try:
+            hours = quiet_hours.set_quiet_hours(
+                db.session,
+                enabled=form.enabled.data,
+                start=form.start.data,
+                end=form.end.data,
+                no_sundays=form.no_sundays.data,
+                dates=form.dates.data,
+            )
+        except settings.SettingError as error:
+            form.start.errors.append(str(error))
+        else:
+            if hours is None:
+                flash("Quiet hours are off: campaigns are sent at any hour.", "success")
+            else:
+                flash(
+                    f"Campaigns reach each country only {hours.start:%H:%M}–{hours.end:%H:%M} "
+                    "its local time.",
+                    "success",
+                )
+            return redirect(url_for("admin.workspace"))
+    default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    return _settings_page(
+        SettingsForm(formdata=None, default_country=default), status=400, quiet_form=form
+    )

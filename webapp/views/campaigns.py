@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -23,13 +23,14 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, BatchState, Campaign, Role
-from webapp.services import audience, campaigns, delivery, dispatch
+from webapp.services import audience, campaigns, delivery, dispatch, quiet_hours
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
 )
 from webapp.services.counter import count_message, describe_replacements
+from webapp.services.optout_links import footer_text_for
 from webapp.services.pages import Page, page_number
 from webapp.services.preview import (
     PreviewFailed,
@@ -41,7 +42,7 @@ from webapp.services.preview import (
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
 from webapp.tasks import delivery_report_url
-from webapp.views.common import default_country, flash_form_errors
+from webapp.views.common import default_country, flash_form_errors, opt_out_footer
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -103,6 +104,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         send_at=send_at,
         speed_per_minute=form.speed_per_minute.data,
         plain_values=bool(form.plain_values.data),
+        opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
     )
 
 
@@ -110,11 +112,13 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
     chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
     fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
+    footer = footer_text_for(opt_out_footer()) if form.opt_out_link.data else ""
     counter = count_message(
         db.session,
         form.message.data or "",
         encoding,
         [lst.id for lst in chosen],
+        footer,
         plain_values=bool(form.plain_values.data),
     )
     return render_template(
@@ -144,6 +148,9 @@ def _save(form: CampaignForm, campaign: Campaign | None):
     for name, message in problems.items():
         if message not in getattr(form, name).errors:
             getattr(form, name).errors = [*getattr(form, name).errors, message]
+    if form.opt_out_link.data and opt_out_footer() is None:
+        form.opt_out_link.errors = ["Set PUBLIC_URL, the dashboard's public address, to link to."]
+        form_ok = False
     if form_ok and not problems:
         try:
             campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
@@ -229,6 +236,7 @@ def _run_preview(campaign: Campaign, *, just_saved: bool = False):
             honours_dry_run=config["SMS_GATEWAY_HONOURS_DRY_RUN"],
             batch_size=config["SMS_BATCH_SIZE"],
             default_country=default_country(),
+            quiet_hours=quiet_hours.quiet_hours(db.session, config),
         )
     except CampaignInvalid as error:
         saved = "The draft was saved, but it cannot be previewed yet: " if just_saved else ""
@@ -346,7 +354,11 @@ def confirm(campaign_id: int):
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     try:
         campaigns.confirm_campaign(
-            db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
+            db.session,
+            campaign,
+            current_user,
+            batch_size=current_app.config["SMS_BATCH_SIZE"],
+            by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
         )
     except (CampaignStateError, CampaignInvalid) as error:
         flash(str(error), "error")
@@ -421,6 +433,12 @@ def show(campaign_id: int):
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         delivery=delivery.delivery_summary(db.session, campaign),
+        waiting=quiet_hours.waiting_countries(
+            db.session,
+            campaign,
+            quiet_hours.quiet_hours(db.session, current_app.config),
+            datetime.now(UTC),
+        ),
     )
 
 

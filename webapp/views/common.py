@@ -12,12 +12,22 @@ from werkzeug.utils import secure_filename
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
 from webapp.services import lists, settings
+from webapp.services.optout_links import footer_for
+from webapp.tasks import public_base_url
 
 
 def default_country() -> str:
     """The country for numbers written without a country code: the admin's setting, else
     ``DEFAULT_COUNTRY``. The command line asks `settings.default_country` the same way."""
     return settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+
+
+def opt_out_footer() -> str | None:
+    """The opt-out footer a campaign stores, on ``PUBLIC_URL`` (in sandbox mode, the loopback
+    address the dashboard was started on: never a request's Host header, which a client
+    chooses); None when the dashboard has no public address to link to."""
+    base = public_base_url(current_app)
+    return footer_for(current_app.config["OPT_OUT_FOOTER_TEXT"], base) if base else None
 
 
 def upload_dir() -> Path:

@@ -1,8 +1,8 @@
 """The composer's live counter and its one-click look-alike fix, as htmx fragments.
 
-Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`
-and the checked `list_ids`. The compose page renders the same fragments on a plain submit by
-calling `count_message` itself, so the figures never depend on JavaScript.
+Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`,
+the checked `list_ids` and `opt_out_link`. The compose page renders the same fragments on a
+plain submit by calling `count_message` itself, so the figures never depend on JavaScript.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from webapp.extensions import db
 from webapp.models import Role
 from webapp.services.campaigns import ENCODINGS
 from webapp.services.counter import MAX_LISTS, count_message, describe_replacements
+from webapp.services.optout_links import footer_text_for
 from webapp.sms import replace_lookalikes
+from webapp.views.common import opt_out_footer
 
 bp = Blueprint("counter", __name__, url_prefix="/compose")
 
@@ -27,7 +29,9 @@ _MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare 
 def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
-    counter = count_message(db.session, message, encoding, list_ids, plain_values=_plain_values())
+    counter = count_message(
+        db.session, message, encoding, list_ids, _footer(), plain_values=_plain_values()
+    )
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
     # from its parent and not from lists, must not wipe the hint the compose page drew.
@@ -49,7 +53,7 @@ def fix_lookalikes():
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
     counter = count_message(
-        db.session, replacement.text, encoding, list_ids, plain_values=_plain_values()
+        db.session, replacement.text, encoding, list_ids, _footer(), plain_values=_plain_values()
     )
     return render_template(
         "counter/_message_field.html",
@@ -64,6 +68,13 @@ def fix_lookalikes():
 def _plain_values() -> bool:
     """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
     return request.form.get("plain_values", "") not in ("", "false", "n", "0")
+
+
+def _footer() -> str:
+    """The opt-out footer as one recipient gets it, when the form asks for one."""
+    if not request.form.get("opt_out_link"):
+        return ""
+    return footer_text_for(opt_out_footer())
 
 
 def _compose_input() -> tuple[str, str, list[int]]:

@@ -12,7 +12,7 @@ from webapp.forms import EmptyForm, OptOutAddForm, OptOutUploadForm
 from webapp.models import Role
 from webapp.services import optouts
 from webapp.services.pages import page_number
-from webapp.views.common import default_country, too_large_message
+from webapp.views.common import csv_response, default_country, too_large_message
 
 bp = Blueprint("optouts", __name__, url_prefix="/lists/opt-outs")
 
@@ -110,9 +110,18 @@ def remove(msisdn: str):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        optouts.remove_opt_out(db.session, msisdn)
+        optouts.remove_opt_out(db.session, msisdn, user=current_user)
     except optouts.OptOutInvalid as error:
         flash(str(error), "error")
     else:
         flash(f"+{msisdn} was taken off the opt-out list.", "success")
     return redirect(url_for("optouts.index", q=request.args.get("q", "")))
+
+
+@bp.route("/consent.csv")
+@requires(Role.VIEWER)
+def consent_export():
+    """Every opt-out and opt-in ever recorded (or one number's, with ``?number=``), as CSV."""
+    number = "".join(ch for ch in request.args.get("number", "") if ch.isdigit())[:15]
+    name = f"consent-{number}.csv" if number else "consent-record.csv"
+    return csv_response(optouts.consent_csv(db.session, number or None), name)

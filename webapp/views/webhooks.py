@@ -1,6 +1,6 @@
-"""Where the gateway posts delivery reports. Public, so protected by the report's JWT signature
-(``WEBHOOK_SECRET``); unsigned reports only with ALLOW_UNSIGNED_REPORTS. The path carries no
-secret, since paths end up in access logs. Exempt from CSRF: the caller is the gateway."""
+"""Where the gateway posts delivery reports and replies. Public, so protected by the JWT
+signature (``WEBHOOK_SECRET``); unsigned posts only with ALLOW_UNSIGNED_REPORTS. The paths carry
+no secret, since paths end up in access logs. Exempt from CSRF: the caller is the gateway."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from webapp.access import public
 from webapp.extensions import csrf, db
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
+from webapp.services import replies
 from webapp.services.delivery import (
     UnknownReport,
     record_delivery_report,
@@ -25,10 +26,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @public
 @csrf.exempt
 def delivery_report():
-    try:
-        body = json.loads(request.get_data())
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than a report ever is
-        body = None
+    body = _json_object()
     if not isinstance(body, dict):
         return jsonify(error="Expected one JSON object per report."), 400
     try:
@@ -46,3 +44,39 @@ def delivery_report():
         current_app.logger.warning("delivery report ignored: %s", error)
         return jsonify(recorded=False, reason=str(error)), 202
     return jsonify(recorded=recorded), 200
+
+
+@bp.route("/replies", methods=["POST"])
+@public
+@csrf.exempt
+def reply():
+    """A recipient's reply: stored once per gateway id, STOP/START acted on, answered at once
+    (the STOP confirmation is a background job)."""
+    body = _json_object()
+    if not isinstance(body, dict):
+        return jsonify(error="Expected one JSON object per reply."), 400
+    try:
+        verified = replies.verify_reply(
+            body,
+            request.headers.get(SIGNATURE_HEADER),
+            current_app.config.get("WEBHOOK_SECRET"),
+            allow_unsigned=current_app.config["ALLOW_UNSIGNED_REPORTS"],
+        )
+        stored, new = replies.record_reply(
+            db.session, verified, replies.reply_words(db.session, current_app.config)
+        )
+    except InvalidDeliveryReport as error:
+        return jsonify(error=str(error)), 401
+    except replies.InvalidReply as error:
+        return jsonify(error=str(error)), 400
+    if new and stored.confirmation == replies.CONFIRMATION_PENDING:
+        current_app.extensions["jobs"].send_reply_confirmation(stored.id)
+    return jsonify(stored=new, reply=stored.id, keyword=stored.keyword), 200
+
+
+def _json_object():
+    """The posted JSON, or None when it is not JSON or nested deeper than a report ever is."""
+    try:
+        return json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        return None

@@ -40,6 +40,7 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "message": campaign.message,
         "encoding": campaign.encoding,
         "speed": campaign.speed_per_minute,
+        "footer": campaign.opt_out_footer,
         "audience": audience_state(session, campaign.lists),
         "parent": campaign.parent_id,
     }
@@ -74,11 +75,13 @@ def confirm_campaign(
     *,
     batch_size: int,
     now: datetime | None = None,
+    by_country: bool = False,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
     Requires a preview of the current content. After this, list changes do not change who the
-    campaign reaches.
+    campaign reaches. ``by_country`` (quiet hours) gives each country batches of its own, so
+    the dispatcher can hold one country while another is sent.
     """
     now = now or utcnow()
     if not campaign.status.can_confirm:
@@ -92,18 +95,28 @@ def confirm_campaign(
         raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
     chosen = sources(campaign)
     rows = (
-        (msisdn, (index, row_id))
+        (msisdn, (index, row_id, country if by_country else None))
         for index, source in enumerate(chosen)
-        for row_id, msisdn in read(session, source.rows("id", "msisdn"))
+        for row_id, msisdn, country in read(session, source.rows("id", "msisdn", "country"))
     )
     frozen, _, _ = each_number_once(rows, opted_out_numbers(session))
+    if by_country:
+        frozen.sort(key=lambda row: row[2] or "")  # stable: each country keeps its order
     connection = session.connection()
-    for number, chunk in enumerate(chunks(frozen, batch_size_for(campaign, batch_size)), start=1):
+    size = batch_size_for(campaign, batch_size)
+    batches = (
+        (country, chunk)
+        for country, group in groupby(frozen, key=lambda row: row[2])
+        for chunk in chunks(list(group), size)
+    )
+    for number, (country, chunk) in enumerate(batches, start=1):
         batch_id = connection.execute(
-            insert(Batch.__table__).values(campaign_id=campaign.id, number=number, size=len(chunk))
+            insert(Batch.__table__).values(
+                campaign_id=campaign.id, number=number, size=len(chunk), country=country
+            )
         ).inserted_primary_key[0]
         for index, run in groupby(chunk, key=lambda row: row[0]):
-            _freeze(connection, campaign, batch_id, chosen[index], [row_id for _, row_id in run])
+            _freeze(connection, campaign, batch_id, chosen[index], [row[1] for row in run])
     campaign.recipient_count = len(frozen)
     campaign.status = campaign.status.move_to(
         CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED

@@ -39,6 +39,7 @@ class CampaignDraft:
     send_at: datetime | None = None
     speed_per_minute: int | None = None
     plain_values: bool = False
+    opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
 
 
 def validate_draft(
@@ -75,6 +76,8 @@ def validate_draft(
         errors["send_at"] = "The send time is in the past. Leave it empty to send at once."
     if draft.speed_per_minute is not None and draft.speed_per_minute < 1:
         errors["speed_per_minute"] = "The speed must be at least 1 recipient per minute."
+    if draft.opt_out_footer and len(draft.opt_out_footer) > 300:
+        errors["opt_out_link"] = "The opt-out footer can be at most 300 characters."
     if errors:
         raise CampaignInvalid(errors)
     return lists
@@ -97,6 +100,7 @@ def save_draft(
     campaign.send_at = draft.send_at
     campaign.speed_per_minute = draft.speed_per_minute
     campaign.plain_values = draft.plain_values
+    campaign.opt_out_footer = draft.opt_out_footer or None
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -126,6 +130,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         message=campaign.message,
         encoding=campaign.encoding,
         plain_values=campaign.plain_values,
+        opt_out_footer=campaign.opt_out_footer,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,

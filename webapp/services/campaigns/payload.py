@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from webapp.gateway.messages import RecipientRows, SmsMessage
 from webapp.models import Campaign
+from webapp.services.optout_links import CODE_TAG, SAMPLE_CODE, footer_text
 from webapp.sms import gsm_spelling, render
 from webapp.sms.personalise import to_gateway_tags
 
@@ -35,10 +36,11 @@ def batch_message(
 ) -> SmsMessage:
     """The one SMS object a batch sends: the template with tags, each recipient's tag values."""
     tags, tag_fields = to_gateway_tags(campaign.message, list(fields))
+    code = (SAMPLE_CODE,) if campaign.opt_out_footer else ()
     return tagged_batch_message(
         campaign,
         [
-            (msisdn, *[values.get(name) or "" for name in tag_fields])
+            (msisdn, *[values.get(name) or "" for name in tag_fields], *code)
             for msisdn, values in recipients
         ],
         tags,
@@ -54,23 +56,27 @@ def tagged_batch_message(
     *,
     number: int,
     callback_url: str | None = None,
+    validity_period: int | None = None,
 ) -> SmsMessage:
     """`batch_message` from rows of (msisdn, the text of each tag's field, ...), "" where a
     recipient has none: the dispatcher has the database pick them out of the stored fields.
 
-    ``tags`` come from ``to_gateway_tags``.
+    ``tags`` come from ``to_gateway_tags``. A campaign with an opt-out footer sends it with one
+    more tag, the link's code, which each row then ends with.
     """
     if campaign.plain_values and tags:
         rows = ((row[0], *map(gsm_spelling, row[1:])) for row in rows)
+    tags = [*tags, CODE_TAG] if campaign.opt_out_footer else list(tags)
     return SmsMessage(
-        message=campaign.message,
+        message=campaign.message + footer_text(campaign, CODE_TAG),
         recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
         sender=campaign.sender,
         label=campaign.name,
         encoding=gateway_encoding(campaign.encoding),
-        tags=list(tags) or None,
+        tags=tags or None,
         callback_url=callback_url,
         userref=batch_userref(campaign.id, number),
+        validity_period=validity_period,
     )
 
 
@@ -81,6 +87,8 @@ def batch_userref(campaign_id: int, number: int) -> str:
 
 def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
     """The text one recipient gets: the template with their values ("" for a missing one), as
-    the gateway will render it (in GSM letters when the campaign asks for plain values)."""
+    the gateway will render it (in GSM letters when the campaign asks for plain values), and the
+    opt-out footer with a code of the real length."""
     spell = gsm_spelling if campaign.plain_values else str
-    return render(campaign.message, {name: spell(values.get(name) or "") for name in fields})
+    text = render(campaign.message, {name: spell(values.get(name) or "") for name in fields})
+    return text + footer_text(campaign)

@@ -14,6 +14,7 @@ from webapp.services.actors import user_id_of
 from webapp.services.audience import resolve_recipients
 from webapp.services.campaigns.errors import CampaignInvalid
 from webapp.services.campaigns.payload import gateway_encoding, render_for
+from webapp.services.optouts import opted_out_among
 from webapp.sms.phones import normalise_msisdn
 
 MAX_TEST_NUMBERS = 5
@@ -49,6 +50,12 @@ def send_test(
             raise CampaignInvalid({"numbers": f"{raw}: {result.reason}"})
         if result.msisdn not in msisdns:
             msisdns.append(result.msisdn)
+    blocked = opted_out_among(session, msisdns)
+    if blocked:
+        numbers_text = ", ".join(f"+{m}" for m in msisdns if m in blocked)
+        raise CampaignInvalid(
+            {"numbers": f"{numbers_text} opted out, so no message (not even a test) goes there."}
+        )
     resolved = resolve_recipients(session, campaign)
     sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
     if sample is None and resolved.recipients:
