@@ -292,6 +292,8 @@ def messages(campaign_id: int):
 @requires(Role.SENDER)
 def confirm(campaign_id: int):
     campaign = _campaign(campaign_id)
+    if not campaign.status.can_confirm:
+        return _already_confirmed(campaign)
     form = ConfirmForm()
     if not form.validate_on_submit():
         flash_form_errors(form)
@@ -304,6 +306,8 @@ def confirm(campaign_id: int):
             db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
         )
     except (CampaignStateError, CampaignInvalid) as error:
+        if not campaign.status.can_confirm:  # another request confirmed it meanwhile
+            return _already_confirmed(campaign)
         flash(str(error), "error")
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
@@ -317,6 +321,12 @@ def confirm(campaign_id: int):
         "The recipients are frozen: later list changes do not change who it reaches.",
         "success",
     )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _already_confirmed(campaign: Campaign):
+    """A second confirmation (a double submit, another tab): the campaign page, no second send."""
+    flash("This campaign was already confirmed; it is sent once.", "info")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 

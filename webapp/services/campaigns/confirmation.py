@@ -88,6 +88,8 @@ def confirm_campaign(
         )
     if campaign.send_at is not None and campaign.send_at <= now:
         raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
+    target = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
+    _claim_confirmation(session, campaign, target)
     chosen = sources(campaign)
     rows = (
         (msisdn, (index, row_id))
@@ -103,9 +105,7 @@ def confirm_campaign(
         for index, run in groupby(chunk, key=lambda row: row[0]):
             _freeze(connection, campaign, batch_id, chosen[index], [row_id for _, row_id in run])
     campaign.recipient_count = len(frozen)
-    campaign.status = campaign.status.move_to(
-        CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
-    )
+    campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
     campaign.confirmed_by_id = user_id_of(user)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
@@ -113,6 +113,22 @@ def confirm_campaign(
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
     return campaign
+
+
+def _claim_confirmation(session: Session, campaign: Campaign, target: CampaignStatus) -> None:
+    """Move the campaign out of its draft state by a compare-and-set before anything is frozen,
+    so of two confirmations at once (a double submit, two tabs) exactly one goes on; the other
+    waits for the first's row lock and then finds nothing to claim."""
+    confirmable = CampaignStatus.where(lambda status: status.can_confirm)
+    claimed = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(confirmable))
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        raise CampaignStateError("This campaign was already confirmed.")
 
 
 def _freeze(connection, campaign: Campaign, batch_id: int, source: Source, ids: list[int]):
