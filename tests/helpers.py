@@ -53,3 +53,25 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
 def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     """Valid Danish mobile numbers in international digits."""
     return [f"45{start + n}" for n in range(count)]
+
+
+def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi"):
+    """Compose and preview a campaign through the pages: (its id, the preview page, the
+    confirmation form's data with the tick)."""
+    import re
+
+    response = client.post(
+        "/campaigns/new",
+        data={
+            "name": name,
+            "sender": "Shop",
+            "message": message,
+            "list_ids": [list_id],
+            "encoding": "auto",
+            "action": "preview",
+        },
+    )
+    cid = int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))
+    page = client.get(f"/campaigns/{cid}/preview").text
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    return cid, page, {"fingerprint": fingerprint, "understood": "y"}

@@ -49,6 +49,27 @@ def create_user(email: str, role: str, password: str):
 campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns.")
 
 
+# Exit codes of `flask campaigns send --wait` beyond click's 1 (an error) and 2 (usage); the
+# README lists them. The first that applies wins: a paused campaign may also have failures.
+EXIT_PAUSED = 5  # the campaign stopped, paused by a user or by the gateway: it is not finished
+EXIT_CANCELLED = 6
+EXIT_UNCONFIRMED = 4  # some batches may or may not have been accepted: decide on the page
+EXIT_FAILED = 3  # some recipients were certainly not sent: a follow-up can reach them
+
+
+def send_exit_code(status, progress) -> int:
+    """The exit code for how a followed send ended (0: every recipient sent)."""
+    if status.is_paused:
+        return EXIT_PAUSED
+    if status.is_cancelled:
+        return EXIT_CANCELLED
+    if progress.unconfirmed:
+        return EXIT_UNCONFIRMED
+    if progress.failed:
+        return EXIT_FAILED
+    return 0
+
+
 @campaigns_cli.command("send")
 @click.option("--name", required=True, help="Campaign name (the gateway's label).")
 @click.option("--sender", required=True, help="Up to 11 letters and digits, or 15 digits.")
@@ -58,22 +79,52 @@ campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns."
 @click.option("--yes", is_flag=True, help="Send without asking after the preview.")
 @click.option("--wait", is_flag=True, help="Follow the send to the end with a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_json):
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Send even if the same message went to the same lists in the last 7 days.",
+)
+@click.option(
+    "--idempotency-key",
+    "key",
+    help="A key of your choice: a second call with it reports the first campaign, sends nothing.",
+)
+def send_campaign(
+    name, sender, list_names, message, encoding, yes, wait, as_json, allow_duplicate, key
+):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
     from webapp.services import campaigns, lists, settings
-    from webapp.services.progress import campaign_progress
 
     app = current_app
+    campaign = _campaign_with_key(key) if key else None
+    if campaign is not None and not campaign.status.is_draft:
+        if not as_json:
+            click.echo(
+                f"The idempotency key {key!r} belongs to campaign {campaign.id} "
+                f"({campaign.status.value}); nothing new is sent."
+            )
+        _finish_send(campaign, None, wait=wait, as_json=as_json, existing=True)
+        return
     try:
         chosen = [lists.find_list_by_name(db.session, list_name) for list_name in list_names]
-        draft = campaigns.CampaignDraft(
-            name=name,
-            sender=sender,
-            message=message,
-            list_ids=[lst.id for lst in chosen],
-            encoding=encoding,
-        )
-        campaign = campaigns.save_draft(db.session, None, draft)
+        if campaign is None:
+            earlier = campaigns.recent_duplicates(db.session, message, [lst.id for lst in chosen])
+            if earlier and not allow_duplicate:
+                raise click.ClickException(
+                    f"{campaigns.DuplicateCampaign(earlier)} Nothing was sent; give "
+                    "--allow-duplicate to send it again."
+                )
+            draft = campaigns.CampaignDraft(
+                name=name,
+                sender=sender,
+                message=message,
+                list_ids=[lst.id for lst in chosen],
+                encoding=encoding,
+            )
+            campaign = campaigns.save_draft(db.session, None, draft)
+            if key:
+                campaign.idempotency_key = key
+                db.session.commit()
         summary = preview_campaign(
             db.session,
             campaign,
@@ -100,16 +151,43 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             click.echo(f"Warning: {warning}")
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
-    campaigns.confirm_campaign(db.session, campaign, None, batch_size=app.config["SMS_BATCH_SIZE"])
-    jobs = app.extensions["jobs"]
-    jobs.dispatch_campaign(campaign.id)
+    try:
+        campaigns.confirm_campaign(
+            db.session,
+            campaign,
+            None,
+            batch_size=app.config["SMS_BATCH_SIZE"],
+            allow_duplicate=allow_duplicate,
+        )
+    except campaigns.CampaignStateError as error:
+        raise click.ClickException(f"{error} Nothing was sent.") from error
+    app.extensions["jobs"].dispatch_campaign(campaign.id)
+    _finish_send(campaign, summary, wait=wait, as_json=as_json)
+
+
+def _campaign_with_key(key: str):
+    from sqlalchemy import select
+
+    from webapp.models import Campaign
+
+    return db.session.scalar(select(Campaign).where(Campaign.idempotency_key == key))
+
+
+def _finish_send(campaign, summary, *, wait: bool, as_json: bool, existing: bool = False):
+    """Follow the campaign (with ``--wait``), print the outcome, exit with what it came to."""
+    from webapp.services.progress import campaign_progress
+
+    jobs = current_app.extensions["jobs"]
     if wait:
-        if app.config["WORKER"] == "thread":
+        if existing and campaign.status.is_live:
+            jobs.dispatch_campaign(campaign.id)  # carries on where it stopped; sends once
+        if current_app.config["WORKER"] == "thread":
             jobs.start_consumer()
         _follow(campaign, quiet=as_json)
         jobs.stop_consumer()
-    progress = campaign_progress(db.session, campaign)
     db.session.refresh(campaign)
+    progress = campaign_progress(db.session, campaign)
+    followed = wait or summary is None
     outcome = {
         "campaign_id": campaign.id,
         "status": campaign.status.value,
@@ -118,15 +196,31 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         "sent": progress.sent,
         "unconfirmed": progress.unconfirmed,
         "failed": progress.failed,
-        "segments": progress.segments if wait else summary["segments"],
-        "cost": money_text(progress.cost if wait else summary["cost"]).replace(",", ""),
-        "currency": summary["currency"],
-        "cost_is_estimate": summary["estimate"] and not wait,
+        "segments": progress.segments if followed else summary["segments"],
+        "cost": money_text(progress.cost if followed else summary["cost"]).replace(",", ""),
+        "currency": campaign.currency if summary is None else summary["currency"],
+        "cost_is_estimate": not followed and summary["estimate"],
+        "existing": existing,
     }
+    if campaign.idempotency_key:
+        outcome["idempotency_key"] = campaign.idempotency_key
     if as_json:
         click.echo(json.dumps(outcome))
     else:
         click.echo(f"Campaign {campaign.id}: {outcome['status']}, {outcome['sent']} sent.")
+    code = send_exit_code(campaign.status, progress) if wait else 0
+    if code:
+        if not as_json:
+            click.echo(_EXIT_REASONS[code], err=True)
+        sys.exit(code)
+
+
+_EXIT_REASONS = {
+    EXIT_PAUSED: "The campaign is paused; it is not finished.",
+    EXIT_CANCELLED: "The campaign was cancelled.",
+    EXIT_UNCONFIRMED: "Some batches are unconfirmed: decide them on the campaign page.",
+    EXIT_FAILED: "Some recipients failed: a follow-up campaign can reach exactly them.",
+}
 
 
 def _follow(campaign, *, quiet: bool) -> None:

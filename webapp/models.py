@@ -255,6 +255,8 @@ class Campaign(db.Model):
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    # Given by a script (``--idempotency-key``): a second request with it finds this campaign.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)

@@ -92,6 +92,10 @@ class CampaignStatus(Lifecycle):
         return self is CampaignStatus.PAUSED
 
     @property
+    def is_cancelled(self) -> bool:
+        return self is CampaignStatus.CANCELLED
+
+    @property
     def can_pause(self) -> bool:
         return self.can_move_to(CampaignStatus.PAUSED)
 

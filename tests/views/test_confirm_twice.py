@@ -3,10 +3,9 @@ shows the others the campaign page with "already confirmed", never a 500."""
 
 from __future__ import annotations
 
-import re
 import threading
 
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, make_list, preview_via_pages
 
 from webapp.extensions import db
 from webapp.models import Role
@@ -15,21 +14,8 @@ from webapp.models import Role
 def _previewed(app, client):
     with app.app_context():
         list_id = make_list(db.session, "People", danish_numbers(20)).id
-    response = client.post(
-        "/campaigns/new",
-        data={
-            "name": "Twice",
-            "sender": "Shop",
-            "message": "Hi",
-            "list_ids": [list_id],
-            "encoding": "auto",
-            "action": "preview",
-        },
-    )
-    cid = int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))
-    page = client.get(f"/campaigns/{cid}/preview").text
-    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
-    return cid, {"fingerprint": fingerprint, "understood": "y"}
+    cid, _, form = preview_via_pages(client, list_id, name="Twice")
+    return cid, form
 
 
 def test_confirming_again_shows_the_campaign_page_already_confirmed(app, login_as, sandbox):

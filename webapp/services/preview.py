@@ -22,13 +22,12 @@ from webapp.services.actors import user_id_of
 from webapp.services.audience import ResolvedRecipient, ResolvedRecipients, resolve_recipients
 from webapp.services.campaigns.confirmation import batch_size_for, chunks, content_fingerprint
 from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
-from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
 from webapp.sms import analyze
 
 MANY_SEGMENTS = 3
-RECENT_DAYS = 7
 
 
 class PreviewFailed(ValueError):

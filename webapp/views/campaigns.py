@@ -28,6 +28,7 @@ from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
+    DuplicateCampaign,
 )
 from webapp.services.counter import count_message, describe_replacements
 from webapp.services.pages import Page
@@ -246,6 +247,7 @@ def preview(campaign_id: int):
         summary=campaign.preview_summary,
         current=current,
         confirm=confirm,
+        duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
         test_form=test_form,
         **_messages_context(campaign),
     )
@@ -303,8 +305,15 @@ def confirm(campaign_id: int):
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     try:
         campaigns.confirm_campaign(
-            db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
+            db.session,
+            campaign,
+            current_user,
+            batch_size=current_app.config["SMS_BATCH_SIZE"],
+            allow_duplicate=bool(form.send_again.data),
         )
+    except DuplicateCampaign as error:
+        flash(f"{error} Tick “Send it again” to send it anyway.", "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     except (CampaignStateError, CampaignInvalid) as error:
         if not campaign.status.can_confirm:  # another request confirmed it meanwhile
             return _already_confirmed(campaign)
