@@ -144,7 +144,7 @@ def send_campaign(
     if not as_json:
         click.echo(
             f"{summary['recipients']} recipients, {summary['segments']} segments, "
-            f"{money_text(summary['cost'])} {summary['currency']}{estimate}, "
+            f"{money_text(summary['cost'])} {summary['currency'] or ''}{estimate}, "
             f"{summary['batches']} batches."
         )
         for warning in summary["warnings"]:
@@ -198,16 +198,20 @@ def _finish_send(campaign, summary, *, wait: bool, as_json: bool, existing: bool
         "failed": progress.failed,
         "segments": progress.segments if followed else summary["segments"],
         "cost": money_text(progress.cost if followed else summary["cost"]).replace(",", ""),
-        "currency": campaign.currency if summary is None else summary["currency"],
+        "currency": progress.currency if followed else summary["currency"],
         "cost_is_estimate": not followed and summary["estimate"],
         "existing": existing,
     }
     if campaign.idempotency_key:
         outcome["idempotency_key"] = campaign.idempotency_key
+    if progress.currency_problem:
+        outcome["currency_problem"] = progress.currency_problem
     if as_json:
         click.echo(json.dumps(outcome))
     else:
         click.echo(f"Campaign {campaign.id}: {outcome['status']}, {outcome['sent']} sent.")
+    if progress.currency_problem:
+        click.echo(f"Error: {progress.currency_problem}", err=True)
     code = send_exit_code(campaign.status, progress) if wait else 0
     if code:
         if not as_json:

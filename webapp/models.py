@@ -322,6 +322,7 @@ class Batch(db.Model):
     usage: Mapped[dict | None] = mapped_column(JSON)
     segments: Mapped[int] = mapped_column(default=0)
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    currency: Mapped[str | None] = mapped_column(String(3))  # of the gateway's usage
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

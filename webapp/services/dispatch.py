@@ -303,10 +303,12 @@ class Dispatcher:
                 usage=_jsonable(usage.raw),
                 segments=sum(int(parts) for parts in usage.countries.values()),
                 cost=usage.total_cost or Decimal(0),
+                currency=usage.currency,
                 finished_at=now,
                 error_code=None,
                 error_message=None,
             )
+            pause = self._pause_on_new_currency(campaign, batch, usage.currency)
         elif isinstance(error, InvalidMessage):
             _set_batch_state(
                 self.session, batch, BatchState.FAILED, error_message=str(error), finished_at=now
@@ -366,6 +368,23 @@ class Dispatcher:
         self.checkpoint("recorded", batch)
         return pause
 
+    def _pause_on_new_currency(self, campaign: Campaign, batch: Batch, currency) -> bool:
+        """The first answer in a currency other than the preview's pauses the campaign: the
+        cost the user confirmed does not hold. Once resumed, that currency is accepted."""
+        if not currency or not campaign.currency or currency == campaign.currency:
+            return False
+        seen_before = self.session.scalar(
+            select(func.count()).where(
+                Batch.campaign_id == campaign.id, Batch.currency == currency, Batch.id != batch.id
+            )
+        )
+        if seen_before or not campaign.status.can_pause:
+            return False
+        campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
+        campaign.pause_reason = currency_mismatch(campaign.currency, currency)
+        record_event(self.session, campaign, "paused", None, campaign.pause_reason)
+        return True
+
     def _seconds_until_next(self, campaign: Campaign, next_launch: float) -> float | None:
         """How long to wait for a pending batch (backoff or speed), or None when none is left."""
         next_attempt = self.session.scalar(
@@ -396,6 +415,14 @@ class Dispatcher:
             self.session.commit()
             return "done"
         return campaign.status.value
+
+
+def currency_mismatch(previewed: str, charged: str) -> str:
+    return (
+        f"The gateway charges this campaign in {charged}, but its preview priced it in "
+        f"{previewed}: the confirmed cost does not hold. Check the cost so far; resume to go on "
+        f"in {charged}."
+    )
 
 
 def _next_launch(campaign: Campaign, last_launch: tuple[float, int] | None) -> float:

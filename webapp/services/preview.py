@@ -70,7 +70,8 @@ def preview_campaign(
 
     countries: dict[str, int] = {}
     total = Decimal(0)
-    currency = table.currency
+    # An estimate is in the price table's currency; a dry run in the gateway's, from its usage.
+    currency = None if honours_dry_run else table.currency
     batches = 0
     local = _local_costs(campaign, resolved, table)
     for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
@@ -86,6 +87,11 @@ def preview_campaign(
             for country, parts in result.usage.countries.items():
                 countries[country] = countries.get(country, 0) + int(parts)
             total += result.usage.total_cost or Decimal(0)
+            if currency and result.usage.currency and result.usage.currency != currency:
+                raise PreviewFailed(
+                    f"The gateway priced batch {number} in {result.usage.currency} and earlier "
+                    f"batches in {currency}; the cost cannot be added up. Nothing was sent."
+                )
             currency = result.usage.currency or currency
     if not honours_dry_run:
         countries, total = local["countries"], local["cost"]
@@ -122,7 +128,7 @@ def preview_campaign(
         campaign,
         "previewed",
         user,
-        f"{summary['recipients']} recipients, {money_text(total)} {currency}",
+        f"{summary['recipients']} recipients, {money_text(total)} {currency or ''}".strip(),
     )
     session.commit()
     return summary

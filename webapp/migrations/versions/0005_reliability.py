@@ -1,4 +1,4 @@
-"""reliability: a campaign's idempotency key
+"""reliability: a campaign's idempotency key, a batch's currency
 
 Revision ID: 0005_reliability
 Revises: 0004
@@ -6,6 +6,8 @@ Create Date: 2026-12-01 09:30:00
 
 ``campaigns.idempotency_key``: a key the command line's ``--idempotency-key`` stores, so a
 second call with the same key finds the first campaign instead of sending again.
+``batches.currency``: the currency of the gateway's ``usage`` for that batch, which is what the
+campaign's cost so far is labelled with (not the preview's).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -21,9 +23,13 @@ def upgrade():
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('idempotency_key', sa.String(length=200), nullable=True))
         batch_op.create_unique_constraint('uq_campaigns_idempotency_key', ['idempotency_key'])
+    with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.drop_column('currency')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_constraint('uq_campaigns_idempotency_key', type_='unique')
         batch_op.drop_column('idempotency_key')
