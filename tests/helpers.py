@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 PASSWORD = "correct horse battery"
@@ -75,3 +76,46 @@ def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: 
     page = client.get(f"/campaigns/{cid}/preview").text
     fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
     return cid, page, {"fingerprint": fingerprint, "understood": "y"}
+
+
+# --- Uploads through the pages (the list and import view tests) ---
+
+
+def upload(client, content: str | bytes, filename: str = "customers.csv", name: str = ""):
+    data = content.encode() if isinstance(content, str) else content
+    return client.post(
+        "/lists/upload",
+        data={"file": (io.BytesIO(data), filename), "name": name},
+        content_type="multipart/form-data",
+    )
+
+
+def import_id_of(response) -> int:
+    match = re.fullmatch(r"/lists/imports/(\d+)/mapping", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return int(match.group(1))
+
+
+def confirm(client, import_id: int, **form):
+    form.setdefault("phone_column", "1")
+    return client.post(f"/lists/imports/{import_id}/mapping", data=form)
+
+
+def import_file(client, jobs, content: str, **upload_options):
+    """Upload, keep every column, run the job: the finished import's id, list and status."""
+    from types import SimpleNamespace
+
+    from webapp.extensions import db
+    from webapp.models import ListImport
+
+    import_id = import_id_of(upload(client, content, **upload_options))
+    mapping_page = client.get(f"/lists/imports/{import_id}/mapping").text
+    phone = re.search(r'name="phone_column" value="(\d+)" checked', mapping_page).group(1)
+    keep = re.findall(r'name="keep" value="(\d+)" checked', mapping_page)
+    names = dict(re.findall(r'name="(name_\d+)" value="([^"]*)"', mapping_page))
+    response = confirm(client, import_id, phone_column=phone, keep=keep, **names)
+    assert response.status_code == 302, response.text
+    jobs.run_pending()
+    with client.application.app_context():
+        list_import = db.session.get(ListImport, import_id)
+        return SimpleNamespace(id=import_id, list_id=list_import.list_id, status=list_import.status)

@@ -286,7 +286,12 @@ lists_cli = AppGroup("lists", help="Import recipient lists.")
 @click.option("--append-to", help="Add the file to the existing list of this name instead.")
 @click.option("--phone-column", help="The phone column: its header, or its number (1 = first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def import_list(file: Path, name, append_to, phone_column, as_json):
+@click.option(
+    "--max-mb",
+    type=click.IntRange(min=1),
+    help="The largest file accepted, in MB (default: MAX_UPLOAD_MB, as on the pages).",
+)
+def import_list(file: Path, name, append_to, phone_column, as_json, max_mb):
     """Import FILE (CSV) into a list and print the report: the same import as the pages.
 
     Every column but the phone column is kept as a personalisation field.
@@ -301,7 +306,14 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
             target = lists.find_list_by_name(db.session, append_to)
         except lists.ListInvalid as error:
             raise click.ClickException(str(error)) from error
-    bar = click.progressbar(length=file.stat().st_size, label="Importing", file=sys.stderr)
+    limit_mb = max_mb or current_app.config["MAX_UPLOAD_MB"]
+    size = file.stat().st_size
+    if size > limit_mb * 1024 * 1024:
+        raise click.ClickException(
+            f"{file.name} is {size / 2**20:,.1f} MB, larger than the limit of {limit_mb} MB "
+            "(MAX_UPLOAD_MB, as on the pages). Nothing was stored; give --max-mb to raise it."
+        )
+    bar = click.progressbar(length=size, label="Importing", file=sys.stderr)
     read = [0]
 
     def advance(counts, bytes_done: int) -> None:
@@ -320,6 +332,7 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
             append_to=target,
             phone_column=phone_column,
             progress=None if as_json else advance,
+            max_bytes=limit_mb * 1024 * 1024,
         )
     except imports.ImportRefused as error:
         raise click.ClickException(str(error)) from error

@@ -14,7 +14,13 @@ The steps, a module each:
 itself is the pure package `webapp.csvimport`.
 """
 
-from webapp.services.imports.errors import ImportCancelled, ImportRefused, MappingInvalid
+from webapp.services.imports.errors import (
+    ImportCancelled,
+    ImportRefused,
+    MappingInvalid,
+    UploadMissing,
+)
+from webapp.services.imports.limits import MAX_COLUMNS, MAX_FIELD_LENGTH
 from webapp.services.imports.mapping import (
     DELIMITER_NAMES,
     ENCODINGS,
@@ -38,11 +44,14 @@ __all__ = [
     "CHUNK_ROWS",
     "DELIMITER_NAMES",
     "ENCODINGS",
+    "MAX_COLUMNS",
+    "MAX_FIELD_LENGTH",
     "ImportCancelled",
     "ImportMapping",
     "ImportRefused",
     "MappingInvalid",
     "ProgressCallback",
+    "UploadMissing",
     "cancel_import",
     "cells_of",
     "confirm_mapping",

@@ -38,7 +38,8 @@ from webapp.models import (
     User,
 )
 from webapp.services.audience import finished_recipients
-from webapp.services.imports.errors import ImportCancelled, ImportRefused
+from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
+from webapp.services.imports.limits import within_limits
 
 CHUNK_ROWS = 5_000
 """Rows stored per transaction: big enough for fast bulk inserts, small enough for steady
@@ -149,14 +150,14 @@ def _store_rows(
     country = list_import.default_country
     path = list_import.stored_path
     if not path or not Path(path).exists():
-        raise ImportRefused("The uploaded file is gone; upload it again.")
+        raise UploadMissing()
     opted_out = set(session.scalars(select(OptOut.msisdn)))
     appending = bool(session.scalar(select(exists().where(Recipient.list_id == list_id))))
     session.commit()  # end the read transaction: SQLite would otherwise hold a snapshot
 
     bytes_read = [0]
-    rows: Iterable[CsvRow] = iter_rows(
-        path, fmt, progress=lambda done: bytes_read.__setitem__(0, done)
+    rows: Iterable[CsvRow] = within_limits(
+        iter_rows(path, fmt, progress=lambda done: bytes_read.__setitem__(0, done))
     )
     in_flight: collections.deque[CsvRow] | None = None
     if appending:
