@@ -153,6 +153,8 @@ class ListImport(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str | None] = mapped_column(String(500))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The stored file's checksum when its columns were confirmed: checked again at the end.
+    sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[ImportStatus] = mapped_column(
         _enum(ImportStatus), default=ImportStatus.AWAITING_COLUMNS
     )

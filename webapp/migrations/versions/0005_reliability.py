@@ -1,4 +1,4 @@
-"""reliability: a campaign's idempotency key, a batch's currency
+"""reliability: a campaign's idempotency key, a batch's currency, an upload's checksum
 
 Revision ID: 0005_reliability
 Revises: 0004
@@ -8,6 +8,8 @@ Create Date: 2026-12-01 09:30:00
 second call with the same key finds the first campaign instead of sending again.
 ``batches.currency``: the currency of the gateway's ``usage`` for that batch, which is what the
 campaign's cost so far is labelled with (not the preview's).
+``list_imports.sha256``: the stored upload's checksum when its columns were confirmed; the
+import checks it (and the size) at the end, so a file changed meanwhile fails the import.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -25,9 +27,13 @@ def upgrade():
         batch_op.create_unique_constraint('uq_campaigns_idempotency_key', ['idempotency_key'])
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
+    with op.batch_alter_table('list_imports', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sha256', sa.String(length=64), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('list_imports', schema=None) as batch_op:
+        batch_op.drop_column('sha256')
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.drop_column('currency')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from webapp.csvimport import CsvFormat, CsvFormatError, sniff_csv, tag_name, unique_tag_names
 from webapp.models import ImportStatus, ListImport
 from webapp.services.imports.errors import ImportRefused, MappingInvalid, UploadMissing
+from webapp.services.imports.integrity import file_checksum
 from webapp.services.imports.limits import check_format
 from webapp.services.imports.upload import check_no_import_under_way
 
@@ -127,6 +128,7 @@ def confirm_mapping(
             has_header=fmt.has_header,
             phone_column=phone,
             field_columns=field_columns,
+            sha256=file_checksum(list_import.stored_path),
         )
     ).rowcount
     session.commit()

@@ -39,6 +39,7 @@ from webapp.models import (
 )
 from webapp.services.audience import finished_recipients
 from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
+from webapp.services.imports.integrity import check_unchanged
 from webapp.services.imports.limits import within_limits
 
 CHUNK_ROWS = 5_000
@@ -83,6 +84,7 @@ def run_import(
     path = list_import.stored_path
     try:
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
+        check_unchanged(list_import, path)
         _finish(session, import_id, counts)
     except ImportCancelled:
         _discard_rows(session, import_id)
