@@ -56,6 +56,7 @@ def _mapping_page(
         except ImportRefused as error:
             return _discard_unreadable(list_import, error)
         overrides = {}
+    mixed = imports.find_mixed_encoding(list_import.stored_path, fmt.encoding)
     width = len(fmt.columns)
     if chosen is None:
         chosen = {
@@ -69,6 +70,7 @@ def _mapping_page(
         list_import=list_import,
         recipient_list=list_import.recipient_list,
         fmt=fmt,
+        mixed=mixed,
         chosen=chosen,
         errors=errors or {},
         delimiter_name=NAMES_BY_DELIMITER.get(fmt.delimiter, "comma"),

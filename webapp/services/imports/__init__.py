@@ -29,6 +29,7 @@ from webapp.services.imports.mapping import (
     read_mapping,
     resolve_column,
 )
+from webapp.services.imports.mixed_encoding import MixedEncoding, find_mixed_encoding
 from webapp.services.imports.report import cells_of, rejected_rows, rejected_rows_csv, report
 from webapp.services.imports.run import (
     CHUNK_ROWS,
@@ -50,12 +51,14 @@ __all__ = [
     "ImportMapping",
     "ImportRefused",
     "MappingInvalid",
+    "MixedEncoding",
     "ProgressCallback",
     "UploadMissing",
     "cancel_import",
     "cells_of",
     "confirm_mapping",
     "default_workers",
+    "find_mixed_encoding",
     "import_file",
     "import_under_way",
     "read_mapping",
