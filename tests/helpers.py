@@ -119,3 +119,69 @@ def import_file(client, jobs, content: str, **upload_options):
     with client.application.app_context():
         list_import = db.session.get(ListImport, import_id)
         return SimpleNamespace(id=import_id, list_id=list_import.list_id, status=list_import.status)
+
+
+# --- Processes and polling ---
+
+
+def poll(condition, *, timeout: float = 30.0, every: float = 0.1, what: str = "the condition"):
+    """Wait until ``condition()`` is true (returning its value), failing after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
+        time.sleep(every)
+
+
+def process_environment(app, sandbox, **extra) -> dict:
+    """Environment variables that point a separate dashboard process at the test's database,
+    queue and sandbox."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app.config["DATABASE_URL"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SMS_GATEWAY_URL=sandbox.mtsms_url,
+        SANDBOX_API_TOKEN=sandbox.token,
+        HUEY_NAME=app.config["HUEY_NAME"],
+        SMS_MAX_CONNECTIONS=str(app.config["SMS_MAX_CONNECTIONS"]),
+        SMS_BATCH_SIZE=str(app.config["SMS_BATCH_SIZE"]),
+    )
+    env.pop("SMS_API_TOKEN", None)
+    if app.config.get("REDIS_URL"):
+        env["REDIS_URL"] = app.config["REDIS_URL"]
+    env.update({name: str(value) for name, value in extra.items()})
+    return env
+
+
+def confirmed_campaign_of(
+    session,
+    sandbox,
+    *,
+    name: str,
+    count: int,
+    batch_size: int,
+    user=None,
+    dry_run: bool = True,
+    confirm: bool = True,
+):
+    """A campaign of ``count`` Danish numbers in one plain list, previewed against the sandbox
+    and (unless ``confirm=False``) confirmed into batches of ``batch_size``."""
+    from webapp.services import campaigns
+    from webapp.services.preview import preview_campaign
+
+    people = make_list(session, f"{name} list", danish_numbers(count))
+    draft = campaigns.CampaignDraft(name=name, sender="Shop", message="Hi", list_ids=[people.id])
+    campaign = campaigns.save_draft(session, user, draft)
+    preview_campaign(
+        session, campaign, user, sandbox.client(), honours_dry_run=dry_run, batch_size=batch_size
+    )
+    if confirm:
+        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
+    return campaign

@@ -249,10 +249,14 @@ def _follow(campaign, *, quiet: bool) -> None:
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Jobs run at once.")
 def worker(workers: int):
-    """Run a queue consumer (with REDIS_URL set, run as many as you like)."""
+    """Run a queue consumer (with REDIS_URL set, run as many as you like).
+
+    SIGTERM stops it gracefully: requests in flight finish within STOP_GRACE_SECONDS, and the
+    campaign is handed on to another worker at once.
+    """
     jobs = current_app.extensions["jobs"]
     click.echo(f"Worker consuming {jobs.huey.name} with {workers} threads. Ctrl+C stops it.")
-    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
+    consumer = jobs.create_worker_consumer(workers)
     consumer.run()
 
 

@@ -31,13 +31,28 @@ def job(function: Callable) -> Callable:
     return function
 
 
-class InProcessConsumer(Consumer):
-    """A Huey consumer started from a web server's thread: the server owns the signals (Huey's
-    own handlers can only be installed from the main thread), and its threads are daemons."""
+class StoppingConsumer(Consumer):
+    """A Huey consumer whose graceful stop tells running jobs first (``JobQueue.stopping``): a
+    dispatch then claims no more batches, lets its requests in flight finish within the grace
+    and releases its campaign for another worker. ``flask worker`` stops so on SIGTERM."""
+
+    def __init__(self, huey, stopping: threading.Event, **options):
+        self.stopping = stopping
+        super().__init__(huey, **options)
+
+    def stop(self, graceful=False):
+        self.stop_flag.set()  # no job is taken from the queue any more, then running ones hear
+        self.stopping.set()
+        super().stop(graceful=graceful)
+
+
+class InProcessConsumer(StoppingConsumer):
+    """A consumer started inside a web server (or a command): the server owns the signals, so
+    Huey installs none (gunicorn's SIGTERM must still reach gunicorn), and its threads are
+    daemons. The server stops it (gunicorn.conf.py's worker_exit)."""
 
     def _set_signal_handlers(self):
-        if threading.current_thread() is threading.main_thread():
-            super()._set_signal_handlers()
+        pass
 
 
 class JobQueue:
@@ -52,6 +67,7 @@ class JobQueue:
         )
         self.consumer = None
         self._consumer_lock = threading.Lock()
+        self.stopping = threading.Event()  # set while this process's consumer shuts down
 
     def _in_context(self, function: Callable) -> Callable:
         app = self.app
@@ -89,11 +105,34 @@ class JobQueue:
         """Run jobs in threads of this process (the embedded default); idempotent."""
         with self._consumer_lock:
             if self.consumer is None:
-                # Poll at least every second, so a confirmed campaign starts without a wait.
-                self.consumer = InProcessConsumer(
-                    self.huey, workers=workers, worker_type="thread", max_delay=1.0
-                )
+                self.stopping.clear()
+                self.consumer = InProcessConsumer(self.huey, **self.consumer_options(workers))
                 self.consumer.start()
+
+    def consumer_options(self, workers: int) -> dict:
+        """Poll at least every second, so a confirmed campaign starts without a wait; SIGTERM
+        stops gracefully, waiting the stop grace (and a little) for running jobs."""
+        return {
+            "stopping": self.stopping,
+            "workers": workers,
+            "worker_type": "thread",
+            "max_delay": 1.0,
+            "graceful_signal": "TERM",
+            "shutdown_timeout": self.app.config["STOP_GRACE_SECONDS"] + 10,
+        }
+
+    def create_worker_consumer(self, workers: int) -> StoppingConsumer:
+        """The consumer of ``flask worker``, run in the main thread with its signal handlers."""
+        return StoppingConsumer(self.huey, **self.consumer_options(workers))
+
+    def start_background_work(self) -> None:
+        """What a serving process starts with (gunicorn's post_worker_init in gunicorn.conf.py):
+        the in-process worker, then at once the sweep that picks up campaigns whose worker died
+        and scheduled ones that are due, instead of waiting for the first request or minute."""
+        if self.app.config["WORKER"] != "thread":
+            return
+        self.start_consumer()
+        self.send_due_campaigns()
 
     def stop_consumer(self) -> None:
         if self.consumer is not None:
@@ -144,8 +183,12 @@ def dispatch_campaign(campaign_id: int) -> str:
         max_connections=config["SMS_MAX_CONNECTIONS"],
         callback_url=delivery_report_url(current_app),
         retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
+        stopping=current_app.extensions["jobs"].stopping,
+        stop_grace_seconds=config["STOP_GRACE_SECONDS"],
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
+    if outcome == "stopped":  # this process is stopping: another worker (or its restart) goes on
+        current_app.extensions["jobs"].dispatch_campaign(campaign_id)
     return outcome
 
 

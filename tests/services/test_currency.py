@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import confirmed_campaign_of, danish_numbers, make_list
 
 from webapp.extensions import db
 from webapp.gateway.pricing import PriceTable
 from webapp.models import Campaign, CampaignStatus
-from webapp.services import campaigns, dispatch
-from webapp.services.campaigns import CampaignDraft
-from webapp.services.preview import preview_campaign
+from webapp.services import dispatch
 from webapp.services.progress import campaign_progress
 
 
 def sent_campaign(sender, sandbox, *, dry_run: bool):
-    people = make_list(db.session, "People", danish_numbers(25))
-    draft = CampaignDraft(name="Euro", sender="Shop", message="Hi", list_ids=[people.id])
-    campaign = campaigns.save_draft(db.session, sender, draft)
-    preview_campaign(
-        db.session, campaign, sender, sandbox.client(), honours_dry_run=dry_run, batch_size=10
+    campaign = confirmed_campaign_of(
+        db.session, sandbox, name="Euro", count=25, batch_size=10, user=sender, dry_run=dry_run
     )
-    campaigns.confirm_campaign(db.session, campaign, sender, batch_size=10)
     outcome = dispatch.dispatch_campaign(
         db.session, campaign.id, sandbox.client(), max_connections=1
     )

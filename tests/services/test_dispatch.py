@@ -324,3 +324,27 @@ def test_sweeper_picks_up_a_campaign_whose_worker_died(sender, sandbox, jobs):
     jobs.send_due_campaigns()  # what the every-minute task does
     jobs.run_pending()
     assert len(received_numbers(sandbox)) == 3
+
+
+def test_a_stop_request_finishes_the_batch_in_flight_and_releases_the_lease(sender, sandbox):
+    """The process got SIGTERM: no more batches are claimed, the one in flight is recorded."""
+    campaign = confirmed_campaign(sender, sandbox)
+    stopping = threading.Event()
+
+    def stop_during_batch_one(step, batch):
+        if step == "before-request" and batch.number == 1:
+            stopping.set()
+
+    outcome = send(
+        campaign,
+        sandbox.client(),
+        max_connections=1,
+        stopping=stopping,
+        checkpoint=stop_during_batch_one,
+    )
+    assert outcome == "stopped"
+    assert states(campaign) == [BatchState.SENT, BatchState.PENDING, BatchState.PENDING]
+    stopped = db.session.get(Campaign, campaign.id)
+    assert stopped.lease_owner is None and stopped.status == CampaignStatus.SENDING
+    assert send(campaign, sandbox.client()) == "done"  # whoever carries on, at once
+    assert len(received_numbers(sandbox)) == 25

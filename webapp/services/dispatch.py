@@ -93,6 +93,8 @@ class Dispatcher:
         retry_base_seconds: float = 2.0,
         checkpoint: Callable[[str, Batch], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        stopping: threading.Event | None = None,
+        stop_grace_seconds: float = 30.0,
     ):
         self.session = session
         self.client = client
@@ -103,7 +105,10 @@ class Dispatcher:
         self.clock = clock
         self.owner = uuid.uuid4().hex
         self._lease_renewed_at: datetime | None = None
-        self._wake = threading.Event()
+        # Set when the process is asked to stop (SIGTERM): claim no more batches, let the
+        # requests in flight finish within the grace, record them, release the lease.
+        self.stopping = stopping or threading.Event()
+        self.stop_grace_seconds = stop_grace_seconds
 
     # -- lease ---------------------------------------------------------------------------------
 
@@ -156,7 +161,8 @@ class Dispatcher:
         """Send what is pending; returns why it stopped.
 
         "done" (every batch finished), "cancelled", "paused" (by a user or the gateway), "lost
-        lease" (another dispatcher took over), "busy" (another dispatcher holds the campaign),
+        lease" (another dispatcher took over), "stopped" (the process is stopping: the lease is
+        released for another to carry on), "busy" (another dispatcher holds the campaign),
         "waiting" (scheduled for later), "missing" (no such campaign), or the status of a
         campaign that is no longer live.
         """
@@ -183,13 +189,18 @@ class Dispatcher:
         inflight: dict[Future, Batch] = {}
         last_launch: tuple[float, int] | None = None  # (monotonic time, batch size)
         stop_reason = None
-        with ThreadPoolExecutor(self.max_connections, thread_name_prefix="dispatch") as pool:
+        give_up_at = None  # when stopping: the end of the grace for requests in flight
+        pool = ThreadPoolExecutor(self.max_connections, thread_name_prefix="dispatch")
+        try:
             while True:
                 self.session.refresh(campaign)
                 if stop_reason is None and campaign.status != CampaignStatus.SENDING:
                     stop_reason = campaign.status.value
                 if stop_reason is None and not self._renew(campaign):
                     stop_reason = "lost lease"
+                if self.stopping.is_set() and give_up_at is None:
+                    stop_reason = stop_reason or "stopped"
+                    give_up_at = time.monotonic() + self.stop_grace_seconds
                 while stop_reason is None and len(inflight) < self.max_connections:
                     if time.monotonic() < _next_launch(campaign, last_launch):
                         break
@@ -212,16 +223,29 @@ class Dispatcher:
                     delay = self._seconds_until_next(campaign, _next_launch(campaign, last_launch))
                     if delay is None:
                         break
-                    self._wake.wait(min(delay, 5.0))
+                    self.stopping.wait(min(delay, 5.0))  # a stop request ends the wait
                     continue
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    # Still no answer after the grace: left ``sending``, so whoever carries on
+                    # counts them unconfirmed rather than sending them again.
+                    log.warning(
+                        "campaign %s: %d requests still under way at the end of the stop grace",
+                        campaign.id,
+                        len(inflight),
+                    )
+                    break
                 wait_for_speed = _next_launch(campaign, last_launch) - time.monotonic()
-                timeout = min(5.0, max(0.05, wait_for_speed)) if campaign.speed_per_minute else None
+                timeout = min(5.0, max(0.05, wait_for_speed)) if campaign.speed_per_minute else 1.0
+                if give_up_at is not None:
+                    timeout = max(0.05, min(timeout, give_up_at - time.monotonic()))
                 done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     batch = inflight.pop(future)
                     paused_by = self._record(campaign, batch, future)
                     if paused_by and stop_reason is None:
                         stop_reason = "paused"
+        finally:
+            pool.shutdown(wait=not inflight, cancel_futures=True)
         return self._finish(campaign, stop_reason)
 
     def _recover_interrupted(self, campaign: Campaign) -> None:
@@ -402,7 +426,7 @@ class Dispatcher:
 
     def _finish(self, campaign: Campaign, stop_reason: str | None) -> str:
         self.session.refresh(campaign)
-        if stop_reason in ("paused", "lost lease"):
+        if stop_reason in ("paused", "lost lease", "stopped"):
             return stop_reason
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"
