@@ -34,6 +34,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
     "STOP_GRACE_SECONDS": float,
+    "SMS_OUTAGE_RESUME_MINUTES": float,
 }
 
 
@@ -64,6 +65,7 @@ class Defaults:
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
     STOP_GRACE_SECONDS = 30.0  # on SIGTERM: how long requests in flight may take to finish
+    SMS_OUTAGE_RESUME_MINUTES = 60.0  # how long a campaign paused by an outage probes to resume
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -259,6 +259,8 @@ class Campaign(db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     # Given by a script (``--idempotency-key``): a second request with it finds this campaign.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Paused because the gateway could not be reached: since when it has not answered.
+    outage_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -93,6 +93,11 @@ class JobQueue:
     def dispatch_campaign(self, campaign_id: int, *, eta: datetime | None = None):
         """Send a confirmed campaign now, or at ``eta`` (a scheduled send)."""
         return self._enqueue("dispatch_campaign", campaign_id, eta=eta)
+
+    def probe_gateway(self, campaign_id: int, delay: float):
+        """Ask in ``delay`` seconds whether the gateway answers again (an outage pause)."""
+        eta = datetime.now(UTC) + timedelta(seconds=delay)
+        return self._enqueue("probe_gateway", campaign_id, delay, eta=eta)
 
     def import_list(self, import_id: int):
         return self._enqueue("import_list", import_id)
@@ -187,8 +192,49 @@ def dispatch_campaign(campaign_id: int) -> str:
         stop_grace_seconds=config["STOP_GRACE_SECONDS"],
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
+    jobs = current_app.extensions["jobs"]
     if outcome == "stopped":  # this process is stopping: another worker (or its restart) goes on
-        current_app.extensions["jobs"].dispatch_campaign(campaign_id)
+        jobs.dispatch_campaign(campaign_id)
+    elif outcome == "paused" and _paused_by_outage(campaign_id):
+        jobs.probe_gateway(campaign_id, PROBE_FIRST_SECONDS)
+    return outcome
+
+
+PROBE_FIRST_SECONDS = 5.0
+PROBE_MAX_SECONDS = 300.0  # the wait between probes doubles up to this
+
+
+def _paused_by_outage(campaign_id: int) -> bool:
+    from webapp.models import Campaign
+
+    campaign = db.session.get(Campaign, campaign_id)
+    return campaign is not None and campaign.outage_since is not None
+
+
+@job
+def probe_gateway(campaign_id: int, delay: float) -> str:
+    """While a campaign is paused by an outage: resume it once the gateway answers, probing
+    with a doubling wait, for up to SMS_OUTAGE_RESUME_MINUTES; then it stays paused."""
+    from flask import current_app
+
+    from webapp.models import Campaign
+    from webapp.services import dispatch
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        return "missing"
+    outcome = dispatch.probe_after_outage(
+        db.session,
+        campaign,
+        current_app.extensions["gateway"].client(),
+        give_up_after=timedelta(minutes=current_app.config["SMS_OUTAGE_RESUME_MINUTES"]),
+    )
+    jobs = current_app.extensions["jobs"]
+    if outcome == "resumed":
+        jobs.dispatch_campaign(campaign_id)
+    elif outcome == "still out":
+        jobs.probe_gateway(campaign_id, min(PROBE_MAX_SECONDS, delay * 2))
+    log.info("campaign %s: gateway probe: %s", campaign_id, outcome)
     return outcome
 
 

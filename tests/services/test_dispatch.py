@@ -166,16 +166,6 @@ def test_server_errors_are_unconfirmed_not_retried(sender, sandbox):
     assert "injected failure" in batch.error_message  # the gateway's own message
 
 
-def test_refused_connections_are_retried_then_failed(sender, sandbox):
-    campaign = confirmed_campaign(sender, sandbox)
-    dead = MtsmsClient("http://127.0.0.1:9/rest/mtsms", sandbox.token, timeout=(0.5, 2))
-    assert send(campaign, dead) == "done"
-    batches = db.session.get(Campaign, campaign.id).batches
-    assert [b.state for b in batches] == [BatchState.FAILED] * 3
-    assert all(b.attempts == dispatch.MAX_ATTEMPTS for b in batches)
-    assert received_numbers(sandbox) == []
-
-
 def test_retry_succeeds_when_the_gateway_comes_back(sender, sandbox):
     campaign = confirmed_campaign(sender, sandbox, count=5)
     calls = []
@@ -348,3 +338,59 @@ def test_a_stop_request_finishes_the_batch_in_flight_and_releases_the_lease(send
     assert stopped.lease_owner is None and stopped.status == CampaignStatus.SENDING
     assert send(campaign, sandbox.client()) == "done"  # whoever carries on, at once
     assert len(received_numbers(sandbox)) == 25
+
+
+def unreachable_client():
+    """A client of a gateway that refuses connections (nothing listens on the port)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return MtsmsClient(f"http://127.0.0.1:{port}/rest/mtsms", "token")
+
+
+def test_a_gateway_outage_pauses_the_campaign_instead_of_failing_it(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    assert send(campaign, unreachable_client(), max_connections=1) == "paused"
+    db.session.expire_all()
+    paused = db.session.get(Campaign, campaign.id)
+    assert paused.status == CampaignStatus.PAUSED and paused.outage_since is not None
+    assert "The gateway has not answered since" in paused.pause_reason
+    assert BatchState.FAILED not in states(campaign)
+    assert campaign_progress(db.session, paused).failed == 0
+
+
+def test_the_probe_resumes_the_campaign_when_the_gateway_answers_again(sender, sandbox):
+    from datetime import timedelta
+
+    campaign = confirmed_campaign(sender, sandbox)
+    send(campaign, unreachable_client(), max_connections=1)
+    paused = db.session.get(Campaign, campaign.id)
+    wait = timedelta(minutes=60)
+    probe = dispatch.probe_after_outage
+    assert probe(db.session, paused, unreachable_client(), give_up_after=wait) == "still out"
+    assert probe(db.session, paused, sandbox.client(), give_up_after=wait) == "resumed"
+    assert paused.status == CampaignStatus.QUEUED and paused.outage_since is None
+    assert send(campaign, sandbox.client()) == "done"
+    assert len(received_numbers(sandbox)) == 25
+
+
+def test_after_the_configured_time_the_campaign_stays_paused_for_the_user(sender, sandbox):
+    from datetime import timedelta
+
+    campaign = confirmed_campaign(sender, sandbox)
+    send(campaign, unreachable_client(), max_connections=1)
+    paused = db.session.get(Campaign, campaign.id)
+    later = paused.outage_since + timedelta(minutes=61)
+    outcome = dispatch.probe_after_outage(
+        db.session, paused, unreachable_client(), give_up_after=timedelta(minutes=60), now=later
+    )
+    assert outcome == "gave up"
+    assert paused.status == CampaignStatus.PAUSED and "stays paused" in paused.pause_reason
+    assert (
+        dispatch.probe_after_outage(
+            db.session, paused, sandbox.client(), give_up_after=timedelta(minutes=60)
+        )
+        == "not paused"
+    )

@@ -369,6 +369,18 @@ class Dispatcher:
             campaign.pause_reason = str(error)
             record_event(self.session, campaign, "paused", None, f"By the gateway: {error}")
             pause = True
+        elif isinstance(error, GatewayUnavailable) and batch.attempts >= MAX_ATTEMPTS:
+            # The gateway has been out of reach through every retry: an outage, not a refusal.
+            # The batch waits with a fresh count and the campaign pauses until it answers.
+            _set_batch_state(
+                self.session,
+                batch,
+                BatchState.PENDING,
+                attempts=0,
+                error_code=error.code,
+                error_message=str(error),
+            )
+            pause = self._pause_for_outage(campaign, error)
         elif isinstance(error, RETRYABLE) and batch.attempts < MAX_ATTEMPTS:
             delay = self.retry_base_seconds * 2 ** (batch.attempts - 1)
             _set_batch_state(
@@ -391,6 +403,24 @@ class Dispatcher:
         self.session.commit()
         self.checkpoint("recorded", batch)
         return pause
+
+    def _pause_for_outage(self, campaign: Campaign, error: GatewayError) -> bool:
+        if not campaign.status.can_pause:
+            return False
+        last_answer = self.session.scalar(
+            select(func.max(Batch.finished_at)).where(
+                Batch.campaign_id == campaign.id, Batch.state == BatchState.SENT
+            )
+        )
+        since = last_answer or campaign.started_at or self.clock()
+        campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
+        campaign.outage_since = since
+        campaign.pause_reason = (
+            f"The gateway has not answered since {since:%H:%M} UTC ({error.message}). "
+            "Sending resumes by itself when it answers again."
+        )
+        record_event(self.session, campaign, "paused", None, campaign.pause_reason)
+        return True
 
     def _pause_on_new_currency(self, campaign: Campaign, batch: Batch, currency) -> bool:
         """The first answer in a currency other than the preview's pauses the campaign: the
@@ -475,14 +505,60 @@ def pause_campaign(session: Session, campaign: Campaign, user: User) -> None:
     session.commit()
 
 
-def resume_campaign(session: Session, campaign: Campaign, user: User) -> None:
+def resume_campaign(
+    session: Session, campaign: Campaign, user: User | None, detail: str | None = None
+) -> None:
     """Back to the queue; the caller enqueues the dispatch job."""
     if not campaign.status.can_resume:
         raise CampaignStateError("Only a paused campaign can be resumed.")
     campaign.status = campaign.status.move_to(CampaignStatus.QUEUED)
     campaign.pause_reason = None
-    record_event(session, campaign, "resumed", user)
+    campaign.outage_since = None
+    record_event(session, campaign, "resumed", user, detail)
     session.commit()
+
+
+def probe_after_outage(
+    session: Session,
+    campaign: Campaign,
+    client,
+    *,
+    give_up_after: timedelta,
+    now: datetime | None = None,
+) -> str:
+    """Ask the gateway whether it answers again, for a campaign paused by an outage.
+
+    "resumed" (it answered: the campaign is queued again; the caller enqueues the dispatch),
+    "still out" (probe again later), "gave up" (out for longer than ``give_up_after``: the
+    campaign stays paused for the user), or "not paused" (nothing to do any more).
+    """
+    now = now or utcnow()
+    if not campaign.status.is_paused or campaign.outage_since is None:
+        return "not paused"
+    try:
+        client.balance()
+    except GatewayUnavailable:
+        answered = False
+    except GatewayError:
+        answered = True  # it answered, if not kindly: the dispatcher deals with what it says
+    else:
+        answered = True
+    if answered:
+        down_for = int((now - campaign.outage_since).total_seconds() // 60)
+        resume_campaign(
+            session, campaign, None, f"The gateway answers again (out for {down_for} min)."
+        )
+        return "resumed"
+    if now - campaign.outage_since >= give_up_after:
+        campaign.outage_since = None
+        campaign.pause_reason = (
+            f"{campaign.pause_reason} It still had not answered at {now:%H:%M} UTC, so the "
+            "campaign stays paused: resume it when the gateway is back."
+        )
+        record_event(session, campaign, "paused", None, "The gateway stayed out of reach.")
+        session.commit()
+        return "gave up"
+    return "still out"
 
 
 def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:

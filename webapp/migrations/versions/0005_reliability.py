@@ -1,4 +1,4 @@
-"""reliability: a campaign's idempotency key, a batch's currency, an upload's checksum
+"""reliability: idempotency key, outage pause, batch currency, upload checksum
 
 Revision ID: 0005_reliability
 Revises: 0004
@@ -6,6 +6,8 @@ Create Date: 2026-12-01 09:30:00
 
 ``campaigns.idempotency_key``: a key the command line's ``--idempotency-key`` stores, so a
 second call with the same key finds the first campaign instead of sending again.
+``campaigns.outage_since``: set while the campaign is paused because the gateway could not be
+reached (since when it has not answered); the probe resumes only such a campaign.
 ``batches.currency``: the currency of the gateway's ``usage`` for that batch, which is what the
 campaign's cost so far is labelled with (not the preview's).
 ``list_imports.sha256``: the stored upload's checksum when its columns were confirmed; the
@@ -13,6 +15,8 @@ import checks it (and the size) at the end, so a file changed meanwhile fails th
 """
 from alembic import op
 import sqlalchemy as sa
+
+import webapp.models
 
 
 revision = '0005_reliability'
@@ -25,6 +29,7 @@ def upgrade():
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('idempotency_key', sa.String(length=200), nullable=True))
         batch_op.create_unique_constraint('uq_campaigns_idempotency_key', ['idempotency_key'])
+        batch_op.add_column(sa.Column('outage_since', webapp.models.UTCDateTime(), nullable=True))
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
     with op.batch_alter_table('list_imports', schema=None) as batch_op:
@@ -37,5 +42,6 @@ def downgrade():
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.drop_column('currency')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_column('outage_since')
         batch_op.drop_constraint('uq_campaigns_idempotency_key', type_='unique')
         batch_op.drop_column('idempotency_key')
