@@ -15,7 +15,7 @@ from webapp.extensions import db
 from webapp.gateway.client import MtsmsClient
 from webapp.models import BatchState, Campaign, CampaignRecipient, CampaignStatus, RecipientState
 from webapp.services import campaigns, dispatch
-from webapp.services.campaigns import CampaignDraft
+from webapp.services.campaigns import CampaignDraft, CampaignStateError
 from webapp.services.dispatch import DispatchInterrupted
 from webapp.services.preview import preview_campaign
 from webapp.services.progress import campaign_progress
@@ -110,19 +110,46 @@ def test_two_workers_at_once_send_each_recipient_once(app, sender, sandbox):
     assert len(numbers) == 60 and len(set(numbers)) == 60
 
 
-@pytest.mark.parametrize("step", ["claimed", "before-request"])
-def test_crash_before_the_request_leaves_the_batch_unconfirmed(sender, sandbox, step):
-    campaign = confirmed_campaign(sender, sandbox)
+def crash_one_at_a_time(campaign, sandbox, step, batch_number):
     with pytest.raises(DispatchInterrupted):
         send(
             campaign,
             sandbox.client(max_connections=1),
             max_connections=1,
-            checkpoint=crash_at(step, 2),
+            checkpoint=crash_at(step, batch_number),
         )
+
+
+def test_crash_once_the_request_started_leaves_the_batch_unconfirmed(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    crash_one_at_a_time(campaign, sandbox, "before-request", 2)
     assert send(campaign, sandbox.client()) == "done"
     assert states(campaign) == [BatchState.SENT, BatchState.UNCONFIRMED, BatchState.SENT]
     assert len(received_numbers(sandbox)) == 15  # batch 2 was never resent silently
+    batch = db.session.get(Campaign, campaign.id).batches[1]
+    assert batch.request_started_at is not None and "it went out at" in batch.error_message
+
+
+def test_a_batch_claimed_but_never_started_goes_back_to_pending_by_itself(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    crash_one_at_a_time(campaign, sandbox, "claimed", 2)
+    assert send(campaign, sandbox.client()) == "done"
+    assert states(campaign) == [BatchState.SENT] * 3  # its request had not gone out
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 25 and len(set(numbers)) == 25
+
+
+def test_deciding_not_sent_needs_the_typed_confirmation_naming_the_risk(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.lost_response_share = 1.0
+    send(campaign, sandbox.client())
+    batch = db.session.get(Campaign, campaign.id).batches[0]
+    with pytest.raises(CampaignStateError, match="each of them gets the message twice"):
+        dispatch.decide_unconfirmed(db.session, campaign, batch, sender, accepted=False)
+    dispatch.decide_unconfirmed(
+        db.session, campaign, batch, sender, accepted=False, typed="not sent"
+    )
+    assert batch.state == BatchState.FAILED
 
 
 @pytest.mark.parametrize("step", ["response", "recorded"])
@@ -233,15 +260,18 @@ def test_follow_up_reaches_exactly_the_failed_recipients(sender, sandbox):
             campaign,
             sandbox.client(max_connections=1),
             max_connections=1,
-            checkpoint=crash_at("claimed", 3),
+            checkpoint=crash_at("before-request", 3),
         )
     sandbox.config.error_share = 0.0
-    # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted (unconfirmed too)
+    # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted as its request started
+    # (unconfirmed too)
     send(campaign, sandbox.client())
     campaign = db.session.get(Campaign, campaign.id)
     first, second, third = campaign.batches
-    dispatch.decide_unconfirmed(db.session, campaign, first, sender, accepted=False)
-    dispatch.decide_unconfirmed(db.session, campaign, third, sender, accepted=False)
+    for batch in (first, third):
+        dispatch.decide_unconfirmed(
+            db.session, campaign, batch, sender, accepted=False, typed="NOT SENT"
+        )
     follow_up = campaigns.create_follow_up(db.session, campaign, sender)
     preview_campaign(
         db.session, follow_up, sender, sandbox.client(), honours_dry_run=True, batch_size=10

@@ -5,10 +5,13 @@ How "exactly once" holds, whatever crashes or retries:
 - One dispatcher per campaign at a time: it holds a lease in the database and renews it.
 - A batch moves ``pending -> sending`` by a compare-and-set committed *before* its request goes
   out, and to ``sent``/``failed``/``unconfirmed`` committed after the answer.
+- Just before its request is handed to the HTTP client, ``request_started_at`` is committed.
+  A batch a dead dispatcher left ``sending`` without it never went out: back to ``pending``.
 - Only a batch the gateway certainly did not accept (connection refused, a 4xx) goes back to
   ``pending`` for a retry with backoff. A batch whose request may have reached the gateway (a
   timeout after sending, a 5xx, a lost answer, or a worker that died mid-request) becomes
-  ``unconfirmed`` and is never resent silently: the user decides.
+  ``unconfirmed`` and is never resent silently: the user decides, and deciding "not sent" needs
+  a typed confirmation naming the risk (a follow-up sends to them again).
 """
 
 from __future__ import annotations
@@ -214,6 +217,8 @@ class Dispatcher:
                         number=batch.number,
                         callback_url=self.callback_url,
                     )
+                    batch.request_started_at = self.clock()
+                    self.session.commit()  # from here on the request may reach the gateway
                     self.checkpoint("before-request", batch)
                     inflight[pool.submit(self.client.send, message)] = batch
                     last_launch = (time.monotonic(), batch.size)
@@ -249,17 +254,29 @@ class Dispatcher:
         return self._finish(campaign, stop_reason)
 
     def _recover_interrupted(self, campaign: Campaign) -> None:
-        """A batch left ``sending`` belongs to a dispatcher that died mid-request: unconfirmed."""
+        """A batch left ``sending`` belongs to a dispatcher that died: claimed but its request
+        never started, it goes back to pending; started, it may have reached the gateway, so
+        it is unconfirmed."""
         for batch in self.session.scalars(
             select(Batch).where(Batch.campaign_id == campaign.id, Batch.state == BatchState.SENDING)
         ):
+            if batch.request_started_at is None:
+                _set_batch_state(
+                    self.session,
+                    batch,
+                    BatchState.PENDING,
+                    error_message="The sending worker stopped after claiming this batch, before "
+                    "its request went out; it is sent normally.",
+                )
+                continue
             _set_batch_state(
                 self.session,
                 batch,
                 BatchState.UNCONFIRMED,
                 finished_at=self.clock(),
                 error_message="The sending worker stopped while this batch's request was under "
-                "way, so it may or may not have reached the gateway.",
+                f"way (it went out at {batch.request_started_at:%H:%M:%S} UTC and no answer was "
+                "recorded), so it may or may not have reached the gateway.",
             )
         self.session.commit()
 
@@ -283,6 +300,7 @@ class Dispatcher:
                     state=BatchState.SENDING,
                     attempts=Batch.attempts + 1,
                     started_at=now,
+                    request_started_at=None,
                     next_attempt_at=None,
                 )
             ).rowcount
@@ -588,12 +606,38 @@ def set_speed(session: Session, campaign: Campaign, user: User, per_minute: int 
     session.commit()
 
 
+NOT_SENT_CONFIRMATION = "NOT SENT"
+
+
+def not_sent_risk(batch: Batch) -> str:
+    """What deciding "not sent" risks, in the words the user confirms it with."""
+    return (
+        f"A follow-up campaign will send to these {batch.size:,} recipients again; if the "
+        "gateway did accept the request, each of them gets the message twice."
+    )
+
+
 def decide_unconfirmed(
-    session: Session, campaign: Campaign, batch: Batch, user: User, *, accepted: bool
+    session: Session,
+    campaign: Campaign,
+    batch: Batch,
+    user: User,
+    *,
+    accepted: bool,
+    typed: str = "",
 ) -> None:
-    """The user's decision on a batch whose outcome is unknown (e.g. after checking phones)."""
+    """The user's decision on a batch whose outcome is unknown (e.g. after checking phones).
+
+    "Not sent" makes its recipients reachable by a follow-up, so it needs ``typed`` to be
+    NOT_SENT_CONFIRMATION: the user typed that they accept the risk of a second message.
+    """
     if batch.campaign_id != campaign.id or not batch.state.awaits_decision:
         raise CampaignStateError("That batch is not waiting for a decision.")
+    if not accepted and typed.strip().upper() != NOT_SENT_CONFIRMATION:
+        raise CampaignStateError(
+            f"{not_sent_risk(batch)} Type {NOT_SENT_CONFIRMATION} to count batch "
+            f"{batch.number} as not sent."
+        )
     state = BatchState.SENT if accepted else BatchState.FAILED
     note = "counted as sent" if accepted else "counted as not sent"
     _set_batch_state(

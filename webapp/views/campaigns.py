@@ -391,6 +391,8 @@ def show(campaign_id: int):
         progress=campaign_progress(db.session, campaign),
         speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
         unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
+        not_sent_risk=dispatch.not_sent_risk,
+        not_sent_word=dispatch.NOT_SENT_CONFIRMATION,
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         delivery=delivery.delivery_summary(db.session, campaign),
@@ -473,7 +475,12 @@ def decide(campaign_id: int, batch_id: int):
         abort(400)
     try:
         dispatch.decide_unconfirmed(
-            db.session, campaign, batch, current_user, accepted=request.form["accepted"] == "yes"
+            db.session,
+            campaign,
+            batch,
+            current_user,
+            accepted=request.form["accepted"] == "yes",
+            typed=request.form.get("typed", "")[:20],
         )
     except CampaignStateError as error:
         flash(str(error), "error")

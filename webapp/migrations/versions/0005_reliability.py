@@ -8,6 +8,8 @@ Create Date: 2026-12-01 09:30:00
 second call with the same key finds the first campaign instead of sending again.
 ``campaigns.outage_since``: set while the campaign is paused because the gateway could not be
 reached (since when it has not answered); the probe resumes only such a campaign.
+``batches.request_started_at``: when the batch's request was handed to the HTTP client; a batch
+claimed but never started goes back to pending after a crash instead of becoming unconfirmed.
 ``batches.currency``: the currency of the gateway's ``usage`` for that batch, which is what the
 campaign's cost so far is labelled with (not the preview's).
 ``list_imports.sha256``: the stored upload's checksum when its columns were confirmed; the
@@ -32,6 +34,9 @@ def upgrade():
         batch_op.add_column(sa.Column('outage_since', webapp.models.UTCDateTime(), nullable=True))
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
+        batch_op.add_column(
+            sa.Column('request_started_at', webapp.models.UTCDateTime(), nullable=True)
+        )
     with op.batch_alter_table('list_imports', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sha256', sa.String(length=64), nullable=True))
 
@@ -40,6 +45,7 @@ def downgrade():
     with op.batch_alter_table('list_imports', schema=None) as batch_op:
         batch_op.drop_column('sha256')
     with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.drop_column('request_started_at')
         batch_op.drop_column('currency')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_column('outage_since')
