@@ -155,6 +155,10 @@ class ListImport(db.Model):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # The stored file's checksum when its columns were confirmed: checked again at the end.
     sha256: Mapped[str | None] = mapped_column(String(64))
+    # A running import beats with every chunk; one silent for a minute lost its worker.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    restarted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[ImportStatus] = mapped_column(
         _enum(ImportStatus), default=ImportStatus.AWAITING_COLUMNS
     )

@@ -281,7 +281,8 @@ _table(
         # An upload nobody maps is discarded (deleted), not moved.
         ImportStatus.AWAITING_COLUMNS: {ImportStatus.PENDING},
         ImportStatus.PENDING: {ImportStatus.RUNNING, ImportStatus.FAILED},
-        ImportStatus.RUNNING: {ImportStatus.DONE, ImportStatus.FAILED},
+        # Back to pending: its worker died (no heartbeat); it starts over, what it stored gone.
+        ImportStatus.RUNNING: {ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.PENDING},
         ImportStatus.DONE: set(),
         ImportStatus.FAILED: set(),
     },

@@ -240,15 +240,20 @@ def probe_gateway(campaign_id: int, delay: float) -> str:
 
 @job
 def send_due_campaigns() -> list[int]:
-    """Every minute: start scheduled campaigns whose time has come, and pick up campaigns whose
-    worker died (their lease expired)."""
+    """Every minute (and when a server starts): start scheduled campaigns whose time has come,
+    pick up campaigns whose worker died (their lease expired), and restart imports whose worker
+    died (no heartbeat for a minute)."""
     from flask import current_app
 
-    from webapp.services import dispatch
+    from webapp.services import dispatch, imports
 
+    jobs = current_app.extensions["jobs"]
     due = dispatch.due_campaigns(db.session)
     for campaign_id in due:
-        current_app.extensions["jobs"].dispatch_campaign(campaign_id)
+        jobs.dispatch_campaign(campaign_id)
+    for import_id in imports.restart_stalled_imports(db.session):
+        log.warning("list import %s: its worker stopped; restarted from the start", import_id)
+        jobs.import_list(import_id)
     return due
 
 

@@ -72,3 +72,53 @@ def test_an_unchanged_file_is_imported(ctx, tmp_path):
     list_import = queued(tmp_path, rows(50))
     assert list_import.sha256 and len(list_import.sha256) == 64
     assert imports.run_import(db.session, list_import.id, workers=0).status == ImportStatus.DONE
+
+
+def test_an_import_whose_worker_died_is_restarted_from_the_start(ctx, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    list_import = queued(tmp_path, rows(50))
+    import_id = list_import.id
+    # A worker claimed it, stored a chunk, and died: its heartbeat stops.
+    list_import.status = ImportStatus.RUNNING
+    list_import.heartbeat_at = datetime.now(UTC) - timedelta(minutes=2)
+    db.session.add(
+        Recipient(list_id=list_import.list_id, import_id=import_id, msisdn="4520120000", line=2)
+    )
+    db.session.commit()
+    assert imports.restart_stalled_imports(db.session) == [import_id]
+    db.session.expire_all()
+    restarted = db.session.get(ListImport, import_id)
+    assert restarted.status == ImportStatus.PENDING and restarted.restarted_at is not None
+    assert stored_anything(import_id) == 0
+    finished = imports.run_import(db.session, import_id, workers=0)
+    assert finished.status == ImportStatus.DONE and finished.imported == 50
+
+
+def test_a_running_import_with_a_fresh_heartbeat_is_left_alone(ctx, tmp_path):
+    from datetime import UTC, datetime
+
+    list_import = queued(tmp_path, rows(5))
+    list_import.status = ImportStatus.RUNNING
+    list_import.heartbeat_at = datetime.now(UTC)
+    db.session.commit()
+    assert imports.restart_stalled_imports(db.session) == []
+
+
+def test_the_sweep_restarts_a_stalled_import_and_its_page_says_so(app, login_as, jobs, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    client = login_as("sender")
+    with app.app_context():
+        list_import = queued(tmp_path, rows(20))
+        list_import.status = ImportStatus.RUNNING
+        list_import.heartbeat_at = datetime.now(UTC) - timedelta(minutes=5)
+        db.session.commit()
+        import_id = list_import.id
+    jobs.send_due_campaigns()
+    jobs.run_pending(limit=1)  # the sweep: it restarts the import and queues it again
+    page = client.get(f"/lists/imports/{import_id}").text
+    assert "the import was restarted from the start" in page
+    jobs.run_pending()
+    with app.app_context():
+        assert db.session.get(ListImport, import_id).status == ImportStatus.DONE

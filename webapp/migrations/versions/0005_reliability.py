@@ -12,6 +12,9 @@ reached (since when it has not answered); the probe resumes only such a campaign
 claimed but never started goes back to pending after a crash instead of becoming unconfirmed.
 ``batches.currency``: the currency of the gateway's ``usage`` for that batch, which is what the
 campaign's cost so far is labelled with (not the preview's).
+``list_imports.heartbeat_at``, ``run_number``, ``restarted_at``: a running import beats with every
+chunk it stores; one whose heartbeat is over a minute old lost its worker and is restarted from
+the start (what it stored removed); ``run_number`` keeps the lost run from writing again.
 ``list_imports.sha256``: the stored upload's checksum when its columns were confirmed; the
 import checks it (and the size) at the end, so a file changed meanwhile fails the import.
 """
@@ -39,10 +42,18 @@ def upgrade():
         )
     with op.batch_alter_table('list_imports', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sha256', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('heartbeat_at', webapp.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('restarted_at', webapp.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column('run_number', sa.Integer(), server_default='0', nullable=False)
+        )
 
 
 def downgrade():
     with op.batch_alter_table('list_imports', schema=None) as batch_op:
+        batch_op.drop_column('run_number')
+        batch_op.drop_column('restarted_at')
+        batch_op.drop_column('heartbeat_at')
         batch_op.drop_column('sha256')
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.drop_column('request_started_at')

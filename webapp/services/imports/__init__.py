@@ -36,6 +36,7 @@ from webapp.services.imports.run import (
     ProgressCallback,
     cancel_import,
     default_workers,
+    restart_stalled_imports,
     run_import,
 )
 from webapp.services.imports.upload import import_under_way, store_upload
@@ -66,6 +67,7 @@ __all__ = [
     "rejected_rows_csv",
     "report",
     "resolve_column",
+    "restart_stalled_imports",
     "run_import",
     "store_upload",
 ]
