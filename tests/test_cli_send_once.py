@@ -113,3 +113,15 @@ def test_exit_codes_are_distinct_for_each_way_a_send_can_end():
     assert code(CampaignStatus.DONE, Progress(failed=3, unconfirmed=1)) == 4
     assert code(CampaignStatus.PAUSED, Progress(failed=3)) == 5
     assert code(CampaignStatus.CANCELLED, Progress()) == cli.EXIT_CANCELLED == 6
+
+
+@THREADED
+def test_jobs_run_in_the_process_after_its_consumer_stopped_are_not_stopping(
+    app, people, sandbox, jobs
+):
+    assert run(app, "--wait", "--json").exit_code == 0  # started and stopped the consumer
+    assert not jobs.stopping.is_set()
+    second = run(app, "--json", "--allow-duplicate")  # queued, run here and now
+    assert outcome(second)["status"] == "queued"
+    jobs.run_pending()
+    assert sandbox.store.count_received(label="Cli run") == 60

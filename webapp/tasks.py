@@ -140,9 +140,12 @@ class JobQueue:
         self.send_due_campaigns()
 
     def stop_consumer(self) -> None:
+        """Stop the in-process consumer gracefully (running dispatches hand their campaign on);
+        once it has stopped, jobs run in this process (``run_pending``) are not stopping."""
         if self.consumer is not None:
             self.consumer.stop(graceful=True)
             self.consumer = None
+            self.stopping.clear()
 
     def run_pending(self, limit: int = 1000) -> int:
         """Run the queued jobs now, in this thread: how tests drive the worker synchronously."""
