@@ -185,3 +185,19 @@ def confirmed_campaign_of(
     if confirm:
         campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
     return campaign
+
+
+def start_flask_worker(app, sandbox, log, **env):
+    """A `flask worker` process on the test's database, queue and sandbox, logging to ``log``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    factory = f"webapp:create_app(instance_path={app.instance_path!r})"
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "flask"), "--app", factory, "worker"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=process_environment(app, sandbox, WORKER="none", **env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )

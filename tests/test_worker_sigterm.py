@@ -5,11 +5,9 @@ campaign, and a restarted worker carries on: every recipient exactly once, none 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import confirmed_campaign_of, poll, process_environment
+from helpers import confirmed_campaign_of, poll, start_flask_worker
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -19,15 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LABEL = "Sigterm"
 
 
-def start_worker(app, sandbox, log: Path) -> subprocess.Popen:
-    factory = f"webapp:create_app(instance_path={app.instance_path!r})"
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "flask"), "--app", factory, "worker"],
-        cwd=ROOT,
-        env=process_environment(app, sandbox, WORKER="none"),
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+def start_worker(app, sandbox, log: Path):
+    return start_flask_worker(app, sandbox, log)
 
 
 def batches_in(app, campaign_id: int, state: BatchState) -> int:
