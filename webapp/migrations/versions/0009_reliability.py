@@ -1,7 +1,7 @@
 """reliability: idempotency key, outage pause, batch currency, upload checksum
 
-Revision ID: 0005_reliability
-Revises: 0004
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 09:30:00
 
 ``campaigns.idempotency_key``: a key the command line's ``--idempotency-key`` stores, so a
@@ -24,8 +24,8 @@ import sqlalchemy as sa
 import webapp.models
 
 
-revision = '0005_reliability'
-down_revision = '0004'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
