@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 import subprocess
@@ -114,3 +115,155 @@ def inbound_reply(gateway_id: int, msisdn: str, message: str, *, senttime: int =
         "senttime": senttime,
         "webhook_label": "replies",
     }
+
+
+def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi"):
+    """Compose and preview a campaign through the pages: (its id, the preview page, the
+    confirmation form's data with the tick)."""
+    import re
+
+    response = client.post(
+        "/campaigns/new",
+        data={
+            "name": name,
+            "sender": "Shop",
+            "message": message,
+            "list_ids": [list_id],
+            "encoding": "auto",
+            "action": "preview",
+        },
+    )
+    cid = int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))
+    page = client.get(f"/campaigns/{cid}/preview").text
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', page).group(1)
+    return cid, page, {"fingerprint": fingerprint, "understood": "y"}
+
+
+# --- Uploads through the pages (the list and import view tests) ---
+
+
+def upload(client, content: str | bytes, filename: str = "customers.csv", name: str = ""):
+    data = content.encode() if isinstance(content, str) else content
+    return client.post(
+        "/lists/upload",
+        data={"file": (io.BytesIO(data), filename), "name": name},
+        content_type="multipart/form-data",
+    )
+
+
+def import_id_of(response) -> int:
+    match = re.fullmatch(r"/lists/imports/(\d+)/mapping", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return int(match.group(1))
+
+
+def confirm(client, import_id: int, **form):
+    form.setdefault("phone_column", "1")
+    return client.post(f"/lists/imports/{import_id}/mapping", data=form)
+
+
+def import_file(client, jobs, content: str, **upload_options):
+    """Upload, keep every column, run the job: the finished import's id, list and status."""
+    from types import SimpleNamespace
+
+    from webapp.extensions import db
+    from webapp.models import ListImport
+
+    import_id = import_id_of(upload(client, content, **upload_options))
+    mapping_page = client.get(f"/lists/imports/{import_id}/mapping").text
+    phone = re.search(r'name="phone_column" value="(\d+)" checked', mapping_page).group(1)
+    keep = re.findall(r'name="keep" value="(\d+)" checked', mapping_page)
+    names = dict(re.findall(r'name="(name_\d+)" value="([^"]*)"', mapping_page))
+    response = confirm(client, import_id, phone_column=phone, keep=keep, **names)
+    assert response.status_code == 302, response.text
+    jobs.run_pending()
+    with client.application.app_context():
+        list_import = db.session.get(ListImport, import_id)
+        return SimpleNamespace(id=import_id, list_id=list_import.list_id, status=list_import.status)
+
+
+# --- Processes and polling ---
+
+
+def poll(condition, *, timeout: float = 30.0, every: float = 0.1, what: str = "the condition"):
+    """Wait until ``condition()`` is true (returning its value), failing after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
+        time.sleep(every)
+
+
+def process_environment(app, sandbox, **extra) -> dict:
+    """Environment variables that point a separate dashboard process at the test's database,
+    queue and sandbox."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app.config["DATABASE_URL"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SMS_GATEWAY_URL=sandbox.mtsms_url,
+        SANDBOX_API_TOKEN=sandbox.token,
+        HUEY_NAME=app.config["HUEY_NAME"],
+        SMS_MAX_CONNECTIONS=str(app.config["SMS_MAX_CONNECTIONS"]),
+        SMS_BATCH_SIZE=str(app.config["SMS_BATCH_SIZE"]),
+    )
+    env.pop("SMS_API_TOKEN", None)
+    if app.config.get("REDIS_URL"):
+        env["REDIS_URL"] = app.config["REDIS_URL"]
+    env.update({name: str(value) for name, value in extra.items()})
+    return env
+
+
+def confirmed_campaign_of(
+    session,
+    sandbox,
+    *,
+    name: str,
+    count: int,
+    batch_size: int,
+    user=None,
+    dry_run: bool = True,
+    confirm: bool = True,
+):
+    """A campaign of ``count`` Danish numbers in one plain list, previewed against the sandbox
+    and (unless ``confirm=False``) confirmed into batches of ``batch_size``."""
+    from webapp.services import campaigns
+    from webapp.services.preview import preview_campaign
+
+    people = make_list(session, f"{name} list", danish_numbers(count))
+    draft = campaigns.CampaignDraft(name=name, sender="Shop", message="Hi", list_ids=[people.id])
+    campaign = campaigns.save_draft(session, user, draft)
+    preview_campaign(
+        session,
+        campaign,
+        user,
+        gateway_client(sandbox),
+        honours_dry_run=dry_run,
+        batch_size=batch_size,
+    )
+    if confirm:
+        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
+    return campaign
+
+
+def start_flask_worker(app, sandbox, log, **env):
+    """A `flask worker` process on the test's database, queue and sandbox, logging to ``log``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    factory = f"webapp:create_app(instance_path={app.instance_path!r})"
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "flask"), "--app", factory, "worker"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=process_environment(app, sandbox, WORKER="none", **env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )

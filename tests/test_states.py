@@ -58,6 +58,7 @@ ALLOWED = {
         (IS.PENDING, IS.FAILED),
         (IS.RUNNING, IS.DONE),
         (IS.RUNNING, IS.FAILED),
+        (IS.RUNNING, IS.PENDING),  # its worker died: restarted from the start
     },
 }
 

@@ -96,6 +96,27 @@ def set_password(email: str, password: str):
 campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns.")
 
 
+# Exit codes of `flask campaigns send --wait` beyond click's 1 (an error) and 2 (usage); the
+# README lists them. The first that applies wins: a paused campaign may also have failures.
+EXIT_PAUSED = 5  # the campaign stopped, paused by a user or by the gateway: it is not finished
+EXIT_CANCELLED = 6
+EXIT_UNCONFIRMED = 4  # some batches may or may not have been accepted: decide on the page
+EXIT_FAILED = 3  # some recipients were certainly not sent: a follow-up can reach them
+
+
+def send_exit_code(status, progress) -> int:
+    """The exit code for how a followed send ended (0: every recipient sent)."""
+    if status.is_paused:
+        return EXIT_PAUSED
+    if status.is_cancelled:
+        return EXIT_CANCELLED
+    if progress.unconfirmed:
+        return EXIT_UNCONFIRMED
+    if progress.failed:
+        return EXIT_FAILED
+    return 0
+
+
 @campaigns_cli.command("send")
 @click.option("--name", required=True, help="Campaign name (the gateway's label).")
 @click.option("--sender", required=True, help="Up to 11 letters and digits, or 15 digits.")
@@ -105,23 +126,53 @@ campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns."
 @click.option("--yes", is_flag=True, help="Send without asking after the preview.")
 @click.option("--wait", is_flag=True, help="Follow the send to the end with a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_json):
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Send even if the same message went to the same lists in the last 7 days.",
+)
+@click.option(
+    "--idempotency-key",
+    "key",
+    help="A key of your choice: a second call with it reports the first campaign, sends nothing.",
+)
+def send_campaign(
+    name, sender, list_names, message, encoding, yes, wait, as_json, allow_duplicate, key
+):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
     from webapp.services import campaigns, lists, settings
-    from webapp.services.progress import campaign_progress
     from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
+    campaign = _campaign_with_key(key) if key else None
+    if campaign is not None and not campaign.status.is_draft:
+        if not as_json:
+            click.echo(
+                f"The idempotency key {key!r} belongs to campaign {campaign.id} "
+                f"({campaign.status.value}); nothing new is sent."
+            )
+        _finish_send(campaign, None, wait=wait, as_json=as_json, existing=True)
+        return
     try:
         chosen = [lists.find_list_by_name(db.session, list_name) for list_name in list_names]
-        draft = campaigns.CampaignDraft(
-            name=name,
-            sender=sender,
-            message=message,
-            list_ids=[lst.id for lst in chosen],
-            encoding=encoding,
-        )
-        campaign = campaigns.save_draft(db.session, None, draft)
+        if campaign is None:
+            earlier = campaigns.recent_duplicates(db.session, message, [lst.id for lst in chosen])
+            if earlier and not allow_duplicate:
+                raise click.ClickException(
+                    f"{campaigns.DuplicateCampaign(earlier)} Nothing was sent; give "
+                    "--allow-duplicate to send it again."
+                )
+            draft = campaigns.CampaignDraft(
+                name=name,
+                sender=sender,
+                message=message,
+                list_ids=[lst.id for lst in chosen],
+                encoding=encoding,
+            )
+            campaign = campaigns.save_draft(db.session, None, draft)
+            if key:
+                campaign.idempotency_key = key
+                db.session.commit()
         summary = preview_campaign(
             db.session,
             campaign,
@@ -142,7 +193,7 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
     if not as_json:
         click.echo(
             f"{summary['recipients']} recipients, {summary['segments']} segments, "
-            f"{money_text(summary['cost'])} {summary['currency']}{estimate}, "
+            f"{money_text(summary['cost'])} {summary['currency'] or ''}{estimate}, "
             f"{summary['batches']} batches."
         )
         for warning in summary["warnings"]:
@@ -151,22 +202,44 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             click.echo(f"Quiet hours: {held}")
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
-    campaigns.confirm_campaign(
-        db.session,
-        campaign,
-        None,
-        batch_size=app.config["SMS_BATCH_SIZE"],
-        by_country=quiet_hours(db.session, app.config) is not None,
-    )
-    jobs = app.extensions["jobs"]
-    jobs.dispatch_campaign(campaign.id)
+    try:
+        campaigns.confirm_campaign(
+            db.session,
+            campaign,
+            None,
+            batch_size=app.config["SMS_BATCH_SIZE"],
+            allow_duplicate=allow_duplicate,
+            by_country=quiet_hours(db.session, app.config) is not None,
+        )
+    except campaigns.CampaignStateError as error:
+        raise click.ClickException(f"{error} Nothing was sent.") from error
+    app.extensions["jobs"].dispatch_campaign(campaign.id)
+    _finish_send(campaign, summary, wait=wait, as_json=as_json)
+
+
+def _campaign_with_key(key: str):
+    from sqlalchemy import select
+
+    from webapp.models import Campaign
+
+    return db.session.scalar(select(Campaign).where(Campaign.idempotency_key == key))
+
+
+def _finish_send(campaign, summary, *, wait: bool, as_json: bool, existing: bool = False):
+    """Follow the campaign (with ``--wait``), print the outcome, exit with what it came to."""
+    from webapp.services.progress import campaign_progress
+
+    jobs = current_app.extensions["jobs"]
     if wait:
-        if app.config["WORKER"] == "thread":
+        if existing and campaign.status.is_live:
+            jobs.dispatch_campaign(campaign.id)  # carries on where it stopped; sends once
+        if current_app.config["WORKER"] == "thread":
             jobs.start_consumer()
         _follow(campaign, quiet=as_json)
         jobs.stop_consumer()
-    progress = campaign_progress(db.session, campaign)
     db.session.refresh(campaign)
+    progress = campaign_progress(db.session, campaign)
+    followed = wait or summary is None
     outcome = {
         "campaign_id": campaign.id,
         "status": campaign.status.value,
@@ -175,15 +248,35 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
         "sent": progress.sent,
         "unconfirmed": progress.unconfirmed,
         "failed": progress.failed,
-        "segments": progress.segments if wait else summary["segments"],
-        "cost": money_text(progress.cost if wait else summary["cost"]).replace(",", ""),
-        "currency": summary["currency"],
-        "cost_is_estimate": summary["estimate"] and not wait,
+        "segments": progress.segments if followed else summary["segments"],
+        "cost": money_text(progress.cost if followed else summary["cost"]).replace(",", ""),
+        "currency": progress.currency if followed else summary["currency"],
+        "cost_is_estimate": not followed and summary["estimate"],
+        "existing": existing,
     }
+    if campaign.idempotency_key:
+        outcome["idempotency_key"] = campaign.idempotency_key
+    if progress.currency_problem:
+        outcome["currency_problem"] = progress.currency_problem
     if as_json:
         click.echo(json.dumps(outcome))
     else:
         click.echo(f"Campaign {campaign.id}: {outcome['status']}, {outcome['sent']} sent.")
+    if progress.currency_problem:
+        click.echo(f"Error: {progress.currency_problem}", err=True)
+    code = send_exit_code(campaign.status, progress) if wait else 0
+    if code:
+        if not as_json:
+            click.echo(_EXIT_REASONS[code], err=True)
+        sys.exit(code)
+
+
+_EXIT_REASONS = {
+    EXIT_PAUSED: "The campaign is paused; it is not finished.",
+    EXIT_CANCELLED: "The campaign was cancelled.",
+    EXIT_UNCONFIRMED: "Some batches are unconfirmed: decide them on the campaign page.",
+    EXIT_FAILED: "Some recipients failed: a follow-up campaign can reach exactly them.",
+}
 
 
 def _follow(campaign, *, quiet: bool) -> None:
@@ -208,10 +301,14 @@ def _follow(campaign, *, quiet: bool) -> None:
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Jobs run at once.")
 def worker(workers: int):
-    """Run a queue consumer (with REDIS_URL set, run as many as you like)."""
+    """Run a queue consumer (with REDIS_URL set, run as many as you like).
+
+    SIGTERM stops it gracefully: requests in flight finish within STOP_GRACE_SECONDS, and the
+    campaign is handed on to another worker at once.
+    """
     jobs = current_app.extensions["jobs"]
     click.echo(f"Worker consuming {jobs.huey.name} with {workers} threads. Ctrl+C stops it.")
-    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
+    consumer = jobs.create_worker_consumer(workers)
     consumer.run()
 
 
@@ -245,7 +342,12 @@ lists_cli = AppGroup("lists", help="Import recipient lists.")
 @click.option("--append-to", help="Add the file to the existing list of this name instead.")
 @click.option("--phone-column", help="The phone column: its header, or its number (1 = first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def import_list(file: Path, name, append_to, phone_column, as_json):
+@click.option(
+    "--max-mb",
+    type=click.IntRange(min=1),
+    help="The largest file accepted, in MB (default: MAX_UPLOAD_MB, as on the pages).",
+)
+def import_list(file: Path, name, append_to, phone_column, as_json, max_mb):
     """Import FILE (CSV) into a list and print the report: the same import as the pages.
 
     Every column but the phone column is kept as a personalisation field.
@@ -260,7 +362,14 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
             target = lists.find_list_by_name(db.session, append_to)
         except lists.ListInvalid as error:
             raise click.ClickException(str(error)) from error
-    bar = click.progressbar(length=file.stat().st_size, label="Importing", file=sys.stderr)
+    limit_mb = max_mb or current_app.config["MAX_UPLOAD_MB"]
+    size = file.stat().st_size
+    if size > limit_mb * 1024 * 1024:
+        raise click.ClickException(
+            f"{file.name} is {size / 2**20:,.1f} MB, larger than the limit of {limit_mb} MB "
+            "(MAX_UPLOAD_MB, as on the pages). Nothing was stored; give --max-mb to raise it."
+        )
+    bar = click.progressbar(length=size, label="Importing", file=sys.stderr)
     read = [0]
 
     def advance(counts, bytes_done: int) -> None:
@@ -279,6 +388,7 @@ def import_list(file: Path, name, append_to, phone_column, as_json):
             append_to=target,
             phone_column=phone_column,
             progress=None if as_json else advance,
+            max_bytes=limit_mb * 1024 * 1024,
         )
     except imports.ImportRefused as error:
         raise click.ClickException(str(error)) from error

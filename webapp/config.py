@@ -51,6 +51,8 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "QUIET_HOURS_END": str,
     "QUIET_HOURS_NO_SUNDAYS": bool,
     "QUIET_HOURS_CLOSED_DATES": str,
+    "STOP_GRACE_SECONDS": float,
+    "SMS_OUTAGE_RESUME_MINUTES": float,
 }
 
 
@@ -109,6 +111,8 @@ class Defaults:
     QUIET_HOURS_END = "21:00"
     QUIET_HOURS_NO_SUNDAYS = False
     QUIET_HOURS_CLOSED_DATES = ""
+    STOP_GRACE_SECONDS = 30.0  # on SIGTERM: how long requests in flight may take to finish
+    SMS_OUTAGE_RESUME_MINUTES = 60.0  # how long a campaign paused by an outage probes to resume
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

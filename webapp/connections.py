@@ -41,8 +41,24 @@ class GatewayConnection:
     def client(self) -> MtsmsClient:
         with self._lock:
             if self._client is None:
-                self._client = self._connect()
+                self._client = self._limited(self._connect())
             return self._client
+
+    def _limited(self, client: MtsmsClient):
+        """With REDIS_URL, every request also holds a slot of the semaphore all processes
+        share, so SMS_MAX_CONNECTIONS is the total across them."""
+        if not self.config.get("REDIS_URL"):
+            return client
+        import redis
+
+        from webapp.connection_limit import ConnectionSemaphore, LimitedClient
+
+        semaphore = ConnectionSemaphore(
+            redis.Redis.from_url(self.config["REDIS_URL"]),
+            f"{self.config['HUEY_NAME']}:gateway-connections",
+            self.config["SMS_MAX_CONNECTIONS"],
+        )
+        return LimitedClient(client, semaphore)
 
     def _connect(self) -> MtsmsClient:
         options = {"max_connections": self.config["SMS_MAX_CONNECTIONS"]}
@@ -80,8 +96,12 @@ class GatewayConnection:
         with self._lock:
             self._sandbox = None
             self._store = sandbox.store
-            self._client = MtsmsClient(
-                sandbox.mtsms_url, sandbox.token, max_connections=self.config["SMS_MAX_CONNECTIONS"]
+            self._client = self._limited(
+                MtsmsClient(
+                    sandbox.mtsms_url,
+                    sandbox.token,
+                    max_connections=self.config["SMS_MAX_CONNECTIONS"],
+                )
             )
 
     def close(self) -> None:

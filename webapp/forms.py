@@ -214,6 +214,8 @@ class ConfirmForm(FlaskForm):
     understood = BooleanField(
         "I understand", validators=[DataRequired("Tick the box to confirm the send.")]
     )
+    # Asked for only when the same message went to the same lists in the last days.
+    send_again = BooleanField("Send it again to the same people")
 
 
 # --- Lists and opt-outs ---

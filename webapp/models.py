@@ -174,6 +174,12 @@ class ListImport(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str | None] = mapped_column(String(500))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The stored file's checksum when its columns were confirmed: checked again at the end.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # A running import beats with every chunk; one silent for a minute lost its worker.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    restarted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[ImportStatus] = mapped_column(
         _enum(ImportStatus), default=ImportStatus.AWAITING_COLUMNS
     )
@@ -357,6 +363,10 @@ class Campaign(db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     # The opt-out footer, "{code}" where each recipient's link code goes; None: no footer.
     opt_out_footer: Mapped[str | None] = mapped_column(String(300))
+    # Given by a script (``--idempotency-key``): a second request with it finds this campaign.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Paused because the gateway could not be reached: since when it has not answered.
+    outage_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
@@ -428,10 +438,14 @@ class Batch(db.Model):
     usage: Mapped[dict | None] = mapped_column(JSON)
     segments: Mapped[int] = mapped_column(default=0)
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    currency: Mapped[str | None] = mapped_column(String(3))  # of the gateway's usage
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # claimed by a dispatcher
+    # Committed just before the request is handed to the HTTP client: without it a batch left
+    # ``sending`` never went out; with it the request may have reached the gateway.
+    request_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     campaign: Mapped[Campaign] = relationship(back_populates="batches")

@@ -96,6 +96,10 @@ class CampaignStatus(Lifecycle):
         return self is CampaignStatus.SENDING
 
     @property
+    def is_cancelled(self) -> bool:
+        return self is CampaignStatus.CANCELLED
+
+    @property
     def can_pause(self) -> bool:
         return self.can_move_to(CampaignStatus.PAUSED)
 
@@ -281,7 +285,8 @@ _table(
         # An upload nobody maps is discarded (deleted), not moved.
         ImportStatus.AWAITING_COLUMNS: {ImportStatus.PENDING},
         ImportStatus.PENDING: {ImportStatus.RUNNING, ImportStatus.FAILED},
-        ImportStatus.RUNNING: {ImportStatus.DONE, ImportStatus.FAILED},
+        # Back to pending: its worker died (no heartbeat); it starts over, what it stored gone.
+        ImportStatus.RUNNING: {ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.PENDING},
         ImportStatus.DONE: set(),
         ImportStatus.FAILED: set(),
     },

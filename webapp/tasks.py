@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -30,13 +30,28 @@ def job(function: Callable) -> Callable:
     return function
 
 
-class InProcessConsumer(Consumer):
-    """A Huey consumer started from a web server's thread: the server owns the signals (Huey's
-    own handlers can only be installed from the main thread), and its threads are daemons."""
+class StoppingConsumer(Consumer):
+    """A Huey consumer whose graceful stop tells running jobs first (``JobQueue.stopping``): a
+    dispatch then claims no more batches, lets its requests in flight finish within the grace
+    and releases its campaign for another worker. ``flask worker`` stops so on SIGTERM."""
+
+    def __init__(self, huey, stopping: threading.Event, **options):
+        self.stopping = stopping
+        super().__init__(huey, **options)
+
+    def stop(self, graceful=False):
+        self.stop_flag.set()  # no job is taken from the queue any more, then running ones hear
+        self.stopping.set()
+        super().stop(graceful=graceful)
+
+
+class InProcessConsumer(StoppingConsumer):
+    """A consumer started inside a web server (or a command): the server owns the signals, so
+    Huey installs none (gunicorn's SIGTERM must still reach gunicorn), and its threads are
+    daemons. The server stops it (gunicorn.conf.py's worker_exit)."""
 
     def _set_signal_handlers(self):
-        if threading.current_thread() is threading.main_thread():
-            super()._set_signal_handlers()
+        pass
 
 
 class JobQueue:
@@ -51,6 +66,7 @@ class JobQueue:
         )
         self.consumer = None
         self._consumer_lock = threading.Lock()
+        self.stopping = threading.Event()  # set while this process's consumer shuts down
 
     def _in_context(self, function: Callable) -> Callable:
         app = self.app
@@ -77,6 +93,11 @@ class JobQueue:
         """Send a confirmed campaign now, or at ``eta`` (a scheduled send)."""
         return self._enqueue("dispatch_campaign", campaign_id, eta=eta)
 
+    def probe_gateway(self, campaign_id: int, delay: float):
+        """Ask in ``delay`` seconds whether the gateway answers again (an outage pause)."""
+        eta = datetime.now(UTC) + timedelta(seconds=delay)
+        return self._enqueue("probe_gateway", campaign_id, delay, eta=eta)
+
     def import_list(self, import_id: int):
         return self._enqueue("import_list", import_id)
 
@@ -92,16 +113,42 @@ class JobQueue:
         """Run jobs in threads of this process (the embedded default); idempotent."""
         with self._consumer_lock:
             if self.consumer is None:
-                # Poll at least every second, so a confirmed campaign starts without a wait.
-                self.consumer = InProcessConsumer(
-                    self.huey, workers=workers, worker_type="thread", max_delay=1.0
-                )
+                self.stopping.clear()
+                self.consumer = InProcessConsumer(self.huey, **self.consumer_options(workers))
                 self.consumer.start()
 
+    def consumer_options(self, workers: int) -> dict:
+        """Poll at least every second, so a confirmed campaign starts without a wait; SIGTERM
+        stops gracefully, waiting the stop grace (and a little) for running jobs."""
+        return {
+            "stopping": self.stopping,
+            "workers": workers,
+            "worker_type": "thread",
+            "max_delay": 1.0,
+            "graceful_signal": "TERM",
+            "shutdown_timeout": self.app.config["STOP_GRACE_SECONDS"] + 10,
+        }
+
+    def create_worker_consumer(self, workers: int) -> StoppingConsumer:
+        """The consumer of ``flask worker``, run in the main thread with its signal handlers."""
+        return StoppingConsumer(self.huey, **self.consumer_options(workers))
+
+    def start_background_work(self) -> None:
+        """What a serving process starts with (gunicorn's post_worker_init in gunicorn.conf.py):
+        the in-process worker, then at once the sweep that picks up campaigns whose worker died
+        and scheduled ones that are due, instead of waiting for the first request or minute."""
+        if self.app.config["WORKER"] != "thread":
+            return
+        self.start_consumer()
+        self.send_due_campaigns()
+
     def stop_consumer(self) -> None:
+        """Stop the in-process consumer gracefully (running dispatches hand their campaign on);
+        once it has stopped, jobs run in this process (``run_pending``) are not stopping."""
         if self.consumer is not None:
             self.consumer.stop(graceful=True)
             self.consumer = None
+            self.stopping.clear()
 
     def run_pending(self, limit: int = 1000) -> int:
         """Run the queued jobs now, in this thread: how tests drive the worker synchronously."""
@@ -150,22 +197,72 @@ def dispatch_campaign(campaign_id: int) -> str:
         retry_base_seconds=config["SMS_RETRY_BASE_SECONDS"],
         link_secret=config["SECRET_KEY"],
         quiet_hours=quiet_hours(db.session, config),
+        stopping=current_app.extensions["jobs"].stopping,
+        stop_grace_seconds=config["STOP_GRACE_SECONDS"],
     )
     log.info("campaign %s: dispatch ended: %s", campaign_id, outcome)
+    jobs = current_app.extensions["jobs"]
+    if outcome == "stopped":  # this process is stopping: another worker (or its restart) goes on
+        jobs.dispatch_campaign(campaign_id)
+    elif outcome == "paused" and _paused_by_outage(campaign_id):
+        jobs.probe_gateway(campaign_id, PROBE_FIRST_SECONDS)
+    return outcome
+
+
+PROBE_FIRST_SECONDS = 5.0
+PROBE_MAX_SECONDS = 300.0  # the wait between probes doubles up to this
+
+
+def _paused_by_outage(campaign_id: int) -> bool:
+    from webapp.models import Campaign
+
+    campaign = db.session.get(Campaign, campaign_id)
+    return campaign is not None and campaign.outage_since is not None
+
+
+@job
+def probe_gateway(campaign_id: int, delay: float) -> str:
+    """While a campaign is paused by an outage: resume it once the gateway answers, probing
+    with a doubling wait, for up to SMS_OUTAGE_RESUME_MINUTES; then it stays paused."""
+    from flask import current_app
+
+    from webapp.models import Campaign
+    from webapp.services import dispatch
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        return "missing"
+    outcome = dispatch.probe_after_outage(
+        db.session,
+        campaign,
+        current_app.extensions["gateway"].client(),
+        give_up_after=timedelta(minutes=current_app.config["SMS_OUTAGE_RESUME_MINUTES"]),
+    )
+    jobs = current_app.extensions["jobs"]
+    if outcome == "resumed":
+        jobs.dispatch_campaign(campaign_id)
+    elif outcome == "still out":
+        jobs.probe_gateway(campaign_id, min(PROBE_MAX_SECONDS, delay * 2))
+    log.info("campaign %s: gateway probe: %s", campaign_id, outcome)
     return outcome
 
 
 @job
 def send_due_campaigns() -> list[int]:
-    """Every minute: start scheduled campaigns whose time has come, and pick up campaigns whose
-    worker died (their lease expired)."""
+    """Every minute (and when a server starts): start scheduled campaigns whose time has come,
+    pick up campaigns whose worker died (their lease expired), and restart imports whose worker
+    died (no heartbeat for a minute)."""
     from flask import current_app
 
-    from webapp.services import dispatch
+    from webapp.services import dispatch, imports
 
+    jobs = current_app.extensions["jobs"]
     due = dispatch.due_campaigns(db.session)
     for campaign_id in due:
-        current_app.extensions["jobs"].dispatch_campaign(campaign_id)
+        jobs.dispatch_campaign(campaign_id)
+    for import_id in imports.restart_stalled_imports(db.session):
+        log.warning("list import %s: its worker stopped; restarted from the start", import_id)
+        jobs.import_list(import_id)
     return due
 
 

@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.gateway.client import MtsmsClient
 from webapp.models import BatchState, Campaign, CampaignRecipient, CampaignStatus, RecipientState
 from webapp.services import campaigns, dispatch
-from webapp.services.campaigns import CampaignDraft
+from webapp.services.campaigns import CampaignDraft, CampaignStateError
 from webapp.services.dispatch import DispatchInterrupted
 from webapp.services.preview import preview_campaign
 from webapp.services.progress import campaign_progress
@@ -129,19 +129,46 @@ def test_two_workers_at_once_send_each_recipient_once(app, sender, sandbox):
     assert len(numbers) == 60 and len(set(numbers)) == 60
 
 
-@pytest.mark.parametrize("step", ["claimed", "before-request"])
-def test_crash_before_the_request_leaves_the_batch_unconfirmed(sender, sandbox, step):
-    campaign = confirmed_campaign(sender, sandbox)
+def crash_one_at_a_time(campaign, sandbox, step, batch_number):
     with pytest.raises(DispatchInterrupted):
         send(
             campaign,
             gateway_client(sandbox, max_connections=1),
             max_connections=1,
-            checkpoint=crash_at(step, 2),
+            checkpoint=crash_at(step, batch_number),
         )
+
+
+def test_crash_once_the_request_started_leaves_the_batch_unconfirmed(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    crash_one_at_a_time(campaign, sandbox, "before-request", 2)
     assert send(campaign, gateway_client(sandbox)) == "done"
     assert states(campaign) == [BatchState.SENT, BatchState.UNCONFIRMED, BatchState.SENT]
     assert len(received_numbers(sandbox)) == 15  # batch 2 was never resent silently
+    batch = db.session.get(Campaign, campaign.id).batches[1]
+    assert batch.request_started_at is not None and "it went out at" in batch.error_message
+
+
+def test_a_batch_claimed_but_never_started_goes_back_to_pending_by_itself(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    crash_one_at_a_time(campaign, sandbox, "claimed", 2)
+    assert send(campaign, gateway_client(sandbox)) == "done"
+    assert states(campaign) == [BatchState.SENT] * 3  # its request had not gone out
+    numbers = received_numbers(sandbox)
+    assert len(numbers) == 25 and len(set(numbers)) == 25
+
+
+def test_deciding_not_sent_needs_the_typed_confirmation_naming_the_risk(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    sandbox.config.lost_response_share = 1.0
+    send(campaign, gateway_client(sandbox))
+    batch = db.session.get(Campaign, campaign.id).batches[0]
+    with pytest.raises(CampaignStateError, match="each of them gets the message twice"):
+        dispatch.decide_unconfirmed(db.session, campaign, batch, sender, accepted=False)
+    dispatch.decide_unconfirmed(
+        db.session, campaign, batch, sender, accepted=False, typed="not sent"
+    )
+    assert batch.state == BatchState.FAILED
 
 
 @pytest.mark.parametrize("step", ["response", "recorded"])
@@ -183,16 +210,6 @@ def test_server_errors_are_unconfirmed_not_retried(sender, sandbox):
     assert received_numbers(sandbox) == []
     batch = db.session.get(Campaign, campaign.id).batches[0]
     assert "injected failure" in batch.error_message  # the gateway's own message
-
-
-def test_refused_connections_are_retried_then_failed(sender, sandbox):
-    campaign = confirmed_campaign(sender, sandbox)
-    dead = MtsmsClient("http://127.0.0.1:9/rest/mtsms", sandbox.token, timeout=(0.5, 2))
-    assert send(campaign, dead) == "done"
-    batches = db.session.get(Campaign, campaign.id).batches
-    assert [b.state for b in batches] == [BatchState.FAILED] * 3
-    assert all(b.attempts == dispatch.MAX_ATTEMPTS for b in batches)
-    assert received_numbers(sandbox) == []
 
 
 def test_retry_succeeds_when_the_gateway_comes_back(sender, sandbox):
@@ -262,15 +279,18 @@ def test_follow_up_reaches_exactly_the_failed_recipients(sender, sandbox):
             campaign,
             gateway_client(sandbox, max_connections=1),
             max_connections=1,
-            checkpoint=crash_at("claimed", 3),
+            checkpoint=crash_at("before-request", 3),
         )
     sandbox.config.error_share = 0.0
-    # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted (unconfirmed too)
+    # batches 1 and 2 got a 500 (unconfirmed); batch 3 was interrupted as its request started
+    # (unconfirmed too)
     send(campaign, gateway_client(sandbox))
     campaign = db.session.get(Campaign, campaign.id)
     first, second, third = campaign.batches
-    dispatch.decide_unconfirmed(db.session, campaign, first, sender, accepted=False)
-    dispatch.decide_unconfirmed(db.session, campaign, third, sender, accepted=False)
+    for batch in (first, third):
+        dispatch.decide_unconfirmed(
+            db.session, campaign, batch, sender, accepted=False, typed="NOT SENT"
+        )
     follow_up = campaigns.create_follow_up(db.session, campaign, sender)
     preview_campaign(
         db.session, follow_up, sender, gateway_client(sandbox), honours_dry_run=True, batch_size=10
@@ -343,3 +363,83 @@ def test_sweeper_picks_up_a_campaign_whose_worker_died(sender, sandbox, jobs):
     jobs.send_due_campaigns()  # what the every-minute task does
     jobs.run_pending()
     assert len(received_numbers(sandbox)) == 3
+
+
+def test_a_stop_request_finishes_the_batch_in_flight_and_releases_the_lease(sender, sandbox):
+    """The process got SIGTERM: no more batches are claimed, the one in flight is recorded."""
+    campaign = confirmed_campaign(sender, sandbox)
+    stopping = threading.Event()
+
+    def stop_during_batch_one(step, batch):
+        if step == "before-request" and batch.number == 1:
+            stopping.set()
+
+    outcome = send(
+        campaign,
+        gateway_client(sandbox),
+        max_connections=1,
+        stopping=stopping,
+        checkpoint=stop_during_batch_one,
+    )
+    assert outcome == "stopped"
+    assert states(campaign) == [BatchState.SENT, BatchState.PENDING, BatchState.PENDING]
+    stopped = db.session.get(Campaign, campaign.id)
+    assert stopped.lease_owner is None and stopped.status == CampaignStatus.SENDING
+    assert send(campaign, gateway_client(sandbox)) == "done"  # whoever carries on, at once
+    assert len(received_numbers(sandbox)) == 25
+
+
+def unreachable_client():
+    """A client of a gateway that refuses connections (nothing listens on the port)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return MtsmsClient(f"http://127.0.0.1:{port}/rest/mtsms", "token")
+
+
+def test_a_gateway_outage_pauses_the_campaign_instead_of_failing_it(sender, sandbox):
+    campaign = confirmed_campaign(sender, sandbox)
+    assert send(campaign, unreachable_client(), max_connections=1) == "paused"
+    db.session.expire_all()
+    paused = db.session.get(Campaign, campaign.id)
+    assert paused.status == CampaignStatus.PAUSED and paused.outage_since is not None
+    assert "The gateway has not answered since" in paused.pause_reason
+    assert BatchState.FAILED not in states(campaign)
+    assert campaign_progress(db.session, paused).failed == 0
+
+
+def test_the_probe_resumes_the_campaign_when_the_gateway_answers_again(sender, sandbox):
+    from datetime import timedelta
+
+    campaign = confirmed_campaign(sender, sandbox)
+    send(campaign, unreachable_client(), max_connections=1)
+    paused = db.session.get(Campaign, campaign.id)
+    wait = timedelta(minutes=60)
+    probe = dispatch.probe_after_outage
+    assert probe(db.session, paused, unreachable_client(), give_up_after=wait) == "still out"
+    assert probe(db.session, paused, gateway_client(sandbox), give_up_after=wait) == "resumed"
+    assert paused.status == CampaignStatus.QUEUED and paused.outage_since is None
+    assert send(campaign, gateway_client(sandbox)) == "done"
+    assert len(received_numbers(sandbox)) == 25
+
+
+def test_after_the_configured_time_the_campaign_stays_paused_for_the_user(sender, sandbox):
+    from datetime import timedelta
+
+    campaign = confirmed_campaign(sender, sandbox)
+    send(campaign, unreachable_client(), max_connections=1)
+    paused = db.session.get(Campaign, campaign.id)
+    later = paused.outage_since + timedelta(minutes=61)
+    outcome = dispatch.probe_after_outage(
+        db.session, paused, unreachable_client(), give_up_after=timedelta(minutes=60), now=later
+    )
+    assert outcome == "gave up"
+    assert paused.status == CampaignStatus.PAUSED and "stays paused" in paused.pause_reason
+    assert (
+        dispatch.probe_after_outage(
+            db.session, paused, gateway_client(sandbox), give_up_after=timedelta(minutes=60)
+        )
+        == "not paused"
+    )

@@ -176,7 +176,9 @@ def test_unconfirmed_batches_are_decided_and_followed_up(app, sender_client, peo
     assert "Unconfirmed batches: your decision" in page
     with app.app_context():
         batch_id = db.session.get(Campaign, cid).batches[0].id
-    sender_client.post(f"/campaigns/{cid}/batches/{batch_id}/decide", data={"accepted": "no"})
+    sender_client.post(
+        f"/campaigns/{cid}/batches/{batch_id}/decide", data={"accepted": "no", "typed": "not sent"}
+    )
     page = sender_client.get(f"/campaigns/{cid}").text
     assert "Send the failed recipients again" in page
     response = sender_client.post(f"/campaigns/{cid}/follow-up")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from helpers import form_errors, make_list
+from helpers import confirm, form_errors, import_file, import_id_of, make_list, upload
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -31,41 +29,6 @@ CUSTOMERS = (
     "Eva,123,Køge\n"
     "Ida again,+4520123456,Vejle\n"
 )
-
-
-def upload(client, content: str | bytes, filename: str = "customers.csv", name: str = ""):
-    data = content.encode() if isinstance(content, str) else content
-    return client.post(
-        "/lists/upload",
-        data={"file": (io.BytesIO(data), filename), "name": name},
-        content_type="multipart/form-data",
-    )
-
-
-def import_id_of(response) -> int:
-    match = re.fullmatch(r"/lists/imports/(\d+)/mapping", response.headers["Location"])
-    assert match, response.headers["Location"]
-    return int(match.group(1))
-
-
-def confirm(client, import_id: int, **form):
-    form.setdefault("phone_column", "1")
-    return client.post(f"/lists/imports/{import_id}/mapping", data=form)
-
-
-def import_file(client, jobs, content: str = CUSTOMERS, **upload_options) -> SimpleNamespace:
-    """Upload, keep every column, run the job: the finished import's id, list and status."""
-    import_id = import_id_of(upload(client, content, **upload_options))
-    mapping_page = client.get(f"/lists/imports/{import_id}/mapping").text
-    phone = re.search(r'name="phone_column" value="(\d+)" checked', mapping_page).group(1)
-    keep = re.findall(r'name="keep" value="(\d+)" checked', mapping_page)
-    names = dict(re.findall(r'name="(name_\d+)" value="([^"]*)"', mapping_page))
-    response = confirm(client, import_id, phone_column=phone, keep=keep, **names)
-    assert response.status_code == 302, response.text
-    jobs.run_pending()
-    with client.application.app_context():
-        list_import = db.session.get(ListImport, import_id)
-        return SimpleNamespace(id=import_id, list_id=list_import.list_id, status=list_import.status)
 
 
 @pytest.fixture
@@ -264,7 +227,7 @@ def test_the_progress_fragment_stops_polling_with_the_report(sender, jobs):
 
 
 def test_the_report_lists_rejected_rows_and_offers_them_as_csv(app, sender, jobs):
-    list_import = import_file(sender, jobs)
+    list_import = import_file(sender, jobs, CUSTOMERS)
 
     page = sender.get(f"/lists/imports/{list_import.id}").text
     download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
@@ -317,7 +280,7 @@ def test_cancelling_a_queued_import_and_discarding_an_upload(app, sender, jobs):
 
 
 def test_list_page_shows_recipients_fields_flags_and_imports(app, sender, jobs):
-    list_import = import_file(sender, jobs)
+    list_import = import_file(sender, jobs, CUSTOMERS)
     with app.app_context():
         db.session.add(OptOut(msisdn="46812345678"))
         db.session.commit()
@@ -332,7 +295,7 @@ def test_list_page_shows_recipients_fields_flags_and_imports(app, sender, jobs):
 
 
 def test_recipients_are_searched_by_number_or_field_value(app, sender, jobs):
-    list_id = import_file(sender, jobs).list_id
+    list_id = import_file(sender, jobs, CUSTOMERS).list_id
 
     def search(query, **extra):
         return sender.get(
@@ -456,7 +419,7 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(app, sender):
 
 
 def test_appending_a_file_counts_numbers_already_in_the_list(app, sender, jobs):
-    first = import_file(sender, jobs)
+    first = import_file(sender, jobs, CUSTOMERS)
     response = sender.post(
         f"/lists/{first.list_id}/append",
         data={
@@ -481,7 +444,7 @@ def test_appending_a_file_counts_numbers_already_in_the_list(app, sender, jobs):
 
 def test_a_viewer_can_look_and_download_but_not_change(app, login_as, jobs):
     sender = login_as(Role.SENDER)
-    list_import = import_file(sender, jobs)
+    list_import = import_file(sender, jobs, CUSTOMERS)
     sender.post("/logout")
     viewer = login_as(Role.VIEWER)
     list_id = list_import.list_id

@@ -5,10 +5,13 @@ How "exactly once" holds, whatever crashes or retries:
 - One dispatcher per campaign at a time: it holds a lease in the database and renews it.
 - A batch moves ``pending -> sending`` by a compare-and-set committed *before* its request goes
   out, and to ``sent``/``failed``/``unconfirmed`` committed after the answer.
+- Just before its request is handed to the HTTP client, ``request_started_at`` is committed.
+  A batch a dead dispatcher left ``sending`` without it never went out: back to ``pending``.
 - Only a batch the gateway certainly did not accept (connection refused, a 4xx) goes back to
   ``pending`` for a retry with backoff. A batch whose request may have reached the gateway (a
   timeout after sending, a 5xx, a lost answer, or a worker that died mid-request) becomes
-  ``unconfirmed`` and is never resent silently: the user decides.
+  ``unconfirmed`` and is never resent silently: the user decides, and deciding "not sent" needs
+  a typed confirmation naming the risk (a follow-up sends to them again).
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         link_secret: str = "",
         quiet_hours: QuietHours | None = None,
+        stopping: threading.Event | None = None,
+        stop_grace_seconds: float = 30.0,
     ):
         self.session = session
         self.client = client
@@ -117,7 +122,10 @@ class Dispatcher:
         self._validity: dict[int, int] = {}  # batch id -> seconds until its window closes
         self.owner = uuid.uuid4().hex
         self._lease_renewed_at: datetime | None = None
-        self._wake = threading.Event()
+        # Set when the process is asked to stop (SIGTERM): claim no more batches, let the
+        # requests in flight finish within the grace, record them, release the lease.
+        self.stopping = stopping or threading.Event()
+        self.stop_grace_seconds = stop_grace_seconds
 
     # -- lease ---------------------------------------------------------------------------------
 
@@ -170,7 +178,8 @@ class Dispatcher:
         """Send what is pending; returns why it stopped.
 
         "done" (every batch finished), "cancelled", "paused" (by a user or the gateway), "lost
-        lease" (another dispatcher took over), "busy" (another dispatcher holds the campaign),
+        lease" (another dispatcher took over), "stopped" (the process is stopping: the lease is
+        released for another to carry on), "busy" (another dispatcher holds the campaign),
         "waiting" (scheduled for later, or every pending batch held by quiet hours), "missing"
         (no such campaign), or the status of a campaign that is no longer live.
         """
@@ -197,13 +206,18 @@ class Dispatcher:
         inflight: dict[Future, Batch] = {}
         last_launch: tuple[float, int] | None = None  # (monotonic time, batch size)
         stop_reason = None
-        with ThreadPoolExecutor(self.max_connections, thread_name_prefix="dispatch") as pool:
+        give_up_at = None  # when stopping: the end of the grace for requests in flight
+        pool = ThreadPoolExecutor(self.max_connections, thread_name_prefix="dispatch")
+        try:
             while True:
                 self.session.refresh(campaign)
                 if stop_reason is None and campaign.status != CampaignStatus.SENDING:
                     stop_reason = campaign.status.value
                 if stop_reason is None and not self._renew(campaign):
                     stop_reason = "lost lease"
+                if self.stopping.is_set() and give_up_at is None:
+                    stop_reason = stop_reason or "stopped"
+                    give_up_at = time.monotonic() + self.stop_grace_seconds
                 while stop_reason is None and len(inflight) < self.max_connections:
                     if time.monotonic() < _next_launch(campaign, last_launch):
                         break
@@ -218,6 +232,8 @@ class Dispatcher:
                         callback_url=self.callback_url,
                         validity_period=self._validity.pop(batch.id, None),
                     )
+                    batch.request_started_at = self.clock()
+                    self.session.commit()  # from here on the request may reach the gateway
                     self.checkpoint("before-request", batch)
                     inflight[pool.submit(self.client.send, message)] = batch
                     last_launch = (time.monotonic(), batch.size)
@@ -231,30 +247,55 @@ class Dispatcher:
                         # Held for quiet hours: free the worker; the every-minute job comes back.
                         stop_reason = "waiting"
                         break
-                    self._wake.wait(min(delay, 5.0))
+                    self.stopping.wait(min(delay, 5.0))  # a stop request ends the wait
                     continue
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    # Still no answer after the grace: left ``sending``, so whoever carries on
+                    # counts them unconfirmed rather than sending them again.
+                    log.warning(
+                        "campaign %s: %d requests still under way at the end of the stop grace",
+                        campaign.id,
+                        len(inflight),
+                    )
+                    break
                 wait_for_speed = _next_launch(campaign, last_launch) - time.monotonic()
-                timeout = min(5.0, max(0.05, wait_for_speed)) if campaign.speed_per_minute else None
+                timeout = min(5.0, max(0.05, wait_for_speed)) if campaign.speed_per_minute else 1.0
+                if give_up_at is not None:
+                    timeout = max(0.05, min(timeout, give_up_at - time.monotonic()))
                 done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     batch = inflight.pop(future)
                     paused_by = self._record(campaign, batch, future)
                     if paused_by and stop_reason is None:
                         stop_reason = "paused"
+        finally:
+            pool.shutdown(wait=not inflight, cancel_futures=True)
         return self._finish(campaign, stop_reason)
 
     def _recover_interrupted(self, campaign: Campaign) -> None:
-        """A batch left ``sending`` belongs to a dispatcher that died mid-request: unconfirmed."""
+        """A batch left ``sending`` belongs to a dispatcher that died: claimed but its request
+        never started, it goes back to pending; started, it may have reached the gateway, so
+        it is unconfirmed."""
         for batch in self.session.scalars(
             select(Batch).where(Batch.campaign_id == campaign.id, Batch.state == BatchState.SENDING)
         ):
+            if batch.request_started_at is None:
+                _set_batch_state(
+                    self.session,
+                    batch,
+                    BatchState.PENDING,
+                    error_message="The sending worker stopped after claiming this batch, before "
+                    "its request went out; it is sent normally.",
+                )
+                continue
             _set_batch_state(
                 self.session,
                 batch,
                 BatchState.UNCONFIRMED,
                 finished_at=self.clock(),
                 error_message="The sending worker stopped while this batch's request was under "
-                "way, so it may or may not have reached the gateway.",
+                f"way (it went out at {batch.request_started_at:%H:%M:%S} UTC and no answer was "
+                "recorded), so it may or may not have reached the gateway.",
             )
         self.session.commit()
 
@@ -280,6 +321,7 @@ class Dispatcher:
                     state=BatchState.SENDING,
                     attempts=Batch.attempts + 1,
                     started_at=now,
+                    request_started_at=None,
                     next_attempt_at=None,
                 )
             ).rowcount
@@ -379,10 +421,12 @@ class Dispatcher:
                 usage=_jsonable(usage.raw),
                 segments=sum(int(parts) for parts in usage.countries.values()),
                 cost=usage.total_cost or Decimal(0),
+                currency=usage.currency,
                 finished_at=now,
                 error_code=None,
                 error_message=None,
             )
+            pause = self._pause_on_new_currency(campaign, batch, usage.currency)
         elif isinstance(error, InvalidMessage):
             _set_batch_state(
                 self.session, batch, BatchState.FAILED, error_message=str(error), finished_at=now
@@ -419,6 +463,18 @@ class Dispatcher:
             campaign.pause_reason = str(error)
             record_event(self.session, campaign, "paused", None, f"By the gateway: {error}")
             pause = True
+        elif isinstance(error, GatewayUnavailable) and batch.attempts >= MAX_ATTEMPTS:
+            # The gateway has been out of reach through every retry: an outage, not a refusal.
+            # The batch waits with a fresh count and the campaign pauses until it answers.
+            _set_batch_state(
+                self.session,
+                batch,
+                BatchState.PENDING,
+                attempts=0,
+                error_code=error.code,
+                error_message=str(error),
+            )
+            pause = self._pause_for_outage(campaign, error)
         elif isinstance(error, RETRYABLE) and batch.attempts < MAX_ATTEMPTS:
             delay = self.retry_base_seconds * 2 ** (batch.attempts - 1)
             _set_batch_state(
@@ -442,6 +498,41 @@ class Dispatcher:
         self.checkpoint("recorded", batch)
         return pause
 
+    def _pause_for_outage(self, campaign: Campaign, error: GatewayError) -> bool:
+        if not campaign.status.can_pause:
+            return False
+        last_answer = self.session.scalar(
+            select(func.max(Batch.finished_at)).where(
+                Batch.campaign_id == campaign.id, Batch.state == BatchState.SENT
+            )
+        )
+        since = last_answer or campaign.started_at or self.clock()
+        campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
+        campaign.outage_since = since
+        campaign.pause_reason = (
+            f"The gateway has not answered since {since:%H:%M} UTC ({error.message}). "
+            "Sending resumes by itself when it answers again."
+        )
+        record_event(self.session, campaign, "paused", None, campaign.pause_reason)
+        return True
+
+    def _pause_on_new_currency(self, campaign: Campaign, batch: Batch, currency) -> bool:
+        """The first answer in a currency other than the preview's pauses the campaign: the
+        cost the user confirmed does not hold. Once resumed, that currency is accepted."""
+        if not currency or not campaign.currency or currency == campaign.currency:
+            return False
+        seen_before = self.session.scalar(
+            select(func.count()).where(
+                Batch.campaign_id == campaign.id, Batch.currency == currency, Batch.id != batch.id
+            )
+        )
+        if seen_before or not campaign.status.can_pause:
+            return False
+        campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
+        campaign.pause_reason = currency_mismatch(campaign.currency, currency)
+        record_event(self.session, campaign, "paused", None, campaign.pause_reason)
+        return True
+
     def _seconds_until_next(self, campaign: Campaign, next_launch: float) -> float | None:
         """How long to wait for a pending batch (backoff or speed), or None when none is left."""
         next_attempt = self.session.scalar(
@@ -459,7 +550,7 @@ class Dispatcher:
 
     def _finish(self, campaign: Campaign, stop_reason: str | None) -> str:
         self.session.refresh(campaign)
-        if stop_reason in ("paused", "lost lease", "waiting"):
+        if stop_reason in ("paused", "lost lease", "waiting", "stopped"):
             return stop_reason
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"
@@ -472,6 +563,14 @@ class Dispatcher:
             self.session.commit()
             return "done"
         return campaign.status.value
+
+
+def currency_mismatch(previewed: str, charged: str) -> str:
+    return (
+        f"The gateway charges this campaign in {charged}, but its preview priced it in "
+        f"{previewed}: the confirmed cost does not hold. Check the cost so far; resume to go on "
+        f"in {charged}."
+    )
 
 
 def _next_launch(campaign: Campaign, last_launch: tuple[float, int] | None) -> float:
@@ -500,14 +599,60 @@ def pause_campaign(session: Session, campaign: Campaign, user: User) -> None:
     session.commit()
 
 
-def resume_campaign(session: Session, campaign: Campaign, user: User) -> None:
+def resume_campaign(
+    session: Session, campaign: Campaign, user: User | None, detail: str | None = None
+) -> None:
     """Back to the queue; the caller enqueues the dispatch job."""
     if not campaign.status.can_resume:
         raise CampaignStateError("Only a paused campaign can be resumed.")
     campaign.status = campaign.status.move_to(CampaignStatus.QUEUED)
     campaign.pause_reason = None
-    record_event(session, campaign, "resumed", user)
+    campaign.outage_since = None
+    record_event(session, campaign, "resumed", user, detail)
     session.commit()
+
+
+def probe_after_outage(
+    session: Session,
+    campaign: Campaign,
+    client,
+    *,
+    give_up_after: timedelta,
+    now: datetime | None = None,
+) -> str:
+    """Ask the gateway whether it answers again, for a campaign paused by an outage.
+
+    "resumed" (it answered: the campaign is queued again; the caller enqueues the dispatch),
+    "still out" (probe again later), "gave up" (out for longer than ``give_up_after``: the
+    campaign stays paused for the user), or "not paused" (nothing to do any more).
+    """
+    now = now or utcnow()
+    if not campaign.status.is_paused or campaign.outage_since is None:
+        return "not paused"
+    try:
+        client.balance()
+    except GatewayUnavailable:
+        answered = False
+    except GatewayError:
+        answered = True  # it answered, if not kindly: the dispatcher deals with what it says
+    else:
+        answered = True
+    if answered:
+        down_for = int((now - campaign.outage_since).total_seconds() // 60)
+        resume_campaign(
+            session, campaign, None, f"The gateway answers again (out for {down_for} min)."
+        )
+        return "resumed"
+    if now - campaign.outage_since >= give_up_after:
+        campaign.outage_since = None
+        campaign.pause_reason = (
+            f"{campaign.pause_reason} It still had not answered at {now:%H:%M} UTC, so the "
+            "campaign stays paused: resume it when the gateway is back."
+        )
+        record_event(session, campaign, "paused", None, "The gateway stayed out of reach.")
+        session.commit()
+        return "gave up"
+    return "still out"
 
 
 def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:
@@ -537,12 +682,38 @@ def set_speed(session: Session, campaign: Campaign, user: User, per_minute: int 
     session.commit()
 
 
+NOT_SENT_CONFIRMATION = "NOT SENT"
+
+
+def not_sent_risk(batch: Batch) -> str:
+    """What deciding "not sent" risks, in the words the user confirms it with."""
+    return (
+        f"A follow-up campaign will send to these {batch.size:,} recipients again; if the "
+        "gateway did accept the request, each of them gets the message twice."
+    )
+
+
 def decide_unconfirmed(
-    session: Session, campaign: Campaign, batch: Batch, user: User, *, accepted: bool
+    session: Session,
+    campaign: Campaign,
+    batch: Batch,
+    user: User,
+    *,
+    accepted: bool,
+    typed: str = "",
 ) -> None:
-    """The user's decision on a batch whose outcome is unknown (e.g. after checking phones)."""
+    """The user's decision on a batch whose outcome is unknown (e.g. after checking phones).
+
+    "Not sent" makes its recipients reachable by a follow-up, so it needs ``typed`` to be
+    NOT_SENT_CONFIRMATION: the user typed that they accept the risk of a second message.
+    """
     if batch.campaign_id != campaign.id or not batch.state.awaits_decision:
         raise CampaignStateError("That batch is not waiting for a decision.")
+    if not accepted and typed.strip().upper() != NOT_SENT_CONFIRMATION:
+        raise CampaignStateError(
+            f"{not_sent_risk(batch)} Type {NOT_SENT_CONFIRMATION} to count batch "
+            f"{batch.number} as not sent."
+        )
     state = BatchState.SENT if accepted else BatchState.FAILED
     note = "counted as sent" if accepted else "counted as not sent"
     _set_batch_state(

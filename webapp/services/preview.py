@@ -22,14 +22,13 @@ from webapp.services.actors import user_id_of
 from webapp.services.audience import ResolvedRecipient, ResolvedRecipients, resolve_recipients
 from webapp.services.campaigns.confirmation import batch_size_for, chunks, content_fingerprint
 from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
-from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
 from webapp.services.quiet_hours import QuietHours, held_countries
 from webapp.sms import analyze, split_segments
 
 MANY_SEGMENTS = 3
-RECENT_DAYS = 7
 NO_LISTS = "Choose at least one recipient list."
 NO_MESSAGE = "Write the message first."
 
@@ -78,7 +77,8 @@ def preview_campaign(
 
     countries: dict[str, int] = {}
     total = Decimal(0)
-    currency = table.currency
+    # An estimate is in the price table's currency; a dry run in the gateway's, from its usage.
+    currency = None if honours_dry_run else table.currency
     batches = 0
     local = _local_costs(campaign, resolved, table)
     for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
@@ -94,6 +94,11 @@ def preview_campaign(
             for country, parts in result.usage.countries.items():
                 countries[country] = countries.get(country, 0) + int(parts)
             total += result.usage.total_cost or Decimal(0)
+            if currency and result.usage.currency and result.usage.currency != currency:
+                raise PreviewFailed(
+                    f"The gateway priced batch {number} in {result.usage.currency} and earlier "
+                    f"batches in {currency}; the cost cannot be added up. Nothing was sent."
+                )
             currency = result.usage.currency or currency
     if not honours_dry_run:
         countries, total = local["countries"], local["cost"]
@@ -138,7 +143,7 @@ def preview_campaign(
         campaign,
         "previewed",
         user,
-        f"{summary['recipients']} recipients, {money_text(total)} {currency}",
+        f"{summary['recipients']} recipients, {money_text(total)} {currency or ''}".strip(),
     )
     session.commit()
     return summary

@@ -24,6 +24,10 @@ class CampaignProgress:
     segments: int = 0
     cost: Decimal = Decimal(0)
     errors: list[tuple[int, BatchState, str]] = field(default_factory=list)
+    # The currency of the gateway's answers (the preview's until one came back), and what is
+    # wrong when the gateway charged in another currency than the preview priced in.
+    currency: str | None = None
+    currency_problem: str | None = None
 
     @property
     def batches_total(self) -> int:
@@ -87,12 +91,33 @@ def campaign_progress(session: Session, campaign: Campaign) -> CampaignProgress:
             .limit(MAX_ERRORS_SHOWN)
         )
     ]
-    return CampaignProgress(batches, recipients, segments, cost, errors)
+    charged = sorted(
+        session.scalars(
+            select(Batch.currency)
+            .where(Batch.campaign_id == campaign.id, Batch.currency.is_not(None))
+            .distinct()
+        )
+    )
+    currency, problem = campaign.currency, None
+    if len(charged) > 1:
+        currency = "/".join(charged)
+        problem = (
+            f"The gateway charged this campaign in several currencies ({', '.join(charged)}): "
+            "the cost so far adds them up and is not a real amount."
+        )
+    elif charged:
+        currency = charged[0]
+        if campaign.currency and currency != campaign.currency:
+            problem = (
+                f"The gateway charges in {currency}; the preview priced this campaign in "
+                f"{campaign.currency} ({money_text(campaign.cost)} {campaign.currency})."
+            )
+    return CampaignProgress(batches, recipients, segments, cost, errors, currency, problem)
 
 
 def progress_text(session: Session, campaign: Campaign) -> str:
     p = campaign_progress(session, campaign)
     return (
         f"{p.sent} sent, {p.failed} failed, {p.unconfirmed} unconfirmed; "
-        f"{p.segments} segments, {money_text(p.cost)} {campaign.currency or ''}".strip()
+        f"{p.segments} segments, {money_text(p.cost)} {p.currency or ''}".strip()
     )

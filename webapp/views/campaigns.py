@@ -28,6 +28,7 @@ from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
+    DuplicateCampaign,
 )
 from webapp.services.counter import count_message, describe_replacements
 from webapp.services.optout_links import footer_text_for
@@ -274,6 +275,7 @@ def preview(campaign_id: int):
             summary=campaign.preview_summary,
             current=current,
             confirm=confirm,
+            duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
             **_messages_context(campaign),
@@ -345,6 +347,8 @@ def phone(campaign_id: int):
 @requires(Role.SENDER)
 def confirm(campaign_id: int):
     campaign = _campaign(campaign_id)
+    if not campaign.status.can_confirm:
+        return _already_confirmed(campaign)
     form = ConfirmForm()
     if not form.validate_on_submit():
         flash_form_errors(form)
@@ -359,8 +363,14 @@ def confirm(campaign_id: int):
             current_user,
             batch_size=current_app.config["SMS_BATCH_SIZE"],
             by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
+            allow_duplicate=bool(form.send_again.data),
         )
+    except DuplicateCampaign as error:
+        flash(f"{error} Tick “Send it again” to send it anyway.", "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     except (CampaignStateError, CampaignInvalid) as error:
+        if not campaign.status.can_confirm:  # another request confirmed it meanwhile
+            return _already_confirmed(campaign)
         flash(str(error), "error")
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
@@ -374,6 +384,12 @@ def confirm(campaign_id: int):
         "The recipients are frozen: later list changes do not change who it reaches.",
         "success",
     )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _already_confirmed(campaign: Campaign):
+    """A second confirmation (a double submit, another tab): the campaign page, no second send."""
+    flash("This campaign was already confirmed; it is sent once.", "info")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
@@ -430,6 +446,8 @@ def show(campaign_id: int):
         progress=campaign_progress(db.session, campaign),
         speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
         unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
+        not_sent_risk=dispatch.not_sent_risk,
+        not_sent_word=dispatch.NOT_SENT_CONFIRMATION,
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         delivery=delivery.delivery_summary(db.session, campaign),
@@ -518,7 +536,12 @@ def decide(campaign_id: int, batch_id: int):
         abort(400)
     try:
         dispatch.decide_unconfirmed(
-            db.session, campaign, batch, current_user, accepted=request.form["accepted"] == "yes"
+            db.session,
+            campaign,
+            batch,
+            current_user,
+            accepted=request.form["accepted"] == "yes",
+            typed=request.form.get("typed", "")[:20],
         )
     except CampaignStateError as error:
         flash(str(error), "error")

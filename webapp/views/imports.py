@@ -12,7 +12,7 @@ from webapp.extensions import db
 from webapp.forms import EmptyForm, MappingForm
 from webapp.models import ListImport, Role
 from webapp.services import imports, lists
-from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid
+from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid, UploadMissing
 from webapp.views.common import csv_response, visible_import
 
 bp = Blueprint("imports", __name__, url_prefix="/lists/imports")
@@ -48,9 +48,15 @@ def _mapping_page(
     try:
         fmt, names = imports.read_mapping(list_import, **overrides)
     except ImportRefused as error:
+        if isinstance(error, UploadMissing) or not any(overrides.values()):
+            return _discard_unreadable(list_import, error)
         flash(str(error), "error")
-        fmt, names = imports.read_mapping(list_import)
+        try:
+            fmt, names = imports.read_mapping(list_import)
+        except ImportRefused as error:
+            return _discard_unreadable(list_import, error)
         overrides = {}
+    mixed = imports.find_mixed_encoding(list_import.stored_path, fmt.encoding)
     width = len(fmt.columns)
     if chosen is None:
         chosen = {
@@ -64,12 +70,28 @@ def _mapping_page(
         list_import=list_import,
         recipient_list=list_import.recipient_list,
         fmt=fmt,
+        mixed=mixed,
         chosen=chosen,
         errors=errors or {},
         delimiter_name=NAMES_BY_DELIMITER.get(fmt.delimiter, "comma"),
         encodings=imports.ENCODINGS,
         delimiters=DELIMITERS_BY_NAME,
     ), status
+
+
+def _discard_unreadable(list_import: ListImport, error: ImportRefused):
+    """An upload that cannot be mapped at all (gone from disk, an absurd shape) is discarded,
+    and the user told why in words that name no server path."""
+    list_id = list_import.list_id
+    imports.cancel_import(db.session, list_import, current_user)
+    flash(f"{error} The upload “{list_import.filename}” was discarded.", "error")
+    if lists.find_visible_list(db.session, list_id) is not None:
+        target = url_for("lists.show", list_id=list_id)
+    else:
+        target = url_for("lists.index")
+    if request.htmx:  # a fragment request: the whole page goes
+        return "", 200, {"HX-Redirect": target}
+    return redirect(target)
 
 
 @bp.route("/<int:import_id>/mapping")
@@ -111,6 +133,8 @@ def confirm_mapping(import_id: int):
     except MappingInvalid as error:
         chosen = {"phone": phone, "keep": keep, "names": names}
         return _mapping_page(list_import, overrides, chosen=chosen, errors=error.errors, status=400)
+    except UploadMissing as error:
+        return _discard_unreadable(list_import, error)
     except ImportRefused as error:
         flash(str(error), "error")
         return redirect(url_for("imports.report", import_id=import_id))

@@ -27,7 +27,9 @@ from webapp.services.campaigns.confirmation import (
     chunks,
     confirm_campaign,
     content_fingerprint,
+    duplicates_of,
     preview_is_current,
+    recent_duplicates,
 )
 from webapp.services.campaigns.drafts import (
     CampaignDraft,
@@ -37,7 +39,11 @@ from webapp.services.campaigns.drafts import (
     save_draft,
     validate_draft,
 )
-from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.errors import (
+    CampaignInvalid,
+    CampaignStateError,
+    DuplicateCampaign,
+)
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import (
     ENCODINGS,
@@ -61,6 +67,7 @@ __all__ = [
     "CampaignDraft",
     "CampaignInvalid",
     "CampaignStateError",
+    "DuplicateCampaign",
     "ResolvedRecipient",
     "ResolvedRecipients",
     "available_fields",
@@ -73,12 +80,14 @@ __all__ = [
     "copy_campaign",
     "create_follow_up",
     "delete_draft",
+    "duplicates_of",
     "each_number_once",
     "follow_ups_of",
     "gateway_encoding",
     "list_campaigns",
     "lists_by_id",
     "preview_is_current",
+    "recent_duplicates",
     "recipients_of_lists",
     "record_event",
     "render_for",

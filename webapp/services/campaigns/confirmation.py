@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from sqlalchemy import BindParameter, bindparam, insert, literal, select, update
@@ -22,12 +22,18 @@ from webapp.models import (
     CampaignStatus,
     RecipientState,
     User,
+    campaign_lists,
     utcnow,
 )
 from webapp.money import money_text
 from webapp.services.actors import user_id_of
 from webapp.services.audience import Source, audience_state, each_number_once, read, sources
-from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.errors import (
+    RECENT_DAYS,
+    CampaignInvalid,
+    CampaignStateError,
+    DuplicateCampaign,
+)
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
 
@@ -68,20 +74,67 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
+def recent_duplicates(
+    session: Session,
+    message: str,
+    list_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    exclude_id: int | None = None,
+) -> list[Campaign]:
+    """Campaigns confirmed in the last ``RECENT_DAYS`` days with this message and exactly these
+    lists: sending again would reach each of their recipients a second time."""
+    wanted = set(list_ids)
+    if not wanted:
+        return []
+    since = (now or utcnow()) - timedelta(days=RECENT_DAYS)
+    same_lists = select(campaign_lists.c.campaign_id).where(campaign_lists.c.list_id.in_(wanted))
+    candidates = session.scalars(
+        select(Campaign)
+        .where(
+            Campaign.id.in_(same_lists),
+            Campaign.message == message,
+            Campaign.confirmed_at >= since,
+            Campaign.status.not_in(CampaignStatus.where(lambda status: status.is_draft)),
+        )
+        .order_by(Campaign.id)
+    )
+    return [
+        campaign
+        for campaign in candidates
+        if campaign.id != exclude_id and {lst.id for lst in campaign.lists} == wanted
+    ]
+
+
+def duplicates_of(session: Session, campaign: Campaign, now: datetime | None = None):
+    """``recent_duplicates`` of a draft (a follow-up reaches failed recipients: never one)."""
+    if campaign.parent_id is not None:
+        return []
+    return recent_duplicates(
+        session,
+        campaign.message,
+        [lst.id for lst in campaign.lists],
+        now=now,
+        exclude_id=campaign.id,
+    )
+
+
 def confirm_campaign(
     session: Session,
     campaign: Campaign,
     user: User | None,
     *,
     batch_size: int,
+    allow_duplicate: bool = False,
     now: datetime | None = None,
     by_country: bool = False,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
-    Requires a preview of the current content. After this, list changes do not change who the
-    campaign reaches. ``by_country`` (quiet hours) gives each country batches of its own, so
-    the dispatcher can hold one country while another is sent.
+    Requires a preview of the current content, and ``allow_duplicate`` when the same message
+    went to the same lists in the last days (DuplicateCampaign otherwise). After this, list
+    changes do not change who the campaign reaches. ``by_country`` (quiet hours) gives each
+    country batches of its own, so the dispatcher can hold one country while another is sent.
     """
     now = now or utcnow()
     if not campaign.status.can_confirm:
@@ -91,8 +144,14 @@ def confirm_campaign(
             "The campaign changed since its preview (text, lists or opt-outs). "
             "Preview it again before sending."
         )
+    if not allow_duplicate:
+        earlier = duplicates_of(session, campaign, now)
+        if earlier:
+            raise DuplicateCampaign(earlier)
     if campaign.send_at is not None and campaign.send_at <= now:
         raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
+    target = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
+    _claim_confirmation(session, campaign, target)
     chosen = sources(campaign)
     rows = (
         (msisdn, (index, row_id, country if by_country else None))
@@ -118,9 +177,7 @@ def confirm_campaign(
         for index, run in groupby(chunk, key=lambda row: row[0]):
             _freeze(connection, campaign, batch_id, chosen[index], [row[1] for row in run])
     campaign.recipient_count = len(frozen)
-    campaign.status = campaign.status.move_to(
-        CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
-    )
+    campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
     campaign.confirmed_by_id = user_id_of(user)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
@@ -128,6 +185,22 @@ def confirm_campaign(
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
     return campaign
+
+
+def _claim_confirmation(session: Session, campaign: Campaign, target: CampaignStatus) -> None:
+    """Move the campaign out of its draft state by a compare-and-set before anything is frozen,
+    so of two confirmations at once (a double submit, two tabs) exactly one goes on; the other
+    waits for the first's row lock and then finds nothing to claim."""
+    confirmable = CampaignStatus.where(lambda status: status.can_confirm)
+    claimed = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(confirmable))
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        raise CampaignStateError("This campaign was already confirmed.")
 
 
 def _freeze(connection, campaign: Campaign, batch_id: int, source: Source, ids: list[int]):

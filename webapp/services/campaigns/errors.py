@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+RECENT_DAYS = 7  # how far back a send of the same message to the same lists is a duplicate
+
 
 class CampaignInvalid(ValueError):
     """The campaign cannot be saved or sent as it is: ``errors`` maps each field to a message."""
@@ -13,3 +15,15 @@ class CampaignInvalid(ValueError):
 
 class CampaignStateError(ValueError):
     """The action does not fit the campaign's state (e.g. editing a campaign that was sent)."""
+
+
+class DuplicateCampaign(CampaignStateError):
+    """The same message to the same lists went out recently; sending it again needs a yes."""
+
+    def __init__(self, earlier: list):
+        self.earlier = earlier
+        names = ", ".join(f"“{c.name}” (campaign {c.id}, {c.status.value})" for c in earlier)
+        super().__init__(
+            f"The same message was already sent to the same lists in the last {RECENT_DAYS} "
+            f"days: {names}. Sending it again reaches every recipient twice."
+        )

@@ -14,7 +14,13 @@ The steps, a module each:
 itself is the pure package `webapp.csvimport`.
 """
 
-from webapp.services.imports.errors import ImportCancelled, ImportRefused, MappingInvalid
+from webapp.services.imports.errors import (
+    ImportCancelled,
+    ImportRefused,
+    MappingInvalid,
+    UploadMissing,
+)
+from webapp.services.imports.limits import MAX_COLUMNS, MAX_FIELD_LENGTH
 from webapp.services.imports.mapping import (
     DELIMITER_NAMES,
     ENCODINGS,
@@ -23,12 +29,14 @@ from webapp.services.imports.mapping import (
     read_mapping,
     resolve_column,
 )
+from webapp.services.imports.mixed_encoding import MixedEncoding, find_mixed_encoding
 from webapp.services.imports.report import cells_of, rejected_rows, rejected_rows_csv, report
 from webapp.services.imports.run import (
     CHUNK_ROWS,
     ProgressCallback,
     cancel_import,
     default_workers,
+    restart_stalled_imports,
     run_import,
 )
 from webapp.services.imports.upload import import_under_way, store_upload
@@ -38,15 +46,20 @@ __all__ = [
     "CHUNK_ROWS",
     "DELIMITER_NAMES",
     "ENCODINGS",
+    "MAX_COLUMNS",
+    "MAX_FIELD_LENGTH",
     "ImportCancelled",
     "ImportMapping",
     "ImportRefused",
     "MappingInvalid",
+    "MixedEncoding",
     "ProgressCallback",
+    "UploadMissing",
     "cancel_import",
     "cells_of",
     "confirm_mapping",
     "default_workers",
+    "find_mixed_encoding",
     "import_file",
     "import_under_way",
     "read_mapping",
@@ -54,6 +67,7 @@ __all__ = [
     "rejected_rows_csv",
     "report",
     "resolve_column",
+    "restart_stalled_imports",
     "run_import",
     "store_upload",
 ]

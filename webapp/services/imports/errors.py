@@ -7,6 +7,16 @@ class ImportRefused(ValueError):
     """An upload, mapping or import that cannot go ahead; the message says what to do."""
 
 
+class UploadMissing(ImportRefused):
+    """The stored upload is no longer on disk (deleted, or cleaned up before it was mapped)."""
+
+    def __init__(self):
+        super().__init__(
+            "The uploaded file is no longer on the server (it may have been cleaned up). "
+            "Upload it again."
+        )
+
+
 class MappingInvalid(ImportRefused):
     """The mapping has mistakes: `errors` maps "phone_column" or "name_<column>" to a message."""
 

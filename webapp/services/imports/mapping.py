@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from webapp.csvimport import CsvFormat, CsvFormatError, sniff_csv, tag_name, unique_tag_names
 from webapp.models import ImportStatus, ListImport
-from webapp.services.imports.errors import ImportRefused, MappingInvalid
+from webapp.services.imports.errors import ImportRefused, MappingInvalid, UploadMissing
+from webapp.services.imports.integrity import file_checksum
+from webapp.services.imports.limits import check_format
 from webapp.services.imports.upload import check_no_import_under_way
 
 ENCODINGS = {
@@ -59,8 +62,8 @@ def read_mapping(
     The arguments override what was stored at upload, to show a correction before it is
     confirmed. Raises ImportRefused when the file cannot be read that way.
     """
-    if not list_import.stored_path:
-        raise ImportRefused("The uploaded file is gone; upload it again.")
+    if not list_import.stored_path or not Path(list_import.stored_path).is_file():
+        raise UploadMissing()
     try:
         fmt = sniff_csv(
             list_import.stored_path,
@@ -71,6 +74,7 @@ def read_mapping(
         )
     except CsvFormatError as error:
         raise ImportRefused(str(error)) from None
+    check_format(fmt)
     return fmt, unique_tag_names(fmt.columns)
 
 
@@ -124,6 +128,7 @@ def confirm_mapping(
             has_header=fmt.has_header,
             phone_column=phone,
             field_columns=field_columns,
+            sha256=file_checksum(list_import.stored_path),
         )
     ).rowcount
     session.commit()

@@ -11,10 +11,10 @@ from __future__ import annotations
 import collections
 import os
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.bulk import BulkWriter, json_text
@@ -38,7 +38,9 @@ from webapp.models import (
     User,
 )
 from webapp.services.audience import finished_recipients
-from webapp.services.imports.errors import ImportCancelled, ImportRefused
+from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
+from webapp.services.imports.integrity import check_unchanged
+from webapp.services.imports.limits import within_limits
 
 CHUNK_ROWS = 5_000
 """Rows stored per transaction: big enough for fast bulk inserts, small enough for steady
@@ -80,23 +82,29 @@ def run_import(
     if list_import is None:
         return session.get(ListImport, import_id)
     path = list_import.stored_path
+    run = list_import.run_number
     try:
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
-        _finish(session, import_id, counts)
+        check_unchanged(list_import, path)
+        _finish(session, import_id, counts, run)
     except ImportCancelled:
-        _discard_rows(session, import_id)
+        if _still_mine(session, import_id, run):
+            _discard_rows(session, import_id)
     except (CsvFormatError, ImportRefused) as error:
-        _fail(session, import_id, f"{error} Nothing from this file was added to the list.")
+        if _still_mine(session, import_id, run):
+            _fail(session, import_id, f"{error} Nothing from this file was added to the list.")
     except Exception as error:
-        _fail(
-            session,
-            import_id,
-            f"The import stopped unexpectedly ({type(error).__name__}: {error}). "
-            "Nothing from this file was added to the list.",
-        )
+        if _still_mine(session, import_id, run):
+            _fail(
+                session,
+                import_id,
+                f"The import stopped unexpectedly ({type(error).__name__}: {error}). "
+                "Nothing from this file was added to the list.",
+            )
         raise
     finally:
-        if path:
+        # A run taken for lost and restarted meanwhile leaves the file to the new run.
+        if path and _still_mine(session, import_id, run):
             Path(path).unlink(missing_ok=True)
     session.expire_all()
     return session.get(ListImport, import_id)
@@ -112,6 +120,8 @@ def _claim(session: Session, import_id: int) -> ListImport | None:
         )
         .values(
             status=ImportStatus.RUNNING,
+            heartbeat_at=datetime.now(UTC),
+            run_number=ListImport.run_number + 1,
             error=None,
             bytes_done=0,
             rows=0,
@@ -149,14 +159,14 @@ def _store_rows(
     country = list_import.default_country
     path = list_import.stored_path
     if not path or not Path(path).exists():
-        raise ImportRefused("The uploaded file is gone; upload it again.")
+        raise UploadMissing()
     opted_out = set(session.scalars(select(OptOut.msisdn)))
     appending = bool(session.scalar(select(exists().where(Recipient.list_id == list_id))))
     session.commit()  # end the read transaction: SQLite would otherwise hold a snapshot
 
     bytes_read = [0]
-    rows: Iterable[CsvRow] = iter_rows(
-        path, fmt, progress=lambda done: bytes_read.__setitem__(0, done)
+    rows: Iterable[CsvRow] = within_limits(
+        iter_rows(path, fmt, progress=lambda done: bytes_read.__setitem__(0, done))
     )
     in_flight: collections.deque[CsvRow] | None = None
     if appending:
@@ -174,7 +184,7 @@ def _store_rows(
         chunk_rows=PARALLEL_CHUNK_ROWS,
         min_rows=PARALLEL_MIN_ROWS,
     )
-    writer = _RowWriter(session, list_id, import_id)
+    writer = _RowWriter(session, list_id, import_id, list_import.run_number)
     counts = ImportCounts()
     chunk: list[ClassifiedRow] = []
     for outcome in outcomes:
@@ -228,8 +238,12 @@ def _store_chunk(
     writer.write(recipients, rejected)
     still_running = session.execute(
         update(ListImport)
-        .where(ListImport.id == writer.import_id, ListImport.status == ImportStatus.RUNNING)
-        .values(bytes_done=bytes_done, **counts.as_dict())
+        .where(
+            ListImport.id == writer.import_id,
+            ListImport.status == ImportStatus.RUNNING,
+            ListImport.run_number == writer.run_number,
+        )
+        .values(bytes_done=bytes_done, heartbeat_at=datetime.now(UTC), **counts.as_dict())
     ).rowcount
     if still_running != 1:
         session.rollback()
@@ -268,10 +282,11 @@ class _RowWriter:
     _RECIPIENT_COLUMNS = ("list_id", "import_id", "msisdn", "country", "landline", "line", "fields")
     _REJECTED_COLUMNS = ("import_id", "line", "kind", "reason", "raw")
 
-    def __init__(self, session: Session, list_id: int, import_id: int) -> None:
+    def __init__(self, session: Session, list_id: int, import_id: int, run_number: int) -> None:
         self.bulk = BulkWriter(session)
         self.list_id = list_id
         self.import_id = import_id
+        self.run_number = run_number
 
     def write(self, recipients: list[ClassifiedRow], rejected: list[ClassifiedRow]) -> None:
         list_id, import_id = self.list_id, self.import_id
@@ -311,14 +326,18 @@ def _country(region: str | None) -> str | None:
     return region if region is not None and len(region) == 2 else None
 
 
-def _finish(session: Session, import_id: int, counts: ImportCounts) -> None:
+def _finish(session: Session, import_id: int, counts: ImportCounts, run: int) -> None:
     """Mark the import done and update its list, in one transaction: the recipients appear."""
     if not counts.balanced:  # csvimport promises this; a broken promise must not pass silently
         raise RuntimeError(f"The import's counts do not add up: {counts.as_dict()}")
     now = datetime.now(UTC)
     done = session.execute(
         update(ListImport)
-        .where(ListImport.id == import_id, ListImport.status == ImportStatus.RUNNING)
+        .where(
+            ListImport.id == import_id,
+            ListImport.status == ImportStatus.RUNNING,
+            ListImport.run_number == run,
+        )
         .values(
             status=ImportStatus.DONE,
             bytes_done=ListImport.size_bytes,
@@ -339,6 +358,46 @@ def _finish(session: Session, import_id: int, counts: ImportCounts) -> None:
         select(func.count()).select_from(Recipient).where(*finished_recipients(recipient_list.id))
     )
     session.commit()
+
+
+def _still_mine(session: Session, import_id: int, run: int) -> bool:
+    session.rollback()
+    return session.scalar(select(ListImport.run_number).where(ListImport.id == import_id)) == run
+
+
+STALE_AFTER = timedelta(minutes=1)
+
+
+def restart_stalled_imports(session: Session, now: datetime | None = None) -> list[int]:
+    """Imports whose worker died (running, no heartbeat for a minute) start over: what they
+    stored is removed and they are queued again. Returns their ids, for the caller to queue."""
+    now = now or datetime.now(UTC)
+    stalled = session.scalars(
+        select(ListImport.id).where(
+            ListImport.status == ImportStatus.RUNNING,
+            or_(ListImport.heartbeat_at.is_(None), ListImport.heartbeat_at < now - STALE_AFTER),
+        )
+    ).all()
+    restarted = []
+    for import_id in stalled:
+        moved = session.execute(
+            update(ListImport)
+            .where(
+                ListImport.id == import_id,
+                ListImport.status == ImportStatus.RUNNING,
+                or_(ListImport.heartbeat_at.is_(None), ListImport.heartbeat_at < now - STALE_AFTER),
+            )
+            .values(
+                status=ImportStatus.RUNNING.move_to(ImportStatus.PENDING),
+                restarted_at=now,
+                bytes_done=0,
+            )
+        ).rowcount
+        if moved:
+            _delete_rows_of(session, import_id)
+            restarted.append(import_id)
+        session.commit()
+    return restarted
 
 
 def _fail(session: Session, import_id: int, message: str) -> None:

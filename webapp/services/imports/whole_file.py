@@ -30,11 +30,13 @@ def import_file(
     user: User | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    max_bytes: int | None = None,
 ) -> ListImport:
     """Upload, map and import a file in one go, keeping every column but the phone as a field.
 
     phone_column is a header, a tag name or a 1-based column number; by default the guessed
-    column. Raises ImportRefused before anything is stored when the file or column is wrong.
+    column. Raises ImportRefused before anything is stored when the file or column is wrong,
+    or the file is larger than max_bytes.
     """
     try:
         with path.open("rb") as stream:
@@ -47,6 +49,7 @@ def import_file(
                 user=user,
                 list_name=list_name,
                 append_to=append_to,
+                max_bytes=max_bytes,
             )
     except OSError as error:
         raise ImportRefused(f"Cannot read {str(path)!r}: {error.strerror}.") from None
