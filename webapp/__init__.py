@@ -71,10 +71,12 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
 
     from webapp import cli
     from webapp.connections import init_gateway
+    from webapp.ratelimit import init_rate_limits
     from webapp.tasks import init_jobs
 
     init_gateway(app)
     init_jobs(app)
+    init_rate_limits(app)
     cli.register(app)
 
     if app.config["AUTO_MIGRATE"]:

@@ -5,10 +5,10 @@ Rate-limited per address (``OPT_OUT_LINK_LIMIT``) like the sign-in; an unknown c
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 
 from webapp.access import public
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 from webapp.forms import EmptyForm
 from webapp.models import Campaign
 from webapp.services import optout_links
@@ -18,11 +18,14 @@ bp = Blueprint("links", __name__, url_prefix=optout_links.LINK_PATH.rstrip("/"))
 
 @bp.route("/<code>", methods=["GET", "POST"])
 @public
-@limiter.limit(
-    lambda: current_app.config["OPT_OUT_LINK_LIMIT"],
-    error_message="Too many opt-out pages were opened from this network. Wait a minute.",
-)
 def opt_out(code: str):
+    limiter = current_app.extensions["rate_limiter"]
+    if not limiter.hit(
+        current_app.config["OPT_OUT_LINK_LIMIT"], "opt-out-link", request.remote_addr
+    ):
+        abort(
+            429, description="Too many opt-out pages were opened from this network. Wait a minute."
+        )
     recipient = optout_links.recipient_of(db.session, current_app.config["SECRET_KEY"], code)
     if recipient is None:
         abort(404)
