@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import delete, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import (
     Campaign,
@@ -70,14 +70,31 @@ def check_list_name(session: Session, name: str, *, exclude_id: int | None = Non
 
 
 def visible_lists(session: Session) -> list[RecipientList]:
-    """Every list that is not hidden, newest first."""
+    """Every list that is not hidden, newest first (with who created it, in the same query)."""
     return list(
         session.scalars(
             select(RecipientList)
+            .options(joinedload(RecipientList.created_by))
             .where(RecipientList.hidden.is_(False))
             .order_by(RecipientList.created_at.desc(), RecipientList.id.desc())
         )
     )
+
+
+def latest_imports(session: Session, lists: Iterable[RecipientList]) -> dict[int, ListImport]:
+    """The newest import of each of `lists`, by list id, in one query (not one per list)."""
+    list_ids = [lst.id for lst in lists]
+    if not list_ids:
+        return {}
+    newest = (
+        select(func.max(ListImport.id))
+        .where(ListImport.list_id.in_(list_ids))
+        .group_by(ListImport.list_id)
+    )
+    return {
+        found.list_id: found
+        for found in session.scalars(select(ListImport).where(ListImport.id.in_(newest)))
+    }
 
 
 def find_visible_list(session: Session, list_id: int) -> RecipientList | None:
@@ -105,6 +122,7 @@ def imports_in_progress(session: Session) -> list[ListImport]:
     return list(
         session.scalars(
             select(ListImport)
+            .options(joinedload(ListImport.recipient_list), joinedload(ListImport.created_by))
             .join(RecipientList, ListImport.list_id == RecipientList.id)
             .where(
                 ListImport.status.in_(_UNFINISHED),

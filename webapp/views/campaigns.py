@@ -63,7 +63,8 @@ def _campaign(campaign_id: int) -> Campaign:
 @bp.route("/")
 @requires(Role.VIEWER)
 def index():
-    return render_template("campaigns/index.html", campaigns=campaigns.list_campaigns(db.session))
+    page = campaigns.campaigns_page(db.session, max(1, request.args.get("page", 1, type=int)))
+    return render_template("campaigns/index.html", campaigns=page)
 
 
 def _form_for(campaign: Campaign | None) -> CampaignForm:
