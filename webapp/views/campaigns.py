@@ -248,11 +248,18 @@ def preview(campaign_id: int):
         current=current,
         confirm=confirm,
         test_form=test_form,
-        **_messages_context(campaign),
+        **_messages_context(campaign, current=current),
     )
 
 
-def _messages_context(campaign: Campaign) -> dict:
+def _known_total(campaign: Campaign, current: bool | None) -> int | None:
+    """The number of recipients when the stored preview is current: it counted them."""
+    if current is None:
+        current = campaigns.preview_is_current(db.session, campaign)
+    return campaign.preview_summary["recipients"] if current and campaign.preview_summary else None
+
+
+def _messages_context(campaign: Campaign, current: bool | None = None) -> dict:
     page = max(1, request.args.get("page", 1, type=int))
     search = request.args.get("q", "")[:100]
     costlier = request.args.get("costlier") == "1"
@@ -265,6 +272,7 @@ def _messages_context(campaign: Campaign) -> dict:
         sort=sort if sort in ("segments", "-segments") else "",
         page=page,
         per_page=PER_PAGE,
+        total=_known_total(campaign, current),
     )
     shown = Page(rows, total, page, PER_PAGE)
     return {
@@ -325,7 +333,7 @@ def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
     form = SendTestForm(formdata=formdata)
     if formdata is None and current_user.phone:
         form.numbers.data = current_user.phone
-    sample_rows, _ = recipient_messages(db.session, campaign, per_page=20)
+    sample_rows, _ = recipient_messages(db.session, campaign, per_page=20, total=0)
     form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
     return form
 
