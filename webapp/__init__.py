@@ -103,6 +103,9 @@ def upgrade_database(app: Flask) -> None:
             return
         with db.engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            # The lock is the session's; ending the transaction lets CREATE INDEX CONCURRENTLY
+            # (which waits for every open transaction) run in the migrations.
+            lock.commit()
             try:
                 upgrade(directory=str(MIGRATIONS))
             finally:
