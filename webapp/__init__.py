@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.config import load_config
 from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
 from webapp.money import money_text
+from webapp.statistics import tune_statistics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -88,6 +89,8 @@ def _tune_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    tune_statistics(engine, app.config["SQLITE_ANALYSIS_LIMIT"])
 
 
 def upgrade_database(app: Flask) -> None:

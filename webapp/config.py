@@ -33,6 +33,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "LOGIN_LIMIT_PER_IP": str,
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
+    "SQLITE_ANALYSIS_LIMIT": int,
 }
 
 
@@ -62,6 +63,7 @@ class Defaults:
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
+    SQLITE_ANALYSIS_LIMIT = 1000  # rows per index SQLite's ANALYZE reads (PRAGMA analysis_limit)
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

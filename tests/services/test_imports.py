@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import make_list
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from webapp.extensions import db
 from webapp.models import (
@@ -683,3 +683,14 @@ def test_command_line_reports_a_wrong_column_without_storing(app, tmp_path):
     assert "No column is called 'fax'" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RecipientList)) == 0
+
+
+def test_a_finished_import_gives_sqlite_planner_statistics(ctx, tmp_path, upload_dir):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's autovacuum keeps its own statistics")
+    path = write(tmp_path, "few.csv", "phone\n20123456\n21345678\n")
+
+    import_path(path, upload_dir)
+
+    analysed = db.session.execute(text("SELECT tbl FROM sqlite_stat1")).scalars().all()
+    assert "recipients" in analysed

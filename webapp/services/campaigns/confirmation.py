@@ -30,6 +30,7 @@ from webapp.services.audience import Source, audience_state, each_number_once, r
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
+from webapp.statistics import refresh_statistics
 
 
 def content_fingerprint(session: Session, campaign: Campaign) -> str:
@@ -112,6 +113,7 @@ def confirm_campaign(
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
+    refresh_statistics(session)  # campaign_recipients just grew by a whole audience
     return campaign
 
 

@@ -39,6 +39,7 @@ from webapp.models import (
 )
 from webapp.services.audience import finished_recipients
 from webapp.services.imports.errors import ImportCancelled, ImportRefused
+from webapp.statistics import refresh_statistics
 
 CHUNK_ROWS = 5_000
 """Rows stored per transaction: big enough for fast bulk inserts, small enough for steady
@@ -83,6 +84,7 @@ def run_import(
     try:
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
         _finish(session, import_id, counts)
+        refresh_statistics(session)
     except ImportCancelled:
         _discard_rows(session, import_id)
     except (CsvFormatError, ImportRefused) as error:
