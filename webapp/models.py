@@ -194,6 +194,7 @@ class Recipient(db.Model):
     __table_args__ = (
         UniqueConstraint("list_id", "msisdn", name="uq_recipients_list_msisdn"),
         Index("ix_recipients_import", "import_id"),
+        Index("ix_recipients_list", "list_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -1,10 +1,11 @@
-"""a search index over recipients; campaigns listed newest first by an index
+"""search index over recipients; indexes for a list's recipients and campaigns in order
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01 09:35:00
 
-The list search finds a number containing the query's digits or a field value containing the
+A list's page of recipients, and a preview's, is read in id order within the list: the index
+on (list_id, id) gives it without sorting the whole list. The list search finds a number containing the query's digits or a field value containing the
 query. Without an index that is a scan of every recipient's JSON fields.
 
 SQLite: an FTS5 table with the trigram tokenizer (substring matching) holds each recipient's
@@ -78,6 +79,7 @@ def upgrade():
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.create_index("ix_campaigns_created", "campaigns", ["created_at", "id"])
+        op.create_index("ix_recipients_list", "recipients", ["list_id", "id"])
         if _sqlite_has_fts5(bind):
             op.execute(
                 "CREATE VIRTUAL TABLE recipient_search "
@@ -92,6 +94,7 @@ def upgrade():
         return
     if bind.dialect.name != "postgresql":
         op.create_index("ix_campaigns_created", "campaigns", ["created_at", "id"])
+        op.create_index("ix_recipients_list", "recipients", ["list_id", "id"])
         return
     op.execute(POSTGRES_FUNCTION)
     trigram = _postgres_has_trigram(bind)
@@ -99,6 +102,9 @@ def upgrade():
         op.execute(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_campaigns_created "
             "ON campaigns (created_at, id)"
+        )
+        op.execute(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_recipients_list ON recipients (list_id, id)"
         )
         if trigram:
             op.execute(
@@ -117,10 +123,12 @@ def downgrade():
         for name in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER IF EXISTS recipients_search_{name}")
         op.execute("DROP TABLE IF EXISTS recipient_search")
+        op.drop_index("ix_recipients_list", table_name="recipients")
         op.drop_index("ix_campaigns_created", table_name="campaigns")
         return
     if bind.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_recipients_field_values_trgm")
         op.execute("DROP INDEX IF EXISTS ix_recipients_msisdn_trgm")
         op.execute("DROP FUNCTION IF EXISTS recipient_field_values(json)")
+    op.drop_index("ix_recipients_list", table_name="recipients")
     op.drop_index("ix_campaigns_created", table_name="campaigns")
