@@ -1,9 +1,12 @@
-"""Planner statistics for SQLite, which has none until asked: without them it may scan a
-100,000-row table where an index would find one row. PostgreSQL's autovacuum keeps its own.
+"""Planner statistics after bulk changes. SQLite has none until asked: without them it may
+scan a 100,000-row table where an index would find one row. PostgreSQL's autovacuum analyses
+a table some time after it changed; until then a list just imported looks empty to the planner,
+which then passes over the search indexes.
 
-`refresh_statistics` runs after bulk changes (an import finished, a campaign frozen); the
-engine also runs ``PRAGMA optimize`` as SQLite recommends, when a connection closes.
-``SQLITE_ANALYSIS_LIMIT`` bounds the rows ANALYZE reads per index, so this stays cheap.
+`refresh_statistics` runs after bulk changes (an import finished, a campaign frozen); on SQLite
+the engine also runs ``PRAGMA optimize`` as SQLite recommends, when a connection closes.
+``SQLITE_ANALYSIS_LIMIT`` bounds the rows SQLite's ANALYZE reads per index, so this stays cheap;
+PostgreSQL's ANALYZE reads a fixed sample.
 """
 
 from __future__ import annotations
@@ -13,13 +16,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 
-def refresh_statistics(session: Session) -> None:
-    """Bring SQLite's statistics up to date after a bulk change, and commit; elsewhere nothing.
+def refresh_statistics(session: Session, table: str) -> None:
+    """Bring the statistics up to date after a bulk change to `table`, and commit.
 
-    The first time (no statistics at all) every table is analysed; then ``PRAGMA optimize``
-    analyses only the tables that changed enough since.
+    PostgreSQL analyses `table`. SQLite analyses every table the first time (no statistics at
+    all), then ``PRAGMA optimize`` analyses only the tables that changed enough since.
     """
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.commit()
+        # The table's name is the model's, never user input.
+        session.connection().exec_driver_sql(f"ANALYZE {table}")
+        session.commit()
+        return
+    if dialect != "sqlite":
         return
     connection = session.connection()
     analysed = connection.execute(
