@@ -16,17 +16,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 
-def refresh_statistics(session: Session, table: str) -> None:
-    """Bring the statistics up to date after a bulk change to `table`, and commit.
+def refresh_statistics(session: Session) -> None:
+    """Bring the planner's statistics up to date after a bulk change, and commit.
 
-    PostgreSQL analyses `table`. SQLite analyses every table the first time (no statistics at
-    all), then ``PRAGMA optimize`` analyses only the tables that changed enough since.
+    PostgreSQL analyses the database (a sample per table: the recipients' estimates alone are
+    not enough, a page of a list also joins its imports and the opt-outs). SQLite analyses
+    every table the first time (no statistics at all), then ``PRAGMA optimize`` analyses only
+    the tables that changed enough since.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.commit()
-        # The table's name is the model's, never user input.
-        session.connection().exec_driver_sql(f"ANALYZE {table}")
+        session.connection().exec_driver_sql("ANALYZE")
         session.commit()
         return
     if dialect != "sqlite":

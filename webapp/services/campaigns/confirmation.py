@@ -113,7 +113,7 @@ def confirm_campaign(
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
-    refresh_statistics(session, CampaignRecipient.__tablename__)  # grew by a whole audience
+    refresh_statistics(session)  # campaign_recipients just grew by a whole audience
     return campaign
 
 

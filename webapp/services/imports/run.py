@@ -84,7 +84,7 @@ def run_import(
     try:
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
         _finish(session, import_id, counts)
-        refresh_statistics(session, Recipient.__tablename__)
+        refresh_statistics(session)
     except ImportCancelled:
         _discard_rows(session, import_id)
     except (CsvFormatError, ImportRefused) as error:
