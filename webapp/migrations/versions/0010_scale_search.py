@@ -1,7 +1,7 @@
 """search index over recipients; indexes for a list's recipients and campaigns in order
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 09:35:00
 
 A list's page of recipients, and a preview's, is read in id order within the list: the index
