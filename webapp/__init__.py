@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter
 from webapp.config import load_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.money import money_text
+from webapp.statistics import tune_statistics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -125,6 +126,8 @@ def _tune_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    tune_statistics(engine, app.config["SQLITE_ANALYSIS_LIMIT"])
+
 
 def upgrade_database(app: Flask) -> None:
     """Bring the schema up to date, so a fresh ``instance/`` works with no manual step.
@@ -139,6 +142,9 @@ def upgrade_database(app: Flask) -> None:
             return
         with db.engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            # The lock is the session's; ending the transaction lets CREATE INDEX CONCURRENTLY
+            # (which waits for every open transaction) run in the migrations.
+            lock.commit()
             try:
                 upgrade(directory=str(MIGRATIONS))
             finally:

@@ -53,6 +53,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "QUIET_HOURS_CLOSED_DATES": str,
     "STOP_GRACE_SECONDS": float,
     "SMS_OUTAGE_RESUME_MINUTES": float,
+    "SQLITE_ANALYSIS_LIMIT": int,
 }
 
 
@@ -113,6 +114,7 @@ class Defaults:
     QUIET_HOURS_CLOSED_DATES = ""
     STOP_GRACE_SECONDS = 30.0  # on SIGTERM: how long requests in flight may take to finish
     SMS_OUTAGE_RESUME_MINUTES = 60.0  # how long a campaign paused by an outage probes to resume
+    SQLITE_ANALYSIS_LIMIT = 1000  # rows per index SQLite's ANALYZE reads (PRAGMA analysis_limit)
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -213,10 +213,15 @@ class ListImport(db.Model):
 
 
 class Recipient(db.Model):
+    """A number in a list. Migration 0005 indexes the number and field values for the list
+    search outside this model: an FTS5 table kept by triggers on SQLite, pg_trgm GIN indexes
+    on PostgreSQL (see `webapp.services.lists.search_recipients`)."""
+
     __tablename__ = "recipients"
     __table_args__ = (
         UniqueConstraint("list_id", "msisdn", name="uq_recipients_list_msisdn"),
         Index("ix_recipients_import", "import_id"),
+        Index("ix_recipients_list", "list_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -345,6 +350,7 @@ campaign_lists = db.Table(
 
 class Campaign(db.Model):
     __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_created", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))  # sent as the gateway's label

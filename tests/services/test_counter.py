@@ -14,7 +14,13 @@ from webapp.services.counter import (
     count_message,
     describe_replacements,
 )
-from webapp.sms import replace_lookalikes
+from webapp.sms import (
+    find_tags,
+    non_gsm_characters,
+    render,
+    replace_lookalikes,
+    summarise_personalised,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -230,3 +236,72 @@ def test_plain_values_count_names_in_gsm_letters(ctx):
     assert plain.list_cost.unicode_values.examples[0].spelled == "Francois"
     as_is = count_message(db.session, "Hi %first_name%", list_ids=[list_id])
     assert as_is.list_cost.ucs2_recipients == 1  # cached apart from the plain count
+
+
+GROUPED_VALUES = [
+    "Ann",
+    "Bo",
+    "Søren",
+    "Zoë",
+    "Ĳssel",
+    "€uro",
+    "[x]",
+    "😀 hi",
+    "a😀",
+    "Ann",
+    "",
+    "Karen Marie",
+    "Jürgen",
+    "{brace}",
+    "Ωmega",
+    "x" * 80,
+    "ж" * 30,
+    "~",
+]
+GROUPED_MESSAGES = [
+    "Hi %first%",
+    "Dear %first% from %city%, " + "x" * 120 + " [offer] " + "y" * 20,
+    "%city%%first%" + "€" * 70,
+    "No tags at all, " * 12,
+    "😀" * 33 + "%first%",
+    "%first%" + "x" * 157,  # 160 septets with a plain three-letter name, more with "[x]"
+    "x" * 151 + "%first%",  # where a two-septet character in the name falls decides
+    "ж" * 66 + "%first%",
+]
+
+
+@pytest.mark.parametrize("encoding", ["auto", "GSM", "UCS2"])
+@pytest.mark.parametrize("message", GROUPED_MESSAGES)
+def test_grouped_counting_agrees_with_rendering_every_recipient(ctx, encoding, message):
+    """Recipients are counted a group of equally costly values at a time; the figures, the
+    longest message and the forced-GSM error must be those of rendering each one."""
+    numbers = danish_numbers(90)
+    rows = [
+        {"first": GROUPED_VALUES[n % len(GROUPED_VALUES)], "city": GROUPED_VALUES[(n * 7) % 11]}
+        for n in range(len(numbers))
+    ]
+    mixed = make_list(
+        db.session, "Mixed", list(zip(numbers, rows, strict=True)), fields=["first", "city"]
+    )
+    counted = count_message(db.session, message, encoding, [mixed.id])
+    if counted.list_cost is None:  # the template alone cannot be sent in forced GSM
+        assert encoding == "GSM"
+        return
+    tags = find_tags(message)
+    texts = [render(message, {name: row[name] for name in tags}) for row in rows]
+    expected = summarise_personalised(
+        message,
+        ({name: row[name] for name in tags} for row in rows),
+        "auto" if encoding == "GSM" else encoding,
+    )
+    cost = counted.list_cost
+    assert (cost.recipients, cost.total_segments, cost.ucs2_recipients) == (
+        expected.recipients,
+        expected.total_segments,
+        expected.ucs2_recipients,
+    )
+    assert cost.extra_segment_recipients == expected.extra_segment_recipients
+    assert cost.longest == expected.longest
+    refused = [n for n, text in zip(numbers, texts, strict=True) if non_gsm_characters(text)]
+    if encoding == "GSM" and refused:
+        assert f"The message for +{refused[0]} and {len(refused) - 1} more" in counted.error

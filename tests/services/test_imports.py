@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import make_list
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from webapp.extensions import db
 from webapp.models import (
@@ -683,3 +683,18 @@ def test_command_line_reports_a_wrong_column_without_storing(app, tmp_path):
     assert "No column is called 'fax'" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RecipientList)) == 0
+
+
+def test_a_finished_import_gives_the_planner_statistics(ctx, tmp_path, upload_dir):
+    path = write(tmp_path, "few.csv", "phone\n20123456\n21345678\n")
+
+    import_path(path, upload_dir)
+
+    if db.engine.dialect.name == "sqlite":
+        analysed = db.session.execute(text("SELECT tbl FROM sqlite_stat1")).scalars().all()
+        assert "recipients" in analysed
+    else:  # ANALYZE sets the row estimate at once; autovacuum would only later
+        estimate = db.session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'recipients'")
+        )
+        assert estimate >= 2

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from webapp.models import (
     Campaign,
@@ -45,13 +45,14 @@ class ResolvedRecipients:
     excluded_duplicates: int = 0
 
 
-def finished_recipients(list_id: int) -> tuple[ColumnElement[bool], ...]:
-    """Criteria on `Recipient` for a list's recipients: those of its finished imports only.
+def finished_recipients(list_id: int, recipient=Recipient) -> tuple[ColumnElement[bool], ...]:
+    """Criteria on `Recipient` (or an alias of it) for a list's recipients: those of its
+    finished imports only.
 
     Recipients of an import that is still running, or failed, are never shown or sent to.
     """
     finished = select(ListImport.id).where(ListImport.status == ImportStatus.DONE)
-    return (Recipient.list_id == list_id, Recipient.import_id.in_(finished))
+    return (recipient.list_id == list_id, recipient.import_id.in_(finished))
 
 
 def lists_by_id(session: Session, list_ids: Sequence[int]) -> list[RecipientList]:
@@ -140,12 +141,72 @@ def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipien
     )
 
 
+def page_of_recipients(
+    session: Session, campaign: Campaign, *, offset: int, limit: int
+) -> list[ResolvedRecipient]:
+    """``resolve_recipients(...).recipients[offset:offset + limit]``, read a page at a time.
+
+    The database leaves out the opted-out numbers and, in each list, the numbers an earlier
+    list has; a list's rows are counted only when the page starts beyond it. Reads `limit`
+    rows, not the whole audience: for the preview's table.
+    """
+    found: list[ResolvedRecipient] = []
+    chosen = sources(campaign)
+    for index, source in enumerate(chosen):
+        if len(found) >= limit:
+            break
+        criteria = _new_numbers(source, chosen[:index])
+        statement = source.rows("msisdn", "country", "fields").where(*criteria)
+        rows = session.execute(statement.offset(offset).limit(limit - len(found))).all()
+        if rows:
+            offset = 0
+            found.extend(ResolvedRecipient(m, c, values or {}) for m, c, values in rows)
+        elif offset:
+            counted = select(func.count()).select_from(source.table).where(*source.criteria)
+            offset -= session.scalar(counted.where(*criteria)) or 0
+    return found
+
+
+def count_recipients(session: Session, campaign: Campaign) -> int:
+    """``len(resolve_recipients(...).recipients)``, counted by the database."""
+    chosen = sources(campaign)
+    return sum(
+        session.scalar(
+            select(func.count())
+            .select_from(source.table)
+            .where(*source.criteria, *_new_numbers(source, chosen[:index]))
+        )
+        or 0
+        for index, source in enumerate(chosen)
+    )
+
+
+def _new_numbers(source: Source, earlier: Sequence[Source]) -> list[ColumnElement[bool]]:
+    """Criteria for the rows of `source` that `each_number_once` keeps after `earlier`."""
+    table = source.table
+    criteria = [~exists().where(OptOut.msisdn == table.msisdn)]
+    for previous in earlier:
+        other = aliased(previous.table)
+        criteria.append(~exists().where(other.msisdn == table.msisdn, *previous.criteria_on(other)))
+    return criteria
+
+
 @dataclass(frozen=True)
 class Source:
-    """Some of the people a campaign would reach: rows of one table, read in id order."""
+    """Some of the people a campaign would reach: rows of one table, read in id order.
+
+    `list_id` names the list a `Recipient` source reads (None for a follow-up's source).
+    """
 
     table: type[Recipient] | type[CampaignRecipient]
     criteria: tuple
+    list_id: int | None = None
+
+    def criteria_on(self, alias) -> tuple:
+        """The criteria again, on an alias of the table (to compare two lists' rows)."""
+        if self.list_id is None:
+            raise ValueError("Only list sources are compared with one another.")
+        return finished_recipients(self.list_id, alias)
 
     def rows(self, *columns: str) -> Select:
         selected = [getattr(self.table, column) for column in columns]
@@ -160,7 +221,7 @@ def sources(campaign: Campaign) -> list[Source]:
             CampaignRecipient.state == RecipientState.FAILED,
         )
         return [Source(CampaignRecipient, failed)]
-    return [Source(Recipient, finished_recipients(lst.id)) for lst in campaign.lists]
+    return [Source(Recipient, finished_recipients(lst.id), lst.id) for lst in campaign.lists]
 
 
 def read(session: Session, query: Select):

@@ -2,15 +2,18 @@
 
 `count_message` is the single source of the figures: the htmx counter calls it on every pause in
 typing, and the compose page calls it on a plain submit, so both always agree. Counting a
-template against a big list means loading and rendering every recipient, so the recipients and
-the per-list figures are kept in small in-process LRU caches keyed by everything that changes
-the answer (`audience.audience_state`): typing again what was already counted costs two small
-queries.
+template against a big list needs every recipient's values, so the recipients (as value codes),
+their grouping by what their values cost and the per-list figures are kept in small in-process
+LRU caches keyed by everything that changes the answer (`audience.audience_state`). A new
+message renders one text per group of recipients whose values have the same length and
+character classes (`sms.value_shape`), not one per recipient; typing again what was already
+counted costs two small queries.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from threading import Lock
@@ -42,13 +45,17 @@ from webapp.sms import (
     gsm_spelling,
     non_gsm_characters,
     render,
-    summarise_personalised,
+    summarise_groups,
+    value_shape,
     would_fix_encoding,
 )
 from webapp.sms.gsm import describe_character
 
 AUDIENCE_CACHE_SIZE = 4
-"""Recipient sets kept in memory: 10,000 recipients take about 5 MB."""
+"""Recipient sets kept in memory: numbers and value codes, about 10 MB per 100,000 recipients."""
+
+GROUPS_CACHE_SIZE = 64
+"""Recipient sets grouped by the shapes of one set of tags: typing reuses them at each key."""
 
 COST_CACHE_SIZE = 256
 """Per-list figures kept, one per (message, encoding, lists) combination."""
@@ -263,6 +270,7 @@ def clear_counter_caches() -> None:
     """Forget every cached recipient set and list figure (for benchmarks and tests)."""
     with _cache_lock:
         _audiences.clear()
+        _groups.clear()
         _list_costs.clear()
 
 
@@ -271,16 +279,35 @@ def clear_counter_caches() -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Audience:
-    """The chosen lists resolved: (msisdn, field values) of each recipient, in sending order."""
+    """The chosen lists resolved, in sending order, column by column: each recipient's number,
+    and for each field the code of its value (`values[field][code]`, "" when missing).
 
-    recipients: tuple[tuple[str, dict], ...]
+    Kept instead of each recipient's dict of values: a million recipients fit in tens of MB.
+    """
+
+    msisdns: tuple[str, ...]
+    codes: dict[str, array]
+    values: dict[str, list[str]]
     excluded_opted_out: int
     excluded_duplicates: int
+
+    def values_of(self, index: int, names: Sequence[str]) -> dict[str, str]:
+        return {name: self.values[name][self.codes[name][index]] for name in names}
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """The audience grouped by the shapes of the values of some tags (`sms.value_shape`):
+    (values of the group's first recipient, recipients in it, that recipient's position), in
+    order of position. Every member's message costs what the first one's does."""
+
+    groups: tuple[tuple[dict[str, str], int, int], ...]
 
 
 # functools.lru_cache cannot take a session argument; cachetools' LRU with a lock can be shared
 # by the web server's threads.
 _audiences: LRUCache = LRUCache(AUDIENCE_CACHE_SIZE)
+_groups: LRUCache = LRUCache(GROUPS_CACHE_SIZE)
 _list_costs: LRUCache = LRUCache(COST_CACHE_SIZE)
 _cache_lock = Lock()
 
@@ -297,16 +324,22 @@ def _cost_over_lists(
     # The database URL keeps two apps in one process apart.
     audience_key = (str(session.get_bind().url), audience_state(session, lists))
     cost_key = (message, encoding, plain_values, audience_key)
+    groups_key = (tags, plain_values, audience_key)
     with _cache_lock:
         cached = _list_costs.get(cost_key)
         audience = _audiences.get(audience_key)
+        groups = _groups.get(groups_key)
     if cached is not None:
         return cached
     if audience is None:
         audience = _resolve_audience(session, lists)
         with _cache_lock:
             _audiences[audience_key] = audience
-    result = _personalised_cost(audience, message, encoding, tags, plain_values)
+    if groups is None:
+        groups = _group(audience, tags, gsm_spelling if plain_values else str)
+        with _cache_lock:
+            _groups[groups_key] = groups
+    result = _personalised_cost(audience, groups, message, encoding, tags, plain_values)
     with _cache_lock:
         _list_costs[cost_key] = result
     return result
@@ -320,20 +353,69 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
         ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
         opted_out_numbers(session),
     )
-    return _Audience(tuple(recipients), excluded_opted_out, excluded_duplicates)
+    names = available_fields(lists)
+    codes = {name: array("I") for name in names}
+    values: dict[str, list[str]] = {name: [] for name in names}
+    known: dict[str, dict[str, int]] = {name: {} for name in names}
+    for _, fields in recipients:
+        for name in names:
+            value = fields.get(name) or ""
+            code = known[name].get(value)
+            if code is None:
+                code = known[name][value] = len(values[name])
+                values[name].append(value)
+            codes[name].append(code)
+    msisdns = tuple(msisdn for msisdn, _ in recipients)
+    return _Audience(msisdns, codes, values, excluded_opted_out, excluded_duplicates)
+
+
+def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
+    """Group the recipients by the shapes of their values of `tags` as ``spell`` writes them
+    (the plain-values option's GSM letters, or as they are): one group when no tag."""
+    count = len(audience.msisdns)
+    if not count:
+        return _Groups(())
+    if not tags:
+        return _Groups((({}, count, 0),))
+    columns = []
+    for name in tags:
+        shapes: dict[object, int] = {}
+        shape_codes = [
+            shapes.setdefault(value_shape(spell(v)), len(shapes)) for v in audience.values[name]
+        ]
+        columns.append([shape_codes[code] for code in audience.codes[name]])
+    keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
+    first: dict[object, int] = {}
+    sizes: dict[object, int] = {}
+    for index, key in enumerate(keys):
+        if key in sizes:
+            sizes[key] += 1
+        else:
+            first[key], sizes[key] = index, 1
+    return _Groups(
+        tuple(
+            (
+                {name: spell(value) for name, value in audience.values_of(index, tags).items()},
+                sizes[key],
+                index,
+            )
+            for key, index in sorted(first.items(), key=lambda item: item[1])
+        )
+    )
 
 
 def _personalised_cost(
-    audience: _Audience, message: str, encoding: str, tags: tuple[str, ...], plain_values: bool
+    audience: _Audience,
+    groups: _Groups,
+    message: str,
+    encoding: str,
+    tags: tuple[str, ...],
+    plain_values: bool,
 ) -> tuple[ListCost, str | None]:
     # Under forced GSM, count as the gateway would send it ("auto") and report the recipients
     # whose values need Unicode by number: "recipient 17" means nothing to a user.
     counted_as = "auto" if encoding == GSM else encoding
-    spell = gsm_spelling if plain_values else str
-    rows = (
-        {name: spell(values.get(name) or "") for name in tags} for _, values in audience.recipients
-    )
-    summary = summarise_personalised(message, rows, counted_as)
+    summary = summarise_groups(message, groups.groups, counted_as)
     unicode_values = None
     if (summary.ucs2_recipients or plain_values) and summary.template_alone.encoding == GSM:
         unicode_values = _unicode_values(audience, tags)
@@ -349,23 +431,29 @@ def _personalised_cost(
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None
-    return cost, _gsm_refused_for(audience, message, tags, summary.ucs2_recipients, spell)
+    return cost, _gsm_refused_for(audience, groups, message, summary.ucs2_recipients)
 
 
 def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues:
-    """Scan the used fields' values (not the rendered texts) for characters outside GSM."""
+    """Scan the used fields' values (not the rendered texts) for characters outside GSM: each
+    distinct value once, then which recipients have one."""
+    offending_of = {
+        name: [non_gsm_characters(value) if value else () for value in audience.values[name]]
+        for name in tags
+    }
     examples: list[UnicodeValue] = []
     characters: dict[str, None] = {}
     recipients = 0
-    for msisdn, values in audience.recipients:
+    for index, msisdn in enumerate(audience.msisdns):
         found = False
         for name in tags:
-            value = values.get(name) or ""
-            offending = non_gsm_characters(value) if value else ()
+            code = audience.codes[name][index]
+            offending = offending_of[name][code]
             if not offending:
                 continue
             characters.update(dict.fromkeys(offending))
             if not found and len(examples) < UNICODE_EXAMPLES:
+                value = audience.values[name][code]
                 examples.append(UnicodeValue(msisdn, name, value, offending, gsm_spelling(value)))
             found = True
         recipients += found
@@ -378,21 +466,20 @@ def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues
     )
 
 
-def _gsm_refused_for(
-    audience: _Audience, message: str, tags: tuple[str, ...], refused: int, spell=str
-) -> str:
-    for msisdn, values in audience.recipients:
-        text = render(message, {name: spell(values.get(name) or "") for name in tags})
-        offending = non_gsm_characters(text)
+def _gsm_refused_for(audience: _Audience, groups: _Groups, message: str, refused: int) -> str:
+    # The members of a group agree on needing Unicode; the first such group's first recipient
+    # is the first recipient who does.
+    for values, _, index in groups.groups:
+        offending = non_gsm_characters(render(message, values))
         if offending:
             listed = ", ".join(describe_character(char) for char in offending)
             others = f" and {refused - 1} more" if refused > 1 else ""
             return (
-                f"The message for +{msisdn}{others} cannot be sent in GSM 7-bit: their list "
-                f"values contain {listed}. Choose automatic or Unicode encoding, or correct "
-                "the list."
+                f"The message for +{audience.msisdns[index]}{others} cannot be sent in GSM "
+                f"7-bit: their list values contain {listed}. Choose automatic or Unicode "
+                "encoding, or correct the list."
             )
-    raise AssertionError("summarise_personalised counted a Unicode recipient that is not there")
+    raise AssertionError("summarise_groups counted a Unicode recipient that is not there")
 
 
 def _shown(text: str) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import column, delete, exists, func, or_, select, table, text, update
+from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import (
     Campaign,
@@ -40,6 +40,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _UNFINISHED = ImportStatus.where(lambda status: status.is_unfinished)
 _PHONE_QUERY = re.compile(r"[0-9+\s\-().]+")
 _LIKE_SPECIALS = re.compile(r"([\\%_])")
+
+MIN_INDEXED_QUERY = 3
+"""The search indexes hold trigrams: a shorter query (or a shorter run of digits) scans."""
+
+_SEARCH = table("recipient_search", column("rowid"))
+_search_index_seen: set[str] = set()
 
 
 class ListInvalid(ValueError):
@@ -70,14 +76,31 @@ def check_list_name(session: Session, name: str, *, exclude_id: int | None = Non
 
 
 def visible_lists(session: Session) -> list[RecipientList]:
-    """Every list that is not hidden, newest first."""
+    """Every list that is not hidden, newest first (with who created it, in the same query)."""
     return list(
         session.scalars(
             select(RecipientList)
+            .options(joinedload(RecipientList.created_by))
             .where(RecipientList.hidden.is_(False))
             .order_by(RecipientList.created_at.desc(), RecipientList.id.desc())
         )
     )
+
+
+def latest_imports(session: Session, lists: Iterable[RecipientList]) -> dict[int, ListImport]:
+    """The newest import of each of `lists`, by list id, in one query (not one per list)."""
+    list_ids = [lst.id for lst in lists]
+    if not list_ids:
+        return {}
+    newest = (
+        select(func.max(ListImport.id))
+        .where(ListImport.list_id.in_(list_ids))
+        .group_by(ListImport.list_id)
+    )
+    return {
+        found.list_id: found
+        for found in session.scalars(select(ListImport).where(ListImport.id.in_(newest)))
+    }
 
 
 def find_visible_list(session: Session, list_id: int) -> RecipientList | None:
@@ -105,6 +128,7 @@ def imports_in_progress(session: Session) -> list[ListImport]:
     return list(
         session.scalars(
             select(ListImport)
+            .options(joinedload(ListImport.recipient_list), joinedload(ListImport.created_by))
             .join(RecipientList, ListImport.list_id == RecipientList.id)
             .where(
                 ListImport.status.in_(_UNFINISHED),
@@ -202,7 +226,8 @@ def search_recipients(
     """One page of a list's recipients in file order, optionally those matching `query`.
 
     A query matches a number containing its digits ("20 12" finds 4520123456) or any field
-    value containing it, case ignored for ASCII letters.
+    value containing it, case ignored. From three characters on, a search index finds them
+    (migration 0005); a shorter query scans the list.
     """
     statement = _visible_recipients(recipient_list)
     query = query.strip()
@@ -239,17 +264,59 @@ def search_recipients(
 
 def _matches(session: Session, query: str):
     """Numbers containing the query's digits, or a field value containing the query."""
-    pattern = "%" + _LIKE_SPECIALS.sub(r"\\\1", query) + "%"
-    # json_each walks the values (not the names) of the fields object, unescaped.
-    each = "json_each_text" if session.get_bind().dialect.name == "postgresql" else "json_each"
-    values = getattr(func, each)(Recipient.fields).table_valued("value").alias("field_value")
-    conditions = [
-        exists(select(1).select_from(values).where(values.c.value.ilike(pattern, escape="\\")))
-    ]
     digits = re.sub(r"\D", "", query)
-    if digits and _PHONE_QUERY.fullmatch(query):
+    phone_like = bool(digits) and _PHONE_QUERY.fullmatch(query) is not None
+    dialect = session.get_bind().dialect.name
+    indexed = len(query) >= MIN_INDEXED_QUERY and "\n" not in query  # values are one a line
+    if indexed and dialect == "sqlite" and _has_search_table(session):
+        return _matches_in_search_table(query, digits if phone_like else "")
+    pattern = "%" + _LIKE_SPECIALS.sub(r"\\\1", query) + "%"
+    if indexed and dialect == "postgresql":
+        # The expression of the pg_trgm index: the values one a line (migration 0005).
+        values = func.recipient_field_values(Recipient.fields)
+        conditions = [values.ilike(pattern, escape="\\")]
+    else:
+        # json_each walks the values (not the names) of the fields object, unescaped.
+        each = "json_each_text" if dialect == "postgresql" else "json_each"
+        value = getattr(func, each)(Recipient.fields).table_valued("value").alias("field_value")
+        conditions = [
+            exists(select(1).select_from(value).where(value.c.value.ilike(pattern, escape="\\")))
+        ]
+    if phone_like:
         conditions.append(Recipient.msisdn.contains(digits, autoescape=True))
     return or_(*conditions)
+
+
+def _matches_in_search_table(query: str, digits: str):
+    """The FTS5 trigram table's phrase match: a substring, case ignored (Unicode folding)."""
+    expression = f"field_values : {_fts_phrase(query)}"
+    conditions = []
+    if len(digits) >= MIN_INDEXED_QUERY:
+        expression += f" OR msisdn : {_fts_phrase(digits)}"
+    elif digits:
+        conditions.append(Recipient.msisdn.contains(digits, autoescape=True))
+    found = select(_SEARCH.c.rowid).where(
+        text("recipient_search MATCH :expression").bindparams(expression=expression)
+    )
+    return or_(Recipient.id.in_(found), *conditions)
+
+
+def _fts_phrase(text_: str) -> str:
+    """A string FTS5 reads literally: double-quoted, inner quotes doubled."""
+    return '"' + text_.replace('"', '""') + '"'
+
+
+def _has_search_table(session: Session) -> bool:
+    """Whether migration 0005 made the FTS5 table (this SQLite has FTS5); remembered once seen."""
+    url = str(session.get_bind().url)
+    if url not in _search_index_seen:
+        found = session.scalar(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recipient_search'")
+        )
+        if not found:
+            return False
+        _search_index_seen.add(url)
+    return True
 
 
 def recipients_for_export(session: Session, recipient_list: RecipientList) -> Iterator[Recipient]:

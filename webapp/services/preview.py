@@ -19,7 +19,14 @@ from webapp.gateway.pricing import PriceTable
 from webapp.models import Campaign, User, campaign_lists, utcnow
 from webapp.money import money_text
 from webapp.services.actors import user_id_of
-from webapp.services.audience import ResolvedRecipient, ResolvedRecipients, resolve_recipients
+from webapp.services.audience import (
+    ResolvedRecipient,
+    ResolvedRecipients,
+    count_recipients,
+    page_of_recipients,
+    resolve_fields,
+    resolve_recipients,
+)
 from webapp.services.campaigns.confirmation import batch_size_for, chunks, content_fingerprint
 from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
@@ -297,16 +304,17 @@ def recipient_messages(
     page: int = 1,
     per_page: int = 50,
     price_table: PriceTable | None = None,
+    total: int | None = None,
 ) -> tuple[list[RecipientMessage], int]:
     """Every recipient's own message: text, encoding, segments and price; one page of them.
 
     ``costlier_only`` keeps the recipients whose personalised text needs Unicode or more
     segments than the template with empty fields (a long name, a non-GSM character in a field).
+    Unfiltered and in list order only the page is read (and counted, unless the caller knows
+    the `total`, as a current preview does); a search, filter or sort reads every recipient.
     """
     table = price_table or PriceTable()
-    resolved = resolve_recipients(session, campaign)
     counted_as = engine_encoding(campaign.encoding)
-    baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
     needle = search.strip().lower()
     cache: dict[str, tuple[int, str]] = {}
     start = (max(1, page) - 1) * per_page
@@ -321,10 +329,13 @@ def recipient_messages(
             recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
         )
 
-    if not needle and not costlier_only and not sort:  # only the page needs rendering
-        page_of = resolved.recipients[start : start + per_page]
-        rows = [message_of(r, render_for(campaign, resolved.fields, r.fields)) for r in page_of]
-        return rows, len(resolved.recipients)
+    if not needle and not costlier_only and not sort:  # only the page needs reading
+        fields = resolve_fields(session, campaign)
+        page_of = page_of_recipients(session, campaign, offset=start, limit=per_page)
+        rows = [message_of(r, render_for(campaign, fields, r.fields)) for r in page_of]
+        return rows, count_recipients(session, campaign) if total is None else total
+    resolved = resolve_recipients(session, campaign)
+    baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
     rows: list[RecipientMessage] = []
     for recipient in resolved.recipients:
         text = render_for(campaign, resolved.fields, recipient.fields)

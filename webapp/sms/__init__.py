@@ -26,9 +26,11 @@ from webapp.sms.personalise import (
     check_tags,
     find_tags,
     render,
+    summarise_groups,
     summarise_personalised,
     tagvalues_for,
     to_gateway_tags,
+    value_shape,
 )
 from webapp.sms.segments import (
     GSM,
@@ -68,8 +70,10 @@ __all__ = [
     "render",
     "replace_lookalikes",
     "split_segments",
+    "summarise_groups",
     "summarise_personalised",
     "tagvalues_for",
     "to_gateway_tags",
+    "value_shape",
     "would_fix_encoding",
 ]

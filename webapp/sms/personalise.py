@@ -12,13 +12,16 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from webapp.sms.gsm import EncodingError
+from webapp.sms.gsm import EXTENSION_CHARACTERS, EncodingError, non_gsm_characters
 from webapp.sms.segments import AUTO, UCS2, Analysis, analyze
 
 TAG_PATTERN = re.compile(r"%([A-Za-z0-9_]+)%")
 """A tag: a field name of letters, digits and underscores between two percent signs."""
 
 _ANALYSIS_CACHE_SIZE = 4096
+_TWO_UNITS_PATTERN = re.compile(
+    "[" + re.escape("".join(sorted(EXTENSION_CHARACTERS))) + "\ud800-\udfff\U00010000-\U0010ffff]"
+)
 
 
 class UnknownTagError(ValueError):
@@ -97,6 +100,18 @@ def summarise_personalised(
     replacement. Raises UnknownTagError for a row missing a tag's field, and EncodingError
     (naming the recipient) when `encoding` is "GSM" and a rendered message does not fit it.
     """
+    return summarise_groups(template, ((row, 1, index) for index, row in enumerate(rows)), encoding)
+
+
+def summarise_groups(
+    template: str, groups: Iterable[tuple[Mapping[str, str | None], int, int]], encoding: str = AUTO
+) -> PersonalisationSummary:
+    """`summarise_personalised` over groups of recipients whose messages cost the same.
+
+    Each group is (the values of its first recipient, how many recipients, that recipient's
+    position), in order of position; `value_shape` says which values cost the same. The
+    figures are those of every recipient rendered one by one, the longest message included.
+    """
     parts, names = _parse(template)
     template_alone = analyze(_render_parts(parts, dict.fromkeys(names, "")), encoding)
     analyze_cached = functools.lru_cache(maxsize=_ANALYSIS_CACHE_SIZE)(
@@ -105,7 +120,7 @@ def summarise_personalised(
     recipients = total_segments = ucs2_recipients = extra_segment_recipients = 0
     longest: LongestMessage | None = None
     longest_key = (-1, 0)
-    for index, row in enumerate(rows):
+    for row, count, index in groups:
         try:
             text = _render_parts(parts, row)
             analysis = analyze_cached(text)
@@ -115,12 +130,12 @@ def summarise_personalised(
             raise EncodingError(
                 error.characters, f"The message for recipient {index + 1}"
             ) from None
-        recipients += 1
-        total_segments += analysis.segments
+        recipients += count
+        total_segments += analysis.segments * count
         if analysis.encoding == UCS2:
-            ucs2_recipients += 1
+            ucs2_recipients += count
         if analysis.segments > template_alone.segments:
-            extra_segment_recipients += 1
+            extra_segment_recipients += count
         # Most segments first; among equals, the one with the least room left.
         key = (analysis.segments, -analysis.remaining)
         if key > longest_key:
@@ -133,6 +148,20 @@ def summarise_personalised(
         extra_segment_recipients=extra_segment_recipients,
         template_alone=template_alone,
     )
+
+
+def value_shape(value: str) -> str | tuple[int, bool]:
+    """What a tag's value changes in any message's cost: (length, needs Unicode) when each of
+    its characters takes one unit in either encoding, else the value itself.
+
+    Two values of the same shape give every template the same encoding, units and segments:
+    only characters that take two units (GSM extension characters, characters beyond the
+    BMP, whose place decides where a segment must break early) or lone surrogates (an error)
+    make the exact text matter.
+    """
+    if _TWO_UNITS_PATTERN.search(value):
+        return value
+    return len(value), bool(non_gsm_characters(value))
 
 
 def to_gateway_tags(template: str, field_order: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -72,7 +72,8 @@ def _campaign(campaign_id: int) -> Campaign:
 @bp.route("/")
 @requires(Role.VIEWER)
 def index():
-    return render_template("campaigns/index.html", campaigns=campaigns.list_campaigns(db.session))
+    page = campaigns.campaigns_page(db.session, max(1, request.args.get("page", 1, type=int)))
+    return render_template("campaigns/index.html", campaigns=page)
 
 
 def _form_for(campaign: Campaign | None) -> CampaignForm:
@@ -278,7 +279,7 @@ def preview(campaign_id: int):
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
-            **_messages_context(campaign),
+            **_messages_context(campaign, current=current),
         )
     )
     # Back (or a restored tab) must ask again, so a confirmed campaign shows that it was sent.
@@ -294,7 +295,14 @@ def _table_args() -> dict[str, str]:
     }
 
 
-def _messages_context(campaign: Campaign) -> dict:
+def _known_total(campaign: Campaign, current: bool | None) -> int | None:
+    """The number of recipients when the stored preview is current: it counted them."""
+    if current is None:
+        current = campaigns.preview_is_current(db.session, campaign)
+    return campaign.preview_summary["recipients"] if current and campaign.preview_summary else None
+
+
+def _messages_context(campaign: Campaign, current: bool | None = None) -> dict:
     page = page_number(request.args.get("page"))
     search = request.args.get("q", "")[:100]
     costlier = request.args.get("costlier") == "1"
@@ -307,6 +315,7 @@ def _messages_context(campaign: Campaign) -> dict:
         sort=sort if sort in ("segments", "-segments") else "",
         page=page,
         per_page=PER_PAGE,
+        total=_known_total(campaign, current),
     )
     shown = Page(rows, total, page, PER_PAGE)
     return {
@@ -397,7 +406,7 @@ def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
     form = SendTestForm(formdata=formdata)
     if formdata is None and current_user.phone:
         form.numbers.data = current_user.phone
-    sample_rows, _ = recipient_messages(db.session, campaign, per_page=20)
+    sample_rows, _ = recipient_messages(db.session, campaign, per_page=20, total=0)
     form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
     return form
 

@@ -48,9 +48,11 @@ def upload_too_large(error):
 
 
 def _index_page(upload_form: UploadForm, status: int = 200):
+    shown = lists.visible_lists(db.session)
     return render_template(
         "lists/index.html",
-        lists=lists.visible_lists(db.session),
+        lists=shown,
+        latest_imports=lists.latest_imports(db.session, shown),
         in_progress=lists.imports_in_progress(db.session),
         upload_form=upload_form,
         opt_out_count=optouts.opt_out_count(db.session),

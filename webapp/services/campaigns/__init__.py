@@ -54,8 +54,8 @@ from webapp.services.campaigns.payload import (
 )
 from webapp.services.campaigns.queries import (
     batches_in_state,
+    campaigns_page,
     follow_ups_of,
-    list_campaigns,
     selectable_lists,
     sent_tests_of,
 )
@@ -84,7 +84,7 @@ __all__ = [
     "each_number_once",
     "follow_ups_of",
     "gateway_encoding",
-    "list_campaigns",
+    "campaigns_page",
     "lists_by_id",
     "preview_is_current",
     "recent_duplicates",

@@ -36,6 +36,7 @@ from webapp.services.campaigns.errors import (
 )
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
+from webapp.statistics import refresh_statistics
 
 
 def content_fingerprint(session: Session, campaign: Campaign) -> str:
@@ -184,6 +185,7 @@ def confirm_campaign(
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())
     session.commit()
+    refresh_statistics(session)  # campaign_recipients just grew by a whole audience
     return campaign
 
 

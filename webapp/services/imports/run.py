@@ -41,6 +41,7 @@ from webapp.services.audience import finished_recipients
 from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
 from webapp.services.imports.integrity import check_unchanged
 from webapp.services.imports.limits import within_limits
+from webapp.statistics import refresh_statistics
 
 CHUNK_ROWS = 5_000
 """Rows stored per transaction: big enough for fast bulk inserts, small enough for steady
@@ -87,6 +88,7 @@ def run_import(
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
         check_unchanged(list_import, path)
         _finish(session, import_id, counts, run)
+        refresh_statistics(session)
     except ImportCancelled:
         if _still_mine(session, import_id, run):
             _discard_rows(session, import_id)

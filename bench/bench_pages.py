@@ -1,0 +1,322 @@
+"""Time the main pages, the list search and the counter as a workspace grows (issue 13).
+
+Run by hand:
+    .venv/bin/python bench/bench_pages.py [--campaigns 10000] [--lists 200]
+        [--recipients 100000] [--requests 20] [--quick]
+    .venv/bin/python bench/bench_pages.py \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+Builds a workspace through the services: the big list is a CSV file imported by
+`imports.import_file` (so every index and summary the import keeps is there), one small list
+and one previewed campaign likewise; the other lists and campaigns are SQL copies of those
+(`--lists` lists of 20 recipients, `--campaigns` campaigns). On the big list one draft is
+previewed (the preview page) and one campaign confirmed (the campaign page). Then each page is
+requested through the Flask test client as a signed-in sender, a couple of times to warm up and
+then `--requests` times, and p50, p95 and the SQL statements per request are printed
+(statements counted by a `before_cursor_execute` listener). `--quick` scales everything down
+for a check that the script runs. Goals (on the 2-core machine) are printed beside each row;
+the machine is shared, so run it twice and compare: "CPU p50" is this process's own CPU time
+per request (the database server's is not in it), steadier than wall time on a busy machine.
+Prints; asserts nothing.
+
+WARNING: with a PostgreSQL URL the schema ``public`` of that database is dropped and recreated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench_counter import signed_in_client
+from bench_dispatch import build_app
+from sqlalchemy import event, insert, select
+
+from webapp.extensions import db
+from webapp.models import (
+    Campaign,
+    ListImport,
+    Recipient,
+    RecipientList,
+    Role,
+    campaign_lists,
+    utcnow,
+)
+from webapp.services import accounts, campaigns, imports
+from webapp.services.campaigns import CampaignDraft
+from webapp.services.counter import clear_counter_caches
+from webapp.services.preview import preview_campaign
+
+PASSWORD = "correct horse battery"
+MESSAGE = "Hi %first_name%, our spring sale starts today: 20% off everything in store. See you!"
+FIRST_NAMES = ["Ann", "Karen", "Peter", "Søren", "Åse", "Zoë", "Mikkel", "Ida", "Jürgen", "Li"]
+CITIES = ["København", "Aarhus", "Odense", "Aalborg", "Esbjerg", "Randers", "Kolding"]
+SMALL_LIST_ROWS = 20
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--campaigns", type=int, default=10_000)
+    parser.add_argument("--lists", type=int, default=200)
+    parser.add_argument("--recipients", type=int, default=100_000, help="in the big list")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per page")
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 campaigns, 30 lists, 10,000 recipients"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL URL to use instead of a temporary SQLite file (its schema public "
+        "is dropped and recreated)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.campaigns, args.lists, args.recipients = 1_000, 30, 10_000
+        args.requests = min(args.requests, 10)
+    return args
+
+
+# --- Building the workspace ----------------------------------------------------------------
+
+
+def write_csv(path: Path, rows: int, start: int = 20_100_000) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["phone", "first_name", "city", "born"])
+        for n in range(rows):
+            name = FIRST_NAMES[n % len(FIRST_NAMES)] + ("" if n % 3 else "a" * (n % 7))
+            writer.writerow([f"+45 {start + n}", name, CITIES[n % len(CITIES)], 1950 + n % 60])
+    return path
+
+
+def import_list(session, folder: Path, name: str, rows: int, user) -> RecipientList:
+    path = write_csv(folder / f"{name}.csv", rows)
+    finished = imports.import_file(
+        session,
+        path,
+        upload_dir=folder / "uploads",
+        default_country="DK",
+        list_name=name,
+        user=user,
+    )
+    return session.get(RecipientList, finished.list_id)
+
+
+def copy_lists(session, template: RecipientList, count: int) -> None:
+    """`count` more lists like `template`: the list, its import and its recipients, by SQL."""
+    list_table, import_table = RecipientList.__table__, ListImport.__table__
+    first_import = session.scalar(select(ListImport).where(ListImport.list_id == template.id))
+    recipients = list(
+        session.execute(
+            select(Recipient.msisdn, Recipient.country, Recipient.line, Recipient.fields).where(
+                Recipient.list_id == template.id
+            )
+        )
+    )
+    now = utcnow()
+    for n in range(count):
+        list_id = session.execute(
+            insert(list_table).values(
+                name=f"Customers {n:04}",
+                fields=template.fields,
+                recipient_count=template.recipient_count,
+                created_at=now - timedelta(minutes=n),
+                created_by_id=template.created_by_id,
+                hidden=False,
+            )
+        ).inserted_primary_key[0]
+        columns = {
+            column.key: getattr(first_import, column.key)
+            for column in import_table.columns
+            if column.key != "id"
+        }
+        import_id = session.execute(
+            insert(import_table).values({**columns, "list_id": list_id})
+        ).inserted_primary_key[0]
+        session.execute(
+            insert(Recipient.__table__),
+            [
+                {
+                    "list_id": list_id,
+                    "import_id": import_id,
+                    "msisdn": msisdn,
+                    "country": country,
+                    "line": line,
+                    "fields": fields,
+                    "landline": False,
+                }
+                for msisdn, country, line, fields in recipients
+            ],
+        )
+    session.commit()
+
+
+def copy_campaigns(session, template: Campaign, count: int) -> None:
+    """`count` more campaigns like `template` (a previewed draft), by SQL in chunks."""
+    table = Campaign.__table__
+    row = session.execute(select(table).where(table.c.id == template.id)).mappings().one()
+    values = {key: value for key, value in row.items() if key != "id"}
+    list_ids = [lst.id for lst in template.lists]
+    now = utcnow()
+    for start in range(0, count, 2_000):
+        numbers = range(start, min(count, start + 2_000))
+        session.execute(
+            insert(table),
+            [
+                {**values, "name": f"Campaign {n:05}", "created_at": now - timedelta(minutes=n)}
+                for n in numbers
+            ],
+        )
+    session.flush()
+    copies = session.scalars(select(Campaign.id).where(Campaign.id != template.id)).all()
+    links = [
+        {"campaign_id": campaign_id, "list_id": list_id, "position": 0}
+        for campaign_id in copies
+        for list_id in list_ids
+    ]
+    for start in range(0, len(links), 5_000):
+        session.execute(insert(campaign_lists), links[start : start + 5_000])
+    session.commit()
+
+
+def draft(session, user, name: str, list_id: int) -> Campaign:
+    return campaigns.save_draft(
+        session, user, CampaignDraft(name=name, sender="Shop", message=MESSAGE, list_ids=[list_id])
+    )
+
+
+def preview(session, campaign: Campaign, user) -> None:
+    preview_campaign(session, campaign, user, None, honours_dry_run=False, batch_size=10_000)
+
+
+def build_workspace(app, folder: Path, args) -> dict:
+    timings = {}
+    with app.app_context():
+        session = db.session
+        user = accounts.create_user(session, "sender@example.com", PASSWORD, Role.SENDER)
+        started = time.perf_counter()
+        big = import_list(session, folder, "Everyone", args.recipients, user)
+        timings["import of the big list"] = time.perf_counter() - started
+        small = import_list(session, folder, "Customers", SMALL_LIST_ROWS, user)
+        started = time.perf_counter()
+        copy_lists(session, small, max(0, args.lists - 2))
+        template = draft(session, user, "Spring sale", small.id)
+        preview(session, template, user)
+        copy_campaigns(session, template, max(0, args.campaigns - 2))
+        timings["copies of lists and campaigns"] = time.perf_counter() - started
+        big_draft = draft(session, user, "Everyone, draft", big.id)
+        started = time.perf_counter()
+        preview(session, big_draft, user)
+        timings["preview of the big draft"] = time.perf_counter() - started
+        sent = draft(session, user, "Everyone, confirmed", big.id)
+        preview(session, sent, user)
+        started = time.perf_counter()
+        campaigns.confirm_campaign(session, sent, user, batch_size=10_000)
+        timings["confirmation of the big campaign"] = time.perf_counter() - started
+        ids = {"big_list": big.id, "draft": big_draft.id, "sent": sent.id}
+    for label, seconds in timings.items():
+        print(f"  {label:<40} {seconds:7.2f} s")
+    return ids
+
+
+# --- Timing the pages ----------------------------------------------------------------------
+
+
+class StatementCounter:
+    def __init__(self, engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args) -> None:
+        self.count += 1
+
+
+def pages(ids: dict, args) -> list[tuple[str, str, str, float]]:
+    """(label, method, path, goal in ms) of each row of the issue's table."""
+    last = max(1, -(-args.campaigns // 50))
+    big, draft_id, sent = ids["big_list"], ids["draft"], ids["sent"]
+    return [
+        ("floor: /account", "GET", "/account", 0),
+        ("campaigns list, page 1", "GET", "/campaigns/", 50),
+        (f"campaigns list, page {last}", "GET", f"/campaigns/?page={last}", 50),
+        (f"lists list ({args.lists} lists)", "GET", "/lists/", 50),
+        ("preview page, big draft", "GET", f"/campaigns/{draft_id}/preview", 100),
+        ("list page, big list", "GET", f"/lists/{big}", 50),
+        ("list search q=Jürgen", "HX", f"/lists/{big}/recipients?q=J%C3%BCrgen", 50),
+        ("list search q=2005", "HX", f"/lists/{big}/recipients?q=2005", 50),
+        ("campaign page, big confirmed", "GET", f"/campaigns/{sent}", 50),
+        ("counter, new message each keystroke", "COUNTER", "/compose/counter", 25),
+    ]
+
+
+def time_page(client, headers, counter, method, path, requests, big_list) -> tuple[list, ...]:
+    timings, cpu, statements = [], [], []
+    for n in range(requests + 2):  # two to warm up
+        before = counter.count
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if method == "COUNTER":
+            form = {"message": f"{MESSAGE} {n}", "encoding": "auto", "list_ids": str(big_list)}
+            response = client.post(path, data=form, headers=headers)
+        elif method == "HX":
+            response = client.get(path, headers=headers)
+        else:
+            response = client.get(path)  # the full page, as a browser asks for it
+        elapsed = (time.perf_counter() - started) * 1000
+        cpu_elapsed = (time.process_time() - cpu_started) * 1000
+        assert response.status_code == 200, (path, response.status_code)
+        if n >= 2:
+            timings.append(elapsed)
+            cpu.append(cpu_elapsed)
+            statements.append(counter.count - before)
+    return timings, cpu, statements
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(len(ordered) * share) - 1)]
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        app = build_app(folder, args.database_url)
+        dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
+        print(
+            f"Workspace on {dialect}: {args.campaigns:,} campaigns, {args.lists} lists, "
+            f"one list of {args.recipients:,} recipients"
+        )
+        ids = build_workspace(app, folder, args)
+        with app.app_context():
+            counter = StatementCounter(db.engine)
+        clear_counter_caches()
+        client, headers = signed_in_client(app)
+        print(
+            f"\n{'page':<40} {'p50 ms':>8} {'p95 ms':>8} {'CPU p50':>8} {'SQL':>5} {'bytes':>9}"
+            "  goal (p95)"
+        )
+        for label, method, path, goal in pages(ids, args):
+            requests = args.requests * 5 if method == "COUNTER" else args.requests
+            timings, cpu, statements = time_page(
+                client, headers, counter, method, path, requests, ids["big_list"]
+            )
+            size = len(client.get(path).data) if method == "GET" else 0
+            p95 = percentile(timings, 0.95)
+            met = "met" if p95 < goal else "MISSED"
+            verdict = f"under {goal:.0f} ms: {met}" if goal else ""
+            sql = f"{min(statements)}" + ("" if min(statements) == max(statements) else "+")
+            print(
+                f"{label:<40} {statistics.median(timings):8.1f} {p95:8.1f}"
+                f" {statistics.median(cpu):8.1f} {sql:>5}"
+                f" {size:>9,}  {verdict}"
+            )
+        app.extensions["gateway"].close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
