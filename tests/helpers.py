@@ -55,17 +55,26 @@ def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     return [f"45{start + n}" for n in range(count)]
 
 
-def sent_campaign(session, user, client, numbers, *, batch_size=2, name="Tracked", **options):
-    """A campaign to ``numbers`` (a new list), previewed, confirmed and sent through ``client``
-    (the sandbox) in batches of ``batch_size``; the sandbox gets no callback URL, so a test
-    posts the delivery reports itself."""
+def sent_campaign(
+    session,
+    user,
+    client,
+    numbers,
+    *,
+    batch_size=2,
+    name="Tracked",
+    message="Hi there",
+    fields=(),
+    **options,
+):
+    """A campaign to ``numbers`` (a new list; msisdns or (msisdn, fields) pairs), previewed,
+    confirmed and sent through ``client`` (the sandbox) in batches of ``batch_size``; the
+    sandbox gets no callback URL, so a test posts the delivery reports itself."""
     from webapp.services import campaigns, dispatch
     from webapp.services.preview import preview_campaign
 
-    people = make_list(session, f"{name} list", numbers)
-    draft = campaigns.CampaignDraft(
-        name=name, sender="Shop", message="Hi there", list_ids=[people.id]
-    )
+    people = make_list(session, f"{name} list", numbers, fields=fields)
+    draft = campaigns.CampaignDraft(name=name, sender="Shop", message=message, list_ids=[people.id])
     campaign = campaigns.save_draft(session, user, draft)
     preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=batch_size)
     campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)

@@ -5,12 +5,15 @@ got."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from helpers import PASSWORD, danish_numbers
 from playwright.sync_api import expect
 
 from webapp.models import Role
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -67,19 +70,32 @@ def test_upload_compose_preview_send_and_inbox(
     expect(page.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
     screenshot("campaign-2-preview")
 
+    sandbox.config.report_delay_seconds = 4  # reports come after the page shows "done"
     page.get_by_role("checkbox", name="Send “Spring sale” to 5 recipients for 0.75 DKK").check()
     page.get_by_role("button", name="Confirm and send").click()
     expect(page.get_by_text("Confirmed for 5 recipients")).to_be_visible()
     expect(page.locator("#progress")).to_contain_text("5 of 5 recipients sent", timeout=20_000)
     expect(page.locator("#progress")).to_contain_text("done")
-    # The sandbox posts signed delivery reports back to the dashboard's webhook.
-    for _ in range(20):
-        page.reload()
-        if page.locator('[data-test="awaiting"]').inner_text().startswith("0 "):
-            break
-        page.wait_for_timeout(250)
-    expect(page.locator('[data-test="awaiting"]')).to_have_text(re.compile(r"^0 "))
-    screenshot("campaign-3-sent")
+    # The sandbox posts signed delivery reports back to the dashboard's webhook; the results
+    # and the outcome table fill in by themselves, without a reload.
+    awaiting = page.locator('[data-test="awaiting"]')
+    expect(awaiting).to_have_text(re.compile(r"^5 "))
+    page.evaluate("window.notReloaded = true")
+    expect(awaiting).to_have_text(re.compile(r"^0 "), timeout=20_000)
+    expect(page.locator('[data-test="reporting"]')).to_have_count(0)  # polling stopped
+    assert page.evaluate("window.notReloaded") is True
+    outcomes = page.locator("#outcomes")
+    expect(outcomes).not_to_contain_text("Awaiting report")
+    expect(outcomes.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
+    screenshot("campaign-3-results")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV", exact=True).click()
+    saved = ARTIFACTS / "campaign-outcomes.csv"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "Spring_sale-outcomes.csv"
+    exported = saved.read_text(encoding="utf-8-sig")
+    assert exported.count("\n") == 6 and "Hi Zoë, spring is here" in exported
 
     page.get_by_role("link", name="Sandbox inbox").click()
     expect(page.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()

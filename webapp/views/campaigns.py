@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -14,16 +15,18 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user
+from werkzeug.utils import secure_filename
 
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, Role
-from webapp.services import audience, campaigns, delivery, dispatch
+from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
+from webapp.services import audience, campaigns, delivery, dispatch, outcomes
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -34,7 +37,7 @@ from webapp.services.pages import Page
 from webapp.services.preview import PreviewFailed, preview_campaign, recipient_messages
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
-from webapp.views.common import default_country, flash_form_errors
+from webapp.views.common import csv_response, default_country, flash_form_errors
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -374,7 +377,86 @@ def show(campaign_id: int):
         unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
-        delivery=delivery.delivery_summary(db.session, campaign),
+        **_results_context(campaign),
+        **_outcomes_context(campaign),
+    )
+
+
+# --- Results: delivery figures, the outcome table, exports ------------------------------------
+
+
+def _results_context(campaign: Campaign) -> dict:
+    summary = delivery.delivery_summary(db.session, campaign)
+    hours = current_app.config["SMS_VALIDITY_HOURS"]
+    return {
+        "delivery": summary,
+        "usage": outcomes.usage_by_country(campaign),
+        "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
+    }
+
+
+def _outcome_filter() -> outcomes.OutcomeFilter:
+    args = request.args
+    return outcomes.OutcomeFilter(
+        outcome=args.get("outcome", "")[:16],
+        country=args.get("country", "")[:2],
+        reason=args.get("reason", "")[:16],
+        search=args.get("q", "")[:100],
+    )
+
+
+def _outcomes_context(campaign: Campaign) -> dict:
+    chosen = _outcome_filter()
+    page = outcomes.outcome_page(
+        db.session, campaign, chosen, page=request.args.get("page", 1, type=int), per_page=PER_PAGE
+    )
+    return {
+        "outcome_page": page,
+        "chosen": chosen,
+        "choices": outcomes.filter_choices(db.session, campaign),
+        "outcome_words": list(DeliveryOutcome),
+    }
+
+
+@bp.route("/<int:campaign_id>/results")
+@requires(Role.VIEWER)
+def results(campaign_id: int):
+    """The live delivery figures (an htmx fragment that polls until no report can come)."""
+    campaign = _campaign(campaign_id)
+    response = make_response(
+        render_template("campaigns/_results.html", campaign=campaign, **_results_context(campaign))
+    )
+    response.headers["HX-Trigger"] = "results-changed"  # the outcome table refreshes too
+    return response
+
+
+@bp.route("/<int:campaign_id>/outcomes")
+@requires(Role.VIEWER)
+def outcome_table(campaign_id: int):
+    """The per-recipient outcome table: filtered, searched, a page at a time."""
+    campaign = _campaign(campaign_id)
+    if request.htmx:
+        return render_template(
+            "campaigns/_outcomes.html", campaign=campaign, **_outcomes_context(campaign)
+        )
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id, **request.args))
+
+
+@bp.route("/<int:campaign_id>/export")
+@requires(Role.VIEWER)
+def export(campaign_id: int):
+    """Every recipient's outcome as CSV (comma or semicolon) or .xlsx, streamed."""
+    campaign = _campaign(campaign_id)
+    name = secure_filename(campaign.name) or f"campaign-{campaign.id}"
+    if request.args.get("format") == "xlsx":
+        return Response(
+            stream_with_context(outcomes.export_xlsx(db.session, campaign)),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}-outcomes.xlsx"'},
+        )
+    separator = outcomes.SEPARATORS.get(request.args.get("sep", "comma"), ",")
+    return csv_response(
+        outcomes.export_csv(db.session, campaign, separator), f"{name}-outcomes.csv"
     )
 
 
