@@ -48,7 +48,7 @@ class JobQueue:
         self.huey = _make_huey(app)
         self.tasks = {name: self._register(name, function) for name, function in JOBS.items()}
         self.huey.periodic_task(crontab(minute="*"), name="every_minute")(
-            self._in_context(lambda: JOBS["send_due_campaigns"]())
+            self._in_context(lambda: (JOBS["send_due_campaigns"](), JOBS["reconcile_batches"]()))
         )
         self.consumer = None
         self._consumer_lock = threading.Lock()
@@ -161,6 +161,17 @@ def send_due_campaigns() -> list[int]:
     for campaign_id in due:
         current_app.extensions["jobs"].dispatch_campaign(campaign_id)
     return due
+
+
+@job
+def reconcile_batches() -> int:
+    """Every minute: confirm unconfirmed batches that delivery reports prove were accepted."""
+    from webapp.services.reconcile import reconcile_unconfirmed
+
+    confirmed = reconcile_unconfirmed(db.session)
+    for item in confirmed:
+        log.info("campaign %s: batch %s confirmed by %s reports", *vars(item).values())
+    return len(confirmed)
 
 
 def delivery_report_url(app) -> str | None:

@@ -371,3 +371,42 @@ def _xlsx_chunks(session: Session, rendering: _Rendering) -> Iterator[bytes]:
         out.seek(0)
         while chunk := out.read(64 * 1024):
             yield chunk
+
+
+# --- The command line's report ---------------------------------------------------------------
+
+
+def campaign_report(session: Session, campaign: Campaign) -> dict:
+    """What ``flask campaigns report`` prints: recipients, counts per gateway status and in
+    words, the delivery rate, usage per country, and every batch that went unconfirmed."""
+    from webapp.services.delivery import delivery_summary
+
+    summary = delivery_summary(session, campaign)
+    statuses = session.execute(
+        select(R.delivery_status, func.count())
+        .where(R.campaign_id == campaign.id, R.delivery_status.is_not(None))
+        .group_by(R.delivery_status)
+    ).all()
+    unconfirmed = []
+    for batch in campaign.batches:
+        note = batch.error_message or ""
+        if batch.state == BatchState.UNCONFIRMED or "unconfirmed" in note or "Decided" in note:
+            unconfirmed.append(
+                {"batch": batch.number, "state": batch.state.value, "resolution": note}
+            )
+    return {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status.value,
+        "recipients": campaign.recipient_count,
+        "sent": summary.base,
+        "gateway_statuses": {status: count for status, count in sorted(statuses)},
+        "outcomes": {o.label: summary.counts[o] for o in DeliveryOutcome},
+        "delivery_rate": summary.delivery_rate,
+        "countries": [
+            {"country": u.country, "segments": u.segments, "cost": money_text(u.cost)}
+            for u in usage_by_country(campaign)
+        ],
+        "currency": campaign.currency,
+        "unconfirmed_batches": unconfirmed,
+    }

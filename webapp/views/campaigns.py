@@ -26,7 +26,7 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
-from webapp.services import audience, campaigns, delivery, dispatch, outcomes
+from webapp.services import audience, campaigns, delivery, dispatch, outcomes, reconcile
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -369,12 +369,14 @@ def send_test(campaign_id: int):
 @requires(Role.VIEWER)
 def show(campaign_id: int):
     campaign = _campaign(campaign_id)
+    unconfirmed = campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED)
     return render_template(
         "campaigns/show.html",
         campaign=campaign,
         progress=campaign_progress(db.session, campaign),
         speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
-        unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
+        unconfirmed=unconfirmed,
+        evidence={b.id: reconcile.reports_for_batch(db.session, b) for b in unconfirmed},
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
         **_results_context(campaign),
