@@ -106,3 +106,17 @@ def test_xlsx_export_holds_every_outcome_as_text(app, login_as, campaign_id):
     formula = next(row for row in rows if row[0].value == NUMBERS[1])
     # A text cell, never a formula, whatever it starts with.
     assert (formula[-1].value, formula[-1].data_type) == ("=HYPERLINK(1) hi", "s")
+
+
+def test_deliveries_over_time_are_drawn_as_svg_with_a_table_of_numbers(app, login_as, campaign_id):
+    with app.app_context():
+        started = db.session.get(Campaign, campaign_id).started_at.timestamp()
+    report_for(app, campaign_id, NUMBERS[0], "DELIVERED", time=int(started) + 30)
+    report_for(app, campaign_id, NUMBERS[1], "DELIVERED", time=int(started) + 150)
+    report_for(app, campaign_id, NUMBERS[2], "DELIVERED", time=int(started) + 2 * 3600 + 5)
+    viewer = login_as(Role.VIEWER)
+    page = viewer.get(f"/campaigns/{campaign_id}/results", headers={"HX-Request": "true"}).text
+    assert page.count('<rect x="') == 3
+    assert 'class="bar"' in page and "style=" not in page  # the CSP allows no inline styles
+    numbers = page[page.index('data-test="chart-numbers"') :]
+    assert numbers.count("(minute)") == 2 and numbers.count("(hour)") == 1

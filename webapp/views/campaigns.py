@@ -26,7 +26,15 @@ from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
 from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
-from webapp.services import audience, campaigns, delivery, dispatch, outcomes, reconcile
+from webapp.services import (
+    audience,
+    campaigns,
+    chart,
+    delivery,
+    dispatch,
+    outcomes,
+    reconcile,
+)
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -392,6 +400,7 @@ def _results_context(campaign: Campaign) -> dict:
     hours = current_app.config["SMS_VALIDITY_HOURS"]
     return {
         "delivery": summary,
+        "chart": chart.delivery_chart(db.session, campaign),
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
     }
