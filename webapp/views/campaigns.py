@@ -251,9 +251,12 @@ def preview(campaign_id: int):
     current = campaigns.preview_is_current(db.session, campaign)
     confirm = ConfirmForm(fingerprint=campaign.preview_fingerprint)
     test_form = _test_form(campaign)
+    balance = campaigns.account_balance(_client()) if campaign.status.can_confirm else None
     return render_template(
         "campaigns/preview.html",
         campaign=campaign,
+        balance=balance,
+        balance_short=balance is not None and campaign.cost > balance.credit,
         summary=campaign.preview_summary,
         current=current,
         confirm=confirm,
@@ -312,7 +315,11 @@ def confirm(campaign_id: int):
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     try:
         campaigns.confirm_campaign(
-            db.session, campaign, current_user, batch_size=current_app.config["SMS_BATCH_SIZE"]
+            db.session,
+            campaign,
+            current_user,
+            batch_size=current_app.config["SMS_BATCH_SIZE"],
+            balance=campaigns.account_balance(_client()),
         )
     except (CampaignStateError, CampaignInvalid) as error:
         flash(str(error), "error")

@@ -10,11 +10,14 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from itertools import groupby
 
 from sqlalchemy import BindParameter, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from webapp.gateway.errors import GatewayError
+from webapp.gateway.messages import Balance
 from webapp.models import (
     Batch,
     Campaign,
@@ -65,6 +68,14 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
+def account_balance(client) -> Balance | None:
+    """The gateway account's balance (GET /rest/me), or None when the gateway cannot say."""
+    try:
+        return client.balance()
+    except GatewayError:
+        return None
+
+
 def confirm_campaign(
     session: Session,
     campaign: Campaign,
@@ -72,15 +83,23 @@ def confirm_campaign(
     *,
     batch_size: int,
     now: datetime | None = None,
+    balance: Balance | None = None,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
-    Requires a preview of the current content. After this, list changes do not change who the
-    campaign reaches.
+    Requires a preview of the current content, and (when the account ``balance`` is known) a
+    cost the balance covers. After this, list changes do not change who the campaign reaches.
     """
     now = now or utcnow()
     if not campaign.status.can_confirm:
         raise CampaignStateError("This campaign was already confirmed.")
+    if balance is not None and Decimal(campaign.cost or 0) > balance.credit:
+        currency = balance.currency or campaign.currency or ""
+        raise CampaignStateError(
+            f"This send costs {money_text(campaign.cost)} {currency} but the account's balance "
+            f"is {money_text(balance.credit)} {currency}. Top up the account, or reach fewer "
+            "recipients."
+        )
     if not preview_is_current(session, campaign):
         raise CampaignStateError(
             "The campaign changed since its preview (text, lists or opt-outs). "
