@@ -100,7 +100,16 @@ def send_campaign(name, sender, list_names, message, encoding, yes, wait, as_jso
             click.echo(f"Warning: {warning}")
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
-    campaigns.confirm_campaign(db.session, campaign, None, batch_size=app.config["SMS_BATCH_SIZE"])
+    try:
+        campaigns.confirm_campaign(
+            db.session,
+            campaign,
+            None,
+            batch_size=app.config["SMS_BATCH_SIZE"],
+            balance=campaigns.account_balance(app.extensions["gateway"].client()),
+        )
+    except campaigns.CampaignStateError as error:
+        raise click.ClickException(str(error)) from error
     jobs = app.extensions["jobs"]
     jobs.dispatch_campaign(campaign.id)
     if wait:

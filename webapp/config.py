@@ -34,6 +34,8 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
     "SMS_VALIDITY_HOURS": float,
+    "PAUSE_FAILED_PERCENT": int,
+    "PAUSE_AFTER_REPORTS": int,
 }
 
 
@@ -64,6 +66,8 @@ class Defaults:
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
     SMS_VALIDITY_HOURS = 48.0  # how long delivery reports may still come after a send
+    PAUSE_FAILED_PERCENT = 20  # a sending campaign pauses past this failed share (0: never)
+    PAUSE_AFTER_REPORTS = 500  # ... counted once this many recipients have a final report
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, bindparam, func, select, text
+from sqlalchemy import Boolean, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.gateway.reports import DELIVERY_STATUSES, verify_delivery_report
@@ -23,6 +23,8 @@ from webapp.models import (
     Batch,
     BatchState,
     Campaign,
+    CampaignEvent,
+    CampaignStatus,
     DeliveryCount,
     DeliveryOutcome,
     UTCDateTime,
@@ -57,9 +59,21 @@ class _Match:
     outcome: DeliveryOutcome | None
 
 
-def record_delivery_report(session: Session, report: dict) -> bool:
+@dataclass(frozen=True)
+class FailureGuard:
+    """A sending campaign pauses itself once ``percent`` of its reported recipients failed,
+    counted from ``after_reports`` final reports on (``percent`` 0: never)."""
+
+    percent: int = 20
+    after_reports: int = 500
+
+
+def record_delivery_report(
+    session: Session, report: dict, *, guard: FailureGuard | None = None
+) -> bool:
     """Store a report on its recipient and in its history; False when it changed nothing
-    (repeated, older than what is stored, or transient after a final one)."""
+    (repeated, older than what is stored, or transient after a final one). With a ``guard``,
+    a failure that takes the campaign's failed share past it pauses the campaign."""
     status = str(report.get("status", "")).upper()
     if status not in DELIVERY_STATUSES:
         raise UnknownReport(f"Unknown delivery status {status!r}.")
@@ -80,9 +94,9 @@ def record_delivery_report(session: Session, report: dict) -> bool:
     applied = False
     previous = match.outcome
     for _ in range(MAX_RACES):
-        guard = _STILL_NOTHING if previous is None else _STILL_OUTCOME
+        still = _STILL_NOTHING if previous is None else _STILL_OUTCOME
         changed = connection.execute(
-            statement[guard], {**values, "previous": previous and previous.value}
+            statement[still], {**values, "previous": previous and previous.value}
         ).rowcount
         if changed:
             applied = True
@@ -99,7 +113,32 @@ def record_delivery_report(session: Session, report: dict) -> bool:
         {**values, "message_id": message_id, "received_at": utcnow(), "applied": applied},
     )
     session.commit()
+    if applied and outcome.is_failure and guard is not None and guard.percent:
+        _pause_if_failing(session, match.campaign_id, guard)
     return applied
+
+
+def _pause_if_failing(session: Session, campaign_id: int, guard: FailureGuard) -> None:
+    finals = delivery_counts(session, [campaign_id])[campaign_id]
+    reported = sum(finals.values())
+    failed = sum(finals.get(outcome, 0) for outcome in DeliveryOutcome.failures())
+    if reported < guard.after_reports or 100 * failed <= guard.percent * reported:
+        return
+    reason = (
+        f"Paused by itself: {failed:,} of {reported:,} reported recipients "
+        f"({100 * failed / reported:.1f} %) were not delivered, more than {guard.percent} %. "
+        "Check the list and the message before resuming."
+    )
+    pausable = CampaignStatus.where(lambda status: status.can_pause)
+    paused = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(pausable))
+        .values(status=CampaignStatus.PAUSED, pause_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if paused:  # one report wins the pause, and records it once
+        session.add(CampaignEvent(campaign_id=campaign_id, action="paused", detail=reason))
+    session.commit()
 
 
 # The hot path's statements, built once (a webhook takes a thousand reports a second).

@@ -13,6 +13,7 @@ from webapp.extensions import csrf, db
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
 from webapp.services.delivery import (
+    FailureGuard,
     UnknownReport,
     record_delivery_report,
     verify_report,
@@ -20,6 +21,11 @@ from webapp.services.delivery import (
 )
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def _failure_guard() -> FailureGuard:
+    config = current_app.config
+    return FailureGuard(config["PAUSE_FAILED_PERCENT"], config["PAUSE_AFTER_REPORTS"])
 
 
 @bp.route("/delivery-reports/<token>", methods=["POST"])
@@ -35,7 +41,7 @@ def delivery_report(token: str):
         report = verify_report(
             body, request.headers.get(SIGNATURE_HEADER), current_app.config.get("WEBHOOK_SECRET")
         )
-        recorded = record_delivery_report(db.session, report)
+        recorded = record_delivery_report(db.session, report, guard=_failure_guard())
     except InvalidDeliveryReport as error:
         return jsonify(error=str(error)), 401
     except UnknownReport as error:
