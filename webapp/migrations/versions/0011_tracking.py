@@ -1,7 +1,7 @@
 """tracking: delivery outcomes in words, report history, delivery counts, lookup indexes
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 09:40:00
 
 Indexes: ``batches.message_id`` is on a small table (one row per 10,000 recipients), so a plain
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import webapp.models
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
