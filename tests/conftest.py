@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 from helpers import PASSWORD
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from webapp import create_app, upgrade_database
 from webapp.extensions import db
@@ -178,3 +180,14 @@ def login_as(app, client, make_user):
         return client
 
     return login
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app on a free loopback port, threaded like a real server."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -267,3 +267,30 @@ def start_flask_worker(app, sandbox, log, **env):
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def sent_campaign(
+    session,
+    user,
+    client,
+    numbers,
+    *,
+    batch_size=2,
+    name="Tracked",
+    message="Hi there",
+    fields=(),
+    **options,
+):
+    """A campaign to ``numbers`` (a new list; msisdns or (msisdn, fields) pairs), previewed,
+    confirmed and sent through ``client`` (the sandbox) in batches of ``batch_size``; the
+    sandbox gets no callback URL, so a test posts the delivery reports itself."""
+    from webapp.services import campaigns, dispatch
+    from webapp.services.preview import preview_campaign
+
+    people = make_list(session, f"{name} list", numbers, fields=fields)
+    draft = campaigns.CampaignDraft(name=name, sender="Shop", message=message, list_ids=[people.id])
+    campaign = campaigns.save_draft(session, user, draft)
+    preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=batch_size)
+    campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
+    dispatch.dispatch_campaign(session, campaign.id, client, retry_base_seconds=0.01, **options)
+    return campaign

@@ -149,3 +149,20 @@ def test_states_are_stored_as_their_values():
         "failed",
     ]
     assert max(len(state.value) for kind in ALLOWED for state in kind) <= 16  # the column size
+
+
+def test_every_gateway_status_has_one_outcome_final_exactly_when_the_gateway_says_so():
+    from webapp.gateway.reports import DELIVERY_STATUSES, is_final
+    from webapp.states import DeliveryOutcome
+
+    for status in DELIVERY_STATUSES:
+        assert DeliveryOutcome.of(status).is_final == is_final(status), status
+    assert DeliveryOutcome.of(None) is DeliveryOutcome.AWAITING
+    assert [o.label for o in DeliveryOutcome] == [
+        "Delivered",
+        "Expired",
+        "Undeliverable",
+        "Rejected",
+        "Skipped",
+        "Awaiting report",
+    ]

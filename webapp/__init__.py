@@ -140,16 +140,14 @@ def upgrade_database(app: Flask) -> None:
         if db.engine.dialect.name != "postgresql":
             upgrade(directory=str(MIGRATIONS))
             return
-        with db.engine.connect() as lock:
+        # A session lock outside any transaction: an idle transaction holding a snapshot would
+        # make a migration's CREATE INDEX CONCURRENTLY wait for it forever.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
-            # The lock is the session's; ending the transaction lets CREATE INDEX CONCURRENTLY
-            # (which waits for every open transaction) run in the migrations.
-            lock.commit()
             try:
                 upgrade(directory=str(MIGRATIONS))
             finally:
                 lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
-                lock.commit()
 
 
 def _init_login(app: Flask) -> None:

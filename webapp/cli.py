@@ -210,6 +210,7 @@ def send_campaign(
             batch_size=app.config["SMS_BATCH_SIZE"],
             allow_duplicate=allow_duplicate,
             by_country=quiet_hours(db.session, app.config) is not None,
+            balance=campaigns.account_balance(app.extensions["gateway"].client()),
         )
     except campaigns.CampaignStateError as error:
         raise click.ClickException(f"{error} Nothing was sent.") from error
@@ -277,6 +278,65 @@ _EXIT_REASONS = {
     EXIT_UNCONFIRMED: "Some batches are unconfirmed: decide them on the campaign page.",
     EXIT_FAILED: "Some recipients failed: a follow-up campaign can reach exactly them.",
 }
+
+
+def _named_campaign(name: str):
+    from webapp.services import outcomes
+
+    try:
+        return outcomes.find_campaign_by_name(db.session, name)
+    except outcomes.UnknownCampaign as error:
+        raise click.ClickException(str(error)) from error
+
+
+@campaigns_cli.command("report")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report_campaign(name: str, as_json: bool):
+    """What happened to the campaign NAME: delivery in words and gateway statuses, cost."""
+    from webapp.services import outcomes
+
+    report = outcomes.campaign_report(db.session, _named_campaign(name))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(
+        f"{report['name']} ({report['status']}): {report['recipients']:,} recipients, "
+        f"{report['sent']:,} sent, delivery rate {report['delivery_rate']}"
+    )
+    for label, count in report["outcomes"].items():
+        click.echo(f"  {label}: {count:,}")
+    statuses = ", ".join(f"{s} {n:,}" for s, n in report["gateway_statuses"].items())
+    click.echo(f"Gateway statuses: {statuses or 'no reports yet'}")
+    for row in report["countries"]:
+        click.echo(
+            f"  {row['country']}: {row['segments']:,} segments, {row['cost']} {report['currency']}"
+        )
+    for batch in report["unconfirmed_batches"]:
+        click.echo(
+            f"Batch {batch['batch']} unconfirmed, now {batch['state']}: {batch['resolution']}"
+        )
+
+
+@campaigns_cli.command("export")
+@click.argument("name")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--format", "kind", type=click.Choice(["csv", "xlsx"]), default="csv")
+@click.option("--semicolon", is_flag=True, help="Separate CSV cells with semicolons.")
+def export_campaign(name: str, output: Path, kind: str, semicolon: bool):
+    """Write every recipient's outcome of the campaign NAME to FILE (CSV or .xlsx)."""
+    from webapp.services import outcomes
+
+    campaign = _named_campaign(name)
+    if kind == "xlsx":
+        with output.open("wb") as out:
+            for chunk in outcomes.export_xlsx(db.session, campaign):
+                out.write(chunk)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            for chunk in outcomes.export_csv(db.session, campaign, ";" if semicolon else ","):
+                out.write(chunk)
+    click.echo(f"Wrote {campaign.recipient_count:,} outcomes to {output}.")
 
 
 def _follow(campaign, *, quiet: bool) -> None:

@@ -54,6 +54,9 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "STOP_GRACE_SECONDS": float,
     "SMS_OUTAGE_RESUME_MINUTES": float,
     "SQLITE_ANALYSIS_LIMIT": int,
+    "SMS_VALIDITY_HOURS": float,
+    "PAUSE_FAILED_PERCENT": int,
+    "PAUSE_AFTER_REPORTS": int,
 }
 
 
@@ -115,6 +118,9 @@ class Defaults:
     STOP_GRACE_SECONDS = 30.0  # on SIGTERM: how long requests in flight may take to finish
     SMS_OUTAGE_RESUME_MINUTES = 60.0  # how long a campaign paused by an outage probes to resume
     SQLITE_ANALYSIS_LIMIT = 1000  # rows per index SQLite's ANALYZE reads (PRAGMA analysis_limit)
+    SMS_VALIDITY_HOURS = 48.0  # how long delivery reports may still come after a send
+    PAUSE_FAILED_PERCENT = 20  # a sending campaign pauses past this failed share (0: never)
+    PAUSE_AFTER_REPORTS = 500  # ... counted once this many recipients have a final report
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

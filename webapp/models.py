@@ -30,7 +30,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
-from webapp.states import BatchState, CampaignStatus, ImportStatus, RecipientState
+from webapp.states import (
+    BatchState,
+    CampaignStatus,
+    DeliveryOutcome,
+    ImportStatus,
+    RecipientState,
+)
 
 
 def utcnow() -> datetime:
@@ -430,7 +436,10 @@ class Batch(db.Model):
     """One gateway request of a campaign: its recipients, and the gateway's answer or error."""
 
     __tablename__ = "batches"
-    __table_args__ = (UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),
+        Index("ix_batches_message_id", "message_id"),  # reports without a userref
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
@@ -468,6 +477,7 @@ class CampaignRecipient(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
         Index("ix_campaign_recipients_batch", "batch_id"),
+        Index("ix_campaign_recipients_outcome", "campaign_id", "delivery_outcome"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -480,8 +490,12 @@ class CampaignRecipient(db.Model):
     state: Mapped[RecipientState] = mapped_column(
         _enum(RecipientState), default=RecipientState.PENDING
     )
+    # The latest report that counts (see services.delivery): the gateway's status, its outcome
+    # in the user's words (None: no report yet), the error and code, and the report's time.
     delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_outcome: Mapped[DeliveryOutcome | None] = mapped_column(_enum(DeliveryOutcome))
     delivery_error: Mapped[str | None] = mapped_column(String(200))
+    delivery_code: Mapped[str | None] = mapped_column(String(16))
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -494,6 +508,42 @@ class ReceivedDeliveryReport(db.Model):
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryReport(db.Model):
+    """Every delivery report matched to a recipient, kept as its status history; ``applied``
+    says whether it changed the recipient's status (a stale or repeated one does not)."""
+
+    __tablename__ = "delivery_reports"
+    __table_args__ = (Index("ix_delivery_reports_recipient", "recipient_id", "reported_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("campaign_recipients.id", ondelete="CASCADE"),
+    )
+    message_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(16))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied: Mapped[bool] = mapped_column(default=False)
+
+
+class DeliveryCount(db.Model):
+    """Recipients of a campaign per final outcome, kept as reports arrive so a campaign page
+    never counts its recipients. Spread over a few ``shard`` rows per outcome, so parallel
+    reports rarely wait on one row; a campaign's figure is the sum of its shards."""
+
+    __tablename__ = "delivery_counts"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    outcome: Mapped[DeliveryOutcome] = mapped_column(_enum(DeliveryOutcome), primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
 
 
 class CampaignTestSend(db.Model):
@@ -524,6 +574,9 @@ __all__ = [
     "ConsentAction",
     "ConsentEvent",
     "ConsentSource",
+    "DeliveryCount",
+    "DeliveryOutcome",
+    "DeliveryReport",
     "ImportStatus",
     "ListImport",
     "OptOut",

@@ -291,3 +291,72 @@ _table(
         ImportStatus.FAILED: set(),
     },
 )
+
+
+# --- Delivery outcomes ------------------------------------------------------------------------
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What became of a sent message, in the user's words; the gateway's own status and error
+    code stay beside it as detail. Every gateway status maps to exactly one outcome."""
+
+    DELIVERED = "delivered"
+    EXPIRED = "expired"
+    UNDELIVERABLE = "undeliverable"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    AWAITING = "awaiting"
+
+    @classmethod
+    def of(cls, gateway_status: str | None) -> DeliveryOutcome:
+        """The outcome of a gateway status (``None``: no report yet)."""
+        return _OUTCOME_OF_STATUS.get((gateway_status or "").upper(), cls.AWAITING)
+
+    @property
+    def label(self) -> str:
+        return _OUTCOME_LABELS[self][0]
+
+    @property
+    def explanation(self) -> str:
+        return _OUTCOME_LABELS[self][1]
+
+    @property
+    def is_final(self) -> bool:
+        return self is not DeliveryOutcome.AWAITING
+
+    @property
+    def is_failure(self) -> bool:
+        """Final, and the message did not reach the phone."""
+        return self.is_final and self is not DeliveryOutcome.DELIVERED
+
+    @classmethod
+    def failures(cls) -> tuple[DeliveryOutcome, ...]:
+        return cls.where(lambda outcome: outcome.is_failure)
+
+    @classmethod
+    def where(cls, question: Callable[[DeliveryOutcome], bool]) -> tuple[DeliveryOutcome, ...]:
+        return tuple(outcome for outcome in cls if question(outcome))
+
+
+# The contract's statuses: DELIVERED, EXPIRED, DELETED, UNDELIVERABLE, ACCEPTED, REJECTED and
+# SKIPPED are final; UNKNOWN, SCHEDULED, BUFFERED and ENROUTE are on the way (awaiting).
+_OUTCOME_OF_STATUS = {
+    "DELIVERED": DeliveryOutcome.DELIVERED,
+    # Accepted by the destination network, which sends no handset receipt: as far as anyone
+    # will ever know, delivered. The gateway status (ACCEPTED) stays visible as detail.
+    "ACCEPTED": DeliveryOutcome.DELIVERED,
+    "EXPIRED": DeliveryOutcome.EXPIRED,
+    "UNDELIVERABLE": DeliveryOutcome.UNDELIVERABLE,
+    "REJECTED": DeliveryOutcome.REJECTED,
+    "DELETED": DeliveryOutcome.REJECTED,  # removed by the gateway or the network before delivery
+    "SKIPPED": DeliveryOutcome.SKIPPED,
+}
+
+_OUTCOME_LABELS = {
+    DeliveryOutcome.DELIVERED: ("Delivered", "reached the phone"),
+    DeliveryOutcome.EXPIRED: ("Expired", "not delivered in time"),
+    DeliveryOutcome.UNDELIVERABLE: ("Undeliverable", "the number is not in service"),
+    DeliveryOutcome.REJECTED: ("Rejected", "refused by the network or the gateway"),
+    DeliveryOutcome.SKIPPED: ("Skipped", "not sent by the gateway"),
+    DeliveryOutcome.AWAITING: ("Awaiting report", "no final delivery report yet"),
+}

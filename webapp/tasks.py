@@ -62,7 +62,7 @@ class JobQueue:
         self.huey = _make_huey(app)
         self.tasks = {name: self._register(name, function) for name, function in JOBS.items()}
         self.huey.periodic_task(crontab(minute="*"), name="every_minute")(
-            self._in_context(lambda: JOBS["send_due_campaigns"]())
+            self._in_context(lambda: (JOBS["send_due_campaigns"](), JOBS["reconcile_batches"]()))
         )
         self.consumer = None
         self._consumer_lock = threading.Lock()
@@ -264,6 +264,17 @@ def send_due_campaigns() -> list[int]:
         log.warning("list import %s: its worker stopped; restarted from the start", import_id)
         jobs.import_list(import_id)
     return due
+
+
+@job
+def reconcile_batches() -> int:
+    """Every minute: confirm unconfirmed batches that delivery reports prove were accepted."""
+    from webapp.services.reconcile import reconcile_unconfirmed
+
+    confirmed = reconcile_unconfirmed(db.session)
+    for item in confirmed:
+        log.info("campaign %s: batch %s confirmed by %s reports", *vars(item).values())
+    return len(confirmed)
 
 
 def delivery_report_url(app) -> str | None:

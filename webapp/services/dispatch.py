@@ -76,7 +76,7 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _set_batch_state(session: Session, batch: Batch, state: BatchState, **values) -> None:
+def set_batch_state(session: Session, batch: Batch, state: BatchState, **values) -> None:
     """Move a batch (and its recipients with it) along its lifecycle."""
     batch.state = batch.state.move_to(state)
     for name, value in values.items():
@@ -280,7 +280,7 @@ class Dispatcher:
             select(Batch).where(Batch.campaign_id == campaign.id, Batch.state == BatchState.SENDING)
         ):
             if batch.request_started_at is None:
-                _set_batch_state(
+                set_batch_state(
                     self.session,
                     batch,
                     BatchState.PENDING,
@@ -288,7 +288,7 @@ class Dispatcher:
                     "its request went out; it is sent normally.",
                 )
                 continue
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.UNCONFIRMED,
@@ -413,7 +413,7 @@ class Dispatcher:
         if error is None:
             result = future.result()
             usage = result.usage
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.SENT,
@@ -428,13 +428,13 @@ class Dispatcher:
             )
             pause = self._pause_on_new_currency(campaign, batch, usage.currency)
         elif isinstance(error, InvalidMessage):
-            _set_batch_state(
+            set_batch_state(
                 self.session, batch, BatchState.FAILED, error_message=str(error), finished_at=now
             )
         elif not isinstance(error, GatewayError):
             # A bug or an unexpected library error after the request may have gone out.
             log.exception("batch %s of campaign %s: unexpected error", batch.number, campaign.id)
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.UNCONFIRMED,
@@ -442,7 +442,7 @@ class Dispatcher:
                 finished_at=now,
             )
         elif error.may_have_been_accepted:
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.UNCONFIRMED,
@@ -452,7 +452,7 @@ class Dispatcher:
             )
         elif isinstance(error, PAUSING):
             # Not accepted: the batch waits, the campaign pauses with the gateway's message.
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.PENDING,
@@ -466,7 +466,7 @@ class Dispatcher:
         elif isinstance(error, GatewayUnavailable) and batch.attempts >= MAX_ATTEMPTS:
             # The gateway has been out of reach through every retry: an outage, not a refusal.
             # The batch waits with a fresh count and the campaign pauses until it answers.
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.PENDING,
@@ -477,7 +477,7 @@ class Dispatcher:
             pause = self._pause_for_outage(campaign, error)
         elif isinstance(error, RETRYABLE) and batch.attempts < MAX_ATTEMPTS:
             delay = self.retry_base_seconds * 2 ** (batch.attempts - 1)
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.PENDING,
@@ -486,7 +486,7 @@ class Dispatcher:
                 next_attempt_at=now + timedelta(seconds=delay),
             )
         else:
-            _set_batch_state(
+            set_batch_state(
                 self.session,
                 batch,
                 BatchState.FAILED,
@@ -666,7 +666,7 @@ def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:
         )
     )
     for batch in pending:
-        _set_batch_state(session, batch, BatchState.CANCELLED, finished_at=utcnow())
+        set_batch_state(session, batch, BatchState.CANCELLED, finished_at=utcnow())
     campaign.finished_at = utcnow()
     record_event(session, campaign, "cancelled", user, f"{len(pending)} batches not sent")
     session.commit()
@@ -716,7 +716,7 @@ def decide_unconfirmed(
         )
     state = BatchState.SENT if accepted else BatchState.FAILED
     note = "counted as sent" if accepted else "counted as not sent"
-    _set_batch_state(
+    set_batch_state(
         session, batch, state, error_message=f"{batch.error_message or ''} Decided: {note}.".strip()
     )
     record_event(session, campaign, "decided", user, f"Batch {batch.number} {note}")

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -14,16 +15,27 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user
+from werkzeug.utils import secure_filename
 
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, Role
-from webapp.services import audience, campaigns, delivery, dispatch, quiet_hours
+from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
+from webapp.services import (
+    audience,
+    campaigns,
+    chart,
+    delivery,
+    dispatch,
+    outcomes,
+    quiet_hours,
+    reconcile,
+)
 from webapp.services.campaigns import (
     CampaignDraft,
     CampaignInvalid,
@@ -43,7 +55,7 @@ from webapp.services.preview import (
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
 from webapp.tasks import delivery_report_url
-from webapp.views.common import default_country, flash_form_errors, opt_out_footer
+from webapp.views.common import csv_response, default_country, flash_form_errors, opt_out_footer
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -269,6 +281,7 @@ def preview(campaign_id: int):
     current = campaigns.preview_is_current(db.session, campaign)
     confirm = ConfirmForm(fingerprint=campaign.preview_fingerprint)
     test_form = _test_form(campaign)
+    balance = campaigns.account_balance(_client()) if campaign.status.can_confirm else None
     response = make_response(
         render_template(
             "campaigns/preview.html",
@@ -276,6 +289,8 @@ def preview(campaign_id: int):
             summary=campaign.preview_summary,
             current=current,
             confirm=confirm,
+            balance=balance,
+            balance_short=balance is not None and campaign.cost > balance.credit,
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
@@ -373,6 +388,7 @@ def confirm(campaign_id: int):
             batch_size=current_app.config["SMS_BATCH_SIZE"],
             by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
             allow_duplicate=bool(form.send_again.data),
+            balance=campaigns.account_balance(_client()),
         )
     except DuplicateCampaign as error:
         flash(f"{error} Tick “Send it again” to send it anyway.", "error")
@@ -449,23 +465,105 @@ def send_test(campaign_id: int):
 @requires(Role.VIEWER)
 def show(campaign_id: int):
     campaign = _campaign(campaign_id)
+    unconfirmed = campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED)
     return render_template(
         "campaigns/show.html",
         campaign=campaign,
         progress=campaign_progress(db.session, campaign),
         speed_form=SpeedForm(speed_per_minute=campaign.speed_per_minute),
-        unconfirmed=campaigns.batches_in_state(db.session, campaign, BatchState.UNCONFIRMED),
+        unconfirmed=unconfirmed,
+        evidence={b.id: reconcile.reports_for_batch(db.session, b) for b in unconfirmed},
         not_sent_risk=dispatch.not_sent_risk,
         not_sent_word=dispatch.NOT_SENT_CONFIRMATION,
         test_sends=campaigns.sent_tests_of(db.session, campaign),
         follow_ups=campaigns.follow_ups_of(db.session, campaign),
-        delivery=delivery.delivery_summary(db.session, campaign),
         waiting=quiet_hours.waiting_countries(
             db.session,
             campaign,
             quiet_hours.quiet_hours(db.session, current_app.config),
             datetime.now(UTC),
         ),
+        **_results_context(campaign),
+        **_outcomes_context(campaign),
+    )
+
+
+# --- Results: delivery figures, the outcome table, exports ------------------------------------
+
+
+def _results_context(campaign: Campaign) -> dict:
+    summary = delivery.delivery_summary(db.session, campaign)
+    hours = current_app.config["SMS_VALIDITY_HOURS"]
+    return {
+        "delivery": summary,
+        "chart": chart.delivery_chart(db.session, campaign),
+        "usage": outcomes.usage_by_country(campaign),
+        "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
+    }
+
+
+def _outcome_filter() -> outcomes.OutcomeFilter:
+    args = request.args
+    return outcomes.OutcomeFilter(
+        outcome=args.get("outcome", "")[:16],
+        country=args.get("country", "")[:2],
+        reason=args.get("reason", "")[:16],
+        search=args.get("q", "")[:100],
+    )
+
+
+def _outcomes_context(campaign: Campaign) -> dict:
+    chosen = _outcome_filter()
+    page = outcomes.outcome_page(
+        db.session, campaign, chosen, page=request.args.get("page", 1, type=int), per_page=PER_PAGE
+    )
+    return {
+        "outcome_page": page,
+        "chosen": chosen,
+        "choices": outcomes.filter_choices(db.session, campaign),
+        "outcome_words": list(DeliveryOutcome),
+    }
+
+
+@bp.route("/<int:campaign_id>/results")
+@requires(Role.VIEWER)
+def results(campaign_id: int):
+    """The live delivery figures (an htmx fragment that polls until no report can come)."""
+    campaign = _campaign(campaign_id)
+    response = make_response(
+        render_template("campaigns/_results.html", campaign=campaign, **_results_context(campaign))
+    )
+    response.headers["HX-Trigger"] = "results-changed"  # the outcome table refreshes too
+    return response
+
+
+@bp.route("/<int:campaign_id>/outcomes")
+@requires(Role.VIEWER)
+def outcome_table(campaign_id: int):
+    """The per-recipient outcome table: filtered, searched, a page at a time."""
+    campaign = _campaign(campaign_id)
+    if request.htmx:
+        return render_template(
+            "campaigns/_outcomes.html", campaign=campaign, **_outcomes_context(campaign)
+        )
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id, **request.args))
+
+
+@bp.route("/<int:campaign_id>/export")
+@requires(Role.VIEWER)
+def export(campaign_id: int):
+    """Every recipient's outcome as CSV (comma or semicolon) or .xlsx, streamed."""
+    campaign = _campaign(campaign_id)
+    name = secure_filename(campaign.name) or f"campaign-{campaign.id}"
+    if request.args.get("format") == "xlsx":
+        return Response(
+            stream_with_context(outcomes.export_xlsx(db.session, campaign)),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}-outcomes.xlsx"'},
+        )
+    separator = outcomes.SEPARATORS.get(request.args.get("sep", "comma"), ",")
+    return csv_response(
+        outcomes.export_csv(db.session, campaign, separator), f"{name}-outcomes.csv"
     )
 
 

@@ -14,12 +14,18 @@ from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
 from webapp.services import replies
 from webapp.services.delivery import (
+    FailureGuard,
     UnknownReport,
     record_delivery_report,
     verify_report,
 )
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def _failure_guard() -> FailureGuard:
+    config = current_app.config
+    return FailureGuard(config["PAUSE_FAILED_PERCENT"], config["PAUSE_AFTER_REPORTS"])
 
 
 @bp.route("/delivery-reports", methods=["POST"])
@@ -36,7 +42,7 @@ def delivery_report():
             current_app.config.get("WEBHOOK_SECRET"),
             allow_unsigned=current_app.config["ALLOW_UNSIGNED_REPORTS"],
         )
-        recorded = record_delivery_report(db.session, report)
+        recorded = record_delivery_report(db.session, report, guard=_failure_guard())
     except InvalidDeliveryReport as error:
         return jsonify(error=str(error)), 401
     except UnknownReport as error:

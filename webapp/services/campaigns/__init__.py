@@ -23,6 +23,7 @@ from webapp.services.audience import (
     resolve_recipients,
 )
 from webapp.services.campaigns.confirmation import (
+    account_balance,
     batch_size_for,
     chunks,
     confirm_campaign,
@@ -75,6 +76,7 @@ __all__ = [
     "batch_size_for",
     "batches_in_state",
     "chunks",
+    "account_balance",
     "confirm_campaign",
     "content_fingerprint",
     "copy_campaign",

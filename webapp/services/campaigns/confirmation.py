@@ -10,11 +10,14 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import groupby
 
 from sqlalchemy import BindParameter, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from webapp.gateway.errors import GatewayError
+from webapp.gateway.messages import Balance
 from webapp.models import (
     Batch,
     Campaign,
@@ -120,6 +123,14 @@ def duplicates_of(session: Session, campaign: Campaign, now: datetime | None = N
     )
 
 
+def account_balance(client) -> Balance | None:
+    """The gateway account's balance (GET /rest/me), or None when the gateway cannot say."""
+    try:
+        return client.balance()
+    except GatewayError:
+        return None
+
+
 def confirm_campaign(
     session: Session,
     campaign: Campaign,
@@ -129,17 +140,26 @@ def confirm_campaign(
     allow_duplicate: bool = False,
     now: datetime | None = None,
     by_country: bool = False,
+    balance: Balance | None = None,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
-    Requires a preview of the current content, and ``allow_duplicate`` when the same message
-    went to the same lists in the last days (DuplicateCampaign otherwise). After this, list
-    changes do not change who the campaign reaches. ``by_country`` (quiet hours) gives each
-    country batches of its own, so the dispatcher can hold one country while another is sent.
+    Requires a preview of the current content, ``allow_duplicate`` when the same message went
+    to the same lists in the last days (DuplicateCampaign otherwise), and (when the account
+    ``balance`` is known) a cost the balance covers. After this, list changes do not change who
+    the campaign reaches. ``by_country`` (quiet hours) gives each country batches of its own,
+    so the dispatcher can hold one country while another is sent.
     """
     now = now or utcnow()
     if not campaign.status.can_confirm:
         raise CampaignStateError("This campaign was already confirmed.")
+    if balance is not None and Decimal(campaign.cost or 0) > balance.credit:
+        currency = balance.currency or campaign.currency or ""
+        raise CampaignStateError(
+            f"This send costs {money_text(campaign.cost)} {currency} but the account's balance "
+            f"is {money_text(balance.credit)} {currency}. Top up the account, or reach fewer "
+            "recipients."
+        )
     if not preview_is_current(session, campaign):
         raise CampaignStateError(
             "The campaign changed since its preview (text, lists or opt-outs). "

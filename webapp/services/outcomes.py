@@ -1,0 +1,412 @@
+"""What happened to each recipient of a campaign: the outcome table (filtered, searched, a page
+at a time, with each recipient's text, segments, price, message id and status history), the
+usage per country, and the exports (CSV and .xlsx, streamed). Read only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from webapp.gateway.pricing import PriceTable
+from webapp.models import (
+    BatchState,
+    Campaign,
+    CampaignRecipient,
+    DeliveryOutcome,
+    DeliveryReport,
+    utcnow,
+)
+from webapp.money import money_text
+from webapp.services.audience import resolve_fields
+from webapp.services.campaigns.payload import engine_encoding, render_for
+from webapp.services.lists import UTF8_BOM, neutralise_formula
+from webapp.services.pages import Page
+from webapp.sms import analyze
+
+R = CampaignRecipient
+SEPARATORS = {"comma": ",", "semicolon": ";"}
+EXPORT_COLUMNS = [
+    "msisdn",
+    "country",
+    "outcome",
+    "gateway status",
+    "error",
+    "error code",
+    "reported at (UTC)",
+    "message id",
+    "segments",
+    "price",
+    "currency",
+    "message",
+]
+
+
+class UnknownCampaign(LookupError):
+    """No campaign has that name."""
+
+
+def find_campaign_by_name(session: Session, name: str) -> Campaign:
+    """The newest campaign called ``name`` (names are not unique; the latest is meant)."""
+    campaign = session.scalar(
+        select(Campaign).where(Campaign.name == name).order_by(Campaign.id.desc()).limit(1)
+    )
+    if campaign is None:
+        raise UnknownCampaign(f"No campaign is called “{name}”.")
+    return campaign
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    status: str
+    at: datetime
+    applied: bool
+
+
+@dataclass
+class OutcomeRow:
+    id: int
+    msisdn: str
+    country: str | None
+    text: str
+    segments: int
+    price: Decimal | None
+    message_id: str | None
+    status: str | None
+    outcome: DeliveryOutcome
+    error: str | None
+    code: str | None
+    updated_at: datetime | None
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutcomeFilter:
+    outcome: str = ""  # a DeliveryOutcome value, or "failed" for every failure
+    country: str = ""
+    reason: str = ""  # a gateway error code
+    search: str = ""  # part of the number, or of a field's value
+
+
+def _filtered(campaign: Campaign, chosen: OutcomeFilter):
+    query = select(R).where(R.campaign_id == campaign.id)
+    if chosen.outcome == "failed":
+        query = query.where(R.delivery_outcome.in_(DeliveryOutcome.failures()))
+    elif chosen.outcome == DeliveryOutcome.AWAITING.value:
+        query = query.where(
+            or_(R.delivery_outcome.is_(None), R.delivery_outcome == DeliveryOutcome.AWAITING)
+        )
+    elif chosen.outcome in {o.value for o in DeliveryOutcome}:
+        query = query.where(R.delivery_outcome == DeliveryOutcome(chosen.outcome))
+    if chosen.country:
+        query = query.where(R.country == chosen.country.upper()[:2])
+    if chosen.reason:
+        query = query.where(R.delivery_code == chosen.reason[:16])
+    search = chosen.search.strip()
+    if search:
+        digits = "".join(ch for ch in search if ch.isdigit())
+        pattern = f"%{search.lower()}%"
+        matches = [func.lower(cast(R.fields, String)).like(pattern)]
+        if digits:
+            matches.append(R.msisdn.like(f"%{digits}%"))
+        query = query.where(or_(*matches))
+    return query
+
+
+def outcome_page(
+    session: Session,
+    campaign: Campaign,
+    chosen: OutcomeFilter = OutcomeFilter(),  # noqa: B008 - frozen, so a safe default
+    *,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page[OutcomeRow]:
+    """One page of the outcome table, each row with its text, price and status history."""
+    query = _filtered(campaign, chosen)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    recipients = session.scalars(query.order_by(R.id).offset((page - 1) * per_page).limit(per_page))
+    rows = _rows(_Rendering.of(session, campaign), list(recipients))
+    history: dict[int, list[HistoryEntry]] = {row.id: row.history for row in rows}
+    if history:
+        for report in session.scalars(
+            select(DeliveryReport)
+            .where(DeliveryReport.recipient_id.in_(history))
+            .order_by(DeliveryReport.reported_at, DeliveryReport.id)
+        ):
+            history[report.recipient_id].append(
+                HistoryEntry(report.status, report.reported_at, report.applied)
+            )
+    return Page(rows, total, page, per_page)
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    """What rendering a recipient's row needs of its campaign, read once (the exports stream
+    after the view has returned, so they must not touch the campaign object again)."""
+
+    campaign: Campaign
+    fields: list[str]
+    batches: dict[int, tuple[str | None, BatchState, int, Decimal]]
+    encoding: str
+    currency: str
+
+    @classmethod
+    def of(cls, session: Session, campaign: Campaign) -> _Rendering:
+        batches = {b.id: (b.message_id, b.state, b.segments, b.cost) for b in campaign.batches}
+        return cls(
+            campaign,
+            resolve_fields(session, campaign),
+            batches,
+            engine_encoding(campaign.encoding),
+            campaign.currency or "",
+        )
+
+
+def _rows(rendering: _Rendering, recipients) -> list[OutcomeRow]:
+    rows = []
+    for recipient in recipients:
+        text = render_for(rendering.campaign, rendering.fields, recipient.fields or {})
+        segments = recipient.segments or analyze(text, rendering.encoding).segments
+        message_id, state, batch_segments, batch_cost = rendering.batches.get(
+            recipient.batch_id, (None, None, 0, Decimal(0))
+        )
+        price = None
+        if state == BatchState.SENT and batch_segments:
+            # A recipient's share of its batch's cost: the batch's price per segment times its own.
+            price = (Decimal(batch_cost) / batch_segments * segments).quantize(Decimal("0.0001"))
+        rows.append(
+            OutcomeRow(
+                id=recipient.id,
+                msisdn=recipient.msisdn,
+                country=recipient.country,
+                text=text,
+                segments=segments,
+                price=price,
+                message_id=message_id,
+                status=recipient.delivery_status,
+                outcome=DeliveryOutcome.of(recipient.delivery_status),
+                error=recipient.delivery_error,
+                code=recipient.delivery_code,
+                updated_at=recipient.delivery_updated_at,
+            )
+        )
+    return rows
+
+
+def filter_choices(session: Session, campaign: Campaign) -> dict[str, list[str]]:
+    """The countries and error codes that occur, for the filter menus."""
+    countries = session.scalars(
+        select(R.country).where(R.campaign_id == campaign.id).distinct().order_by(R.country)
+    )
+    reasons = session.execute(
+        select(R.delivery_code, func.min(R.delivery_error))
+        .where(R.campaign_id == campaign.id, R.delivery_code.is_not(None))
+        .group_by(R.delivery_code)
+        .order_by(R.delivery_code)
+    )
+    return {
+        "countries": [c for c in countries if c],
+        "reasons": [(code, f"{code} {error or ''}".strip()) for code, error in reasons],
+    }
+
+
+# --- Usage per country ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountryUsage:
+    country: str
+    segments: int
+    cost: Decimal
+
+
+def usage_by_country(campaign: Campaign, prices: PriceTable | None = None) -> list[CountryUsage]:
+    """Segments and cost per country from the gateway's ``usage`` of each sent batch. The
+    gateway gives one total per batch: a batch to several countries shares it out by the
+    segments' list price in each."""
+    prices = prices or PriceTable()
+    segments: dict[str, int] = {}
+    cost: dict[str, Decimal] = {}
+    for batch in campaign.batches:
+        if batch.state != BatchState.SENT or not batch.usage:
+            continue
+        countries = {c: int(n) for c, n in (batch.usage.get("countries") or {}).items()}
+        weights = {c: n * prices.price_for(c) for c, n in countries.items()}
+        total_weight = sum(weights.values()) or Decimal(1)
+        for country, parts in countries.items():
+            segments[country] = segments.get(country, 0) + parts
+            share = Decimal(batch.cost) * weights[country] / total_weight
+            cost[country] = cost.get(country, Decimal(0)) + share
+    return [
+        CountryUsage(c, segments[c], cost[c].quantize(Decimal("0.0001")))
+        for c in sorted(segments, key=lambda c: -segments[c])
+    ]
+
+
+# --- Until when reports are expected ---------------------------------------------------------
+
+
+def reports_expected_until(campaign: Campaign, validity_hours: float) -> datetime | None:
+    """The end of the validity period of the campaign's last batch: no report comes later."""
+    sent_at = campaign.finished_at or campaign.started_at
+    if sent_at is None:
+        return None
+    return sent_at + timedelta(hours=validity_hours)
+
+
+def still_reporting(campaign: Campaign, all_final: bool, validity_hours: float) -> bool:
+    """Whether the campaign page should keep asking for new results."""
+    if campaign.status.is_live:
+        return True
+    until = reports_expected_until(campaign, validity_hours)
+    return not all_final and until is not None and utcnow() < until
+
+
+# --- Exports --------------------------------------------------------------------------------
+
+
+_EXPORT_READ = (
+    R.id,
+    R.msisdn,
+    R.country,
+    R.fields,
+    R.segments,
+    R.batch_id,
+    R.delivery_status,
+    R.delivery_error,
+    R.delivery_code,
+    R.delivery_updated_at,
+)
+
+
+def _export_rows(session: Session, rendering: _Rendering) -> Iterator[list]:
+    """Every recipient's outcome as export cells, read a thousand rows at a time (plain rows,
+    not ORM objects, so nothing piles up in the session)."""
+    result = session.execute(
+        select(*_EXPORT_READ).where(R.campaign_id == rendering.campaign.id).order_by(R.id)
+    ).yield_per(1000)
+    for chunk in result.partitions():
+        yield from _cells(rendering, chunk)
+
+
+def _cells(rendering: _Rendering, recipients) -> Iterator[list]:
+    for row in _rows(rendering, recipients):
+        yield [
+            row.msisdn,
+            row.country or "",
+            row.outcome.label,
+            row.status or "",
+            row.error or "",
+            row.code or "",
+            row.updated_at.strftime("%Y-%m-%d %H:%M:%S") if row.updated_at else "",
+            row.message_id or "",
+            row.segments,
+            money_text(row.price) if row.price is not None else "",
+            rendering.currency,
+            row.text,
+        ]
+
+
+def export_csv(session: Session, campaign: Campaign, separator: str = ",") -> Iterator[str]:
+    """The outcomes as CSV text for Excel (UTF-8 with BOM), formula-safe, a chunk at a time."""
+    if separator not in SEPARATORS.values():
+        raise ValueError(f"Unsupported separator {separator!r}.")
+    return _csv_chunks(session, _Rendering.of(session, campaign), separator)
+
+
+def _csv_chunks(session: Session, rendering: _Rendering, separator: str) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator)
+
+    def line(cells) -> str:
+        writer.writerow([neutralise_formula(str(cell)) for cell in cells])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield UTF8_BOM + line(EXPORT_COLUMNS)
+    lines = []
+    for cells in _export_rows(session, rendering):
+        lines.append(line(cells))
+        if len(lines) >= 1000:
+            yield "".join(lines)
+            lines = []
+    if lines:
+        yield "".join(lines)
+
+
+def export_xlsx(session: Session, campaign: Campaign) -> Iterator[bytes]:
+    """The outcomes as an .xlsx workbook: openpyxl's write-only mode streams rows to a temporary
+    file (memory stays flat), which is then read out in chunks. Text cells are formula-safe."""
+    return _xlsx_chunks(session, _Rendering.of(session, campaign))
+
+
+def _xlsx_chunks(session: Session, rendering: _Rendering) -> Iterator[bytes]:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Outcomes")
+    sheet.append(EXPORT_COLUMNS)
+    for cells in _export_rows(session, rendering):
+        row = []
+        for value in cells:
+            cell = WriteOnlyCell(sheet, value=value if isinstance(value, int) else str(value))
+            if isinstance(value, str):
+                cell.data_type = "s"  # text, never a formula, whatever it starts with
+            row.append(cell)
+        sheet.append(row)
+    with tempfile.TemporaryFile() as out:
+        workbook.save(out)
+        out.seek(0)
+        while chunk := out.read(64 * 1024):
+            yield chunk
+
+
+# --- The command line's report ---------------------------------------------------------------
+
+
+def campaign_report(session: Session, campaign: Campaign) -> dict:
+    """What ``flask campaigns report`` prints: recipients, counts per gateway status and in
+    words, the delivery rate, usage per country, and every batch that went unconfirmed."""
+    from webapp.services.delivery import delivery_summary
+
+    summary = delivery_summary(session, campaign)
+    statuses = session.execute(
+        select(R.delivery_status, func.count())
+        .where(R.campaign_id == campaign.id, R.delivery_status.is_not(None))
+        .group_by(R.delivery_status)
+    ).all()
+    unconfirmed = []
+    for batch in campaign.batches:
+        note = batch.error_message or ""
+        if batch.state == BatchState.UNCONFIRMED or "unconfirmed" in note or "Decided" in note:
+            unconfirmed.append(
+                {"batch": batch.number, "state": batch.state.value, "resolution": note}
+            )
+    return {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status.value,
+        "recipients": campaign.recipient_count,
+        "sent": summary.base,
+        "gateway_statuses": {status: count for status, count in sorted(statuses)},
+        "outcomes": {o.label: summary.counts[o] for o in DeliveryOutcome},
+        "delivery_rate": summary.delivery_rate,
+        "countries": [
+            {"country": u.country, "segments": u.segments, "cost": money_text(u.cost)}
+            for u in usage_by_country(campaign)
+        ],
+        "currency": campaign.currency,
+        "unconfirmed_batches": unconfirmed,
+    }
