@@ -53,3 +53,20 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
 def danish_numbers(count: int, start: int = 20_100_000) -> list[str]:
     """Valid Danish mobile numbers in international digits."""
     return [f"45{start + n}" for n in range(count)]
+
+
+def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    """An Excel workbook with the given sheets: rows of values, None an empty cell."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import form_errors, make_list
+from helpers import form_errors, make_list, xlsx_bytes
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -118,15 +118,62 @@ def test_upload_leads_to_the_mapping_step_with_the_phone_column_guessed(sender):
 def test_an_upload_without_a_file_says_so(sender):
     response = sender.post("/lists/upload", data={"name": "x"}, content_type="multipart/form-data")
     assert response.status_code == 400
-    assert "Choose a CSV file to upload." in form_errors(response.text)
+    assert "Choose a CSV or Excel file to upload." in form_errors(response.text)
 
 
-def test_a_workbook_is_refused_with_what_to_do(app, sender):
-    response = upload(sender, b"PK\x03\x04 a zip", filename="customers.xlsx")
+def test_an_old_workbook_is_refused_with_what_to_do(app, sender):
+    response = upload(sender, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an OLE file", "customers.xls")
     assert response.status_code == 400
-    assert "This is an Excel workbook (.xlsx), not a CSV file." in response.text
+    assert "This is an old Excel workbook (.xls)" in response.text
+    assert "“Excel Workbook (.xlsx)” or “CSV UTF-8”" in response.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RecipientList)) == 0
+
+
+def test_an_image_is_refused_saying_what_it_looks_like(app, sender):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
+    response = upload(sender, png, filename="contacts.csv")
+    assert response.status_code == 400
+    assert "This is a PNG image, not a CSV file" in form_errors(response.text)[0]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ListImport)) == 0
+
+
+def test_a_workbook_is_mapped_on_its_chosen_sheet_and_imported(app, sender, jobs):
+    content = xlsx_bytes(
+        {
+            "Read me": [["This list is for the spring campaign"]],
+            "Customers": [
+                ["Name", "Mobile"],
+                ["Ida", 4520123456.0],
+                ["Bo", "=B2"],
+                [],
+                ["Eva", 21345678],
+            ],
+        }
+    )
+    import_id = import_id_of(upload(sender, content, filename="Spring.xlsx"))
+
+    page = sender.get(f"/lists/imports/{import_id}/mapping").text
+    fragment = sender.get(
+        f"/lists/imports/{import_id}/mapping?sheet=Customers&header=1",
+        headers={"HX-Request": "true"},
+    ).text
+
+    assert '<select name="sheet">' in page and '<option value="Read me" selected>' in page
+    assert "Encoding" not in page
+    assert '<input type="hidden" name="sheet" value="Customers">' in fragment
+    assert "<td>4520123456</td>" in fragment
+    response = confirm(sender, import_id, sheet="Customers", header="1", keep=["0"], name_0="name")
+    assert response.status_code == 302, response.text
+    jobs.run_pending()
+    report = sender.get(f"/lists/imports/{import_id}").text
+    assert '<td class="num">3</td><td>a formula (=B2), not a phone number' in report
+    with app.app_context():
+        list_import = db.session.get(ListImport, import_id)
+        assert (list_import.status, list_import.sheet) == (ImportStatus.DONE, "Customers")
+        assert (list_import.rows, list_import.imported, list_import.invalid) == (3, 2, 1)
+        assert list_import.recipient_list.name == "Spring"
 
 
 def test_an_upload_without_csrf_token_is_rejected(app, sender):

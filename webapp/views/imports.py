@@ -34,6 +34,7 @@ def _format_overrides(source) -> dict:
         "encoding": encoding,
         "delimiter": DELIMITERS_BY_NAME.get(source.get("delimiter", "")),
         "has_header": {"1": True, "0": False}.get(header) if header else None,
+        "sheet": (source.get("sheet") or "")[:31] or None,
     }
 
 
