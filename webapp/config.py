@@ -33,6 +33,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "LOGIN_LIMIT_PER_IP": str,
     "HUEY_NAME": str,
     "SMS_RETRY_BASE_SECONDS": float,
+    "ABANDONED_UPLOAD_HOURS": float,
 }
 
 
@@ -62,6 +63,7 @@ class Defaults:
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     HUEY_NAME = "sms-dashboard"  # the job queue's name (its Redis keys, with REDIS_URL)
     SMS_RETRY_BASE_SECONDS = 2.0  # first backoff for a batch the gateway certainly refused
+    ABANDONED_UPLOAD_HOURS = 24.0  # an upload not mapped within this long is removed
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -819,3 +819,58 @@ def test_command_line_imports_a_chosen_sheet_of_a_workbook(app, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert (report["rows"], report["imported"], report["status"]) == (1, 1, "done")
+
+
+# --- Abandoned uploads -----------------------------------------------------------------------
+
+
+def test_uploads_not_mapped_within_a_day_are_removed_file_and_rows(ctx, tmp_path, upload_dir):
+    old = uploaded(write(tmp_path, "old.csv", "phone\n20123456\n"), upload_dir)
+    fresh = uploaded(write(tmp_path, "fresh.csv", "phone\n20123456\n"), upload_dir)
+    kept = make_list(db.session, "Kept", ["4520123456"])
+    appended = uploaded(
+        write(tmp_path, "more.csv", "phone\n21345678\n"), upload_dir, append_to=kept
+    )
+    old_path, appended_path = Path(old.stored_path), Path(appended.stored_path)
+    day_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=25)
+    for list_import in (old, appended):
+        list_import.created_at = day_ago
+    db.session.commit()
+    old_id, old_list_id, appended_id = old.id, old.list_id, appended.id
+
+    discarded = imports.discard_abandoned_uploads(db.session, datetime.timedelta(hours=24))
+
+    assert discarded == 2
+    assert db.session.get(ListImport, old_id) is None
+    assert db.session.get(RecipientList, old_list_id) is None  # made for the upload, empty
+    assert db.session.get(ListImport, appended_id) is None
+    assert db.session.get(RecipientList, kept.id).recipient_count == 1  # the list stays
+    assert not old_path.exists() and not appended_path.exists()
+    assert db.session.get(ListImport, fresh.id).status == ImportStatus.AWAITING_COLUMNS
+    assert Path(fresh.stored_path).exists()
+
+
+def test_a_mapped_upload_is_never_removed_as_abandoned(ctx, tmp_path, upload_dir):
+    queued = _queued(db.session, write(tmp_path, "q.csv", "phone\n20123456\n"), upload_dir)
+    queued.created_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    db.session.commit()
+
+    assert imports.discard_abandoned_uploads(db.session, datetime.timedelta(hours=24)) == 0
+    assert db.session.get(ListImport, queued.id).status == ImportStatus.PENDING
+
+
+def test_the_periodic_job_removes_abandoned_uploads(app, jobs, tmp_path):
+    with app.app_context():
+        upload_dir = Path(app.instance_path) / "uploads"
+        stale = uploaded(write(tmp_path, "s.csv", "phone\n20123456\n"), upload_dir)
+        stale.created_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=30)
+        db.session.commit()
+        stale_id = stale.id
+    quarter_past = datetime.datetime(2026, 12, 1, 10, 15)
+    assert "every_quarter_hour" in {task.name for task in jobs.huey.read_periodic(quarter_past)}
+
+    jobs.tasks["discard_abandoned_uploads"]()
+    jobs.run_pending()
+
+    with app.app_context():
+        assert db.session.get(ListImport, stale_id) is None

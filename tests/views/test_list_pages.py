@@ -176,6 +176,21 @@ def test_a_workbook_is_mapped_on_its_chosen_sheet_and_imported(app, sender, jobs
         assert list_import.recipient_list.name == "Spring"
 
 
+def test_an_upload_waiting_for_its_columns_is_not_a_list_yet(app, sender):
+    with app.app_context():
+        make_list(db.session, "Customers", ["4520123456", "4521345678"])
+        make_list(db.session, "Nobody", [])
+    upload(sender, "phone\n22334455\n", filename="half-done.csv")
+
+    dashboard = sender.get("/").text
+    compose = sender.get("/campaigns/new").text
+
+    # "Nobody" was imported (every row rejected): a list, but nothing to send to.
+    assert re.search(r"<div class=\"value\">2</div><div class=\"label\">recipient lists", dashboard)
+    assert "Customers (2 recipients)" in compose
+    assert "half-done" not in compose and "Nobody" not in compose
+
+
 def test_an_upload_without_csrf_token_is_rejected(app, sender):
     response = sender.post(
         "/lists/upload",

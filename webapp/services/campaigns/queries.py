@@ -21,11 +21,11 @@ def list_campaigns(session: Session) -> list[Campaign]:
 
 
 def selectable_lists(session: Session) -> list[RecipientList]:
-    """Lists the composer offers: every visible list, by name (an empty one counts as 0)."""
+    """Lists the composer offers: every visible list that has recipients, by name."""
     return list(
         session.scalars(
             select(RecipientList)
-            .where(RecipientList.hidden.is_(False))
+            .where(RecipientList.hidden.is_(False), RecipientList.recipient_count > 0)
             .order_by(RecipientList.name, RecipientList.id)
         )
     )

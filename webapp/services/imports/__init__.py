@@ -10,10 +10,13 @@ The steps, a module each:
 3. `run`: `run_import` (the background job) streams the file into the list; `cancel_import`.
 4. `report`: the counts and the rejected rows, on the page and as CSV.
 
+`cleanup.discard_abandoned_uploads` removes uploads nobody mapped (a periodic job).
+
 `whole_file.import_file` runs all of them at once for the command line. The reading of files
 itself is the pure package `webapp.csvimport`.
 """
 
+from webapp.services.imports.cleanup import discard_abandoned_uploads
 from webapp.services.imports.errors import ImportCancelled, ImportRefused, MappingInvalid
 from webapp.services.imports.mapping import (
     DELIMITER_NAMES,
@@ -47,6 +50,7 @@ __all__ = [
     "cells_of",
     "confirm_mapping",
     "default_workers",
+    "discard_abandoned_uploads",
     "import_file",
     "import_under_way",
     "read_mapping",
