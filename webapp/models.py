@@ -165,8 +165,8 @@ class ListImport(db.Model):
     field_columns: Mapped[dict] = mapped_column(JSON, default=dict)
     # The worksheet read, for an Excel workbook (None for a CSV file).
     sheet: Mapped[str | None] = mapped_column(String(31))
-    # The header row's cells as confirmed in the mapping step (None without a header): the
-    # rejected-rows download starts with it.
+    # The header row's cells as confirmed in the mapping step (blank ones for a file without a
+    # header; None for imports from before it was kept): the rejected-rows download's header.
     header: Mapped[list | None] = mapped_column(JSON)
     default_country: Mapped[str] = mapped_column(String(2), default="DK")
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -612,12 +612,26 @@ def test_rejected_rows_download_has_lines_reasons_and_cells_neutralised(ctx, tmp
     )
     list_import = import_path(path, upload_dir)
 
-    text = "".join(imports.rejected_rows_csv(db.session, list_import))
+    text = b"".join(imports.rejected_rows_csv(db.session, list_import)).decode("utf-8")
 
     assert text == (
-        "\ufeffline,outcome,reason,original cells\r\n"
-        '3,invalid,not a phone number,\'=1+2,"\'=HYPERLINK(""x"")"\r\n'
-        '4,duplicate,duplicate of line 2,20 12 34 56,"a,b"\r\n'
+        "\ufeffphone,note,line,reason\r\n"
+        '\'=1+2,"\'=HYPERLINK(""x"")",3,not a phone number\r\n'
+        '20 12 34 56,"a,b",4,duplicate of line 2\r\n'
+    )
+
+
+def test_rejected_rows_of_an_import_from_before_headers_were_kept(ctx, tmp_path, upload_dir):
+    path = write(tmp_path, "a.csv", "phone;note\n123;+45 20\n", encoding="utf-16")
+    list_import = import_path(path, upload_dir)
+    list_import.header = None
+    db.session.commit()
+
+    data = b"".join(imports.rejected_rows_csv(db.session, list_import))
+
+    assert data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE)
+    assert data.decode("utf-16") == (
+        "line;reason;original cells\r\n2;not a valid number for DK (+45);123;+45 20\r\n"
     )
 
 

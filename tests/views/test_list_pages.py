@@ -336,9 +336,51 @@ def test_the_report_lists_rejected_rows_and_offers_them_as_csv(app, sender, jobs
     assert download.mimetype == "text/csv"
     assert 'filename="customers-rejected-rows.csv"' in download.headers["Content-Disposition"]
     assert download.text == (
-        "\ufeffline,outcome,reason,original cells\r\n"
-        "4,invalid,not a valid number for DK (+45),Eva,123,Køge\r\n"
-        "5,duplicate,duplicate of line 2,Ida again,'+4520123456,Vejle\r\n"
+        "\ufeffName,Mobile,City,line,reason\r\n"
+        "Eva,123,Køge,4,not a valid number for DK (+45)\r\n"
+        "Ida again,+4520123456,Vejle,5,duplicate of line 2\r\n"
+    )
+
+
+def test_rejected_rows_go_back_in_the_uploads_own_delimiter_and_encoding(app, sender, jobs):
+    content = (
+        "Navn;Mobil;Beløb;Note\r\n"
+        "Søren;20123456;-5;ok\r\n"
+        'Åse;123;+12,50;=HYPERLINK("x")\r\n'
+        ";;;\r\n"
+        "Ærø;;-3;@SUM(A1)\r\n"
+    ).encode("cp1252")
+    list_import = import_file(sender, jobs, content, filename="kunder.csv")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.headers["Content-Type"] == "text/csv"
+    assert download.data.decode("cp1252") == (
+        "Navn;Mobil;Beløb;Note;line;reason\r\n"
+        'Åse;123;+12,50;"\'=HYPERLINK(""x"")";3;not a valid number for DK (+45)\r\n'
+        "Ærø;;-3;'@SUM(A1);5;missing phone number\r\n"
+    )
+
+
+def test_rejected_rows_of_a_file_without_header_get_a_header_for_line_and_reason(sender, jobs):
+    list_import = import_file(sender, jobs, "20123456,Ida\n123,Bo,Vejle\n")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.text == (
+        "\ufeff,,,line,reason\r\n123,Bo,Vejle,2,not a valid number for DK (+45)\r\n"
+    )
+
+
+def test_rejected_rows_of_a_workbook_come_back_as_utf8_csv(sender, jobs):
+    content = xlsx_bytes({"Kunder": [["Mobil", "Navn"], [123, "Åse"], [20123456, "Bo"]]})
+    list_import = import_file(sender, jobs, content, filename="kunder.xlsx")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert download.text == (
+        "\ufeffMobil,Navn,line,reason\r\n123,Åse,2,not a valid number for DK (+45)\r\n"
     )
 
 
@@ -509,7 +551,7 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(app, sender):
     assert 'filename="Risky.csv"' in response.headers["Content-Disposition"]
     assert response.text == (
         "\ufeffmsisdn,name,note\r\n"
-        '4520123456,"\'=HYPERLINK(""x"")",\'+1\r\n'
+        '4520123456,"\'=HYPERLINK(""x"")",+1\r\n'
         "4521345678,'@SUM(A1),\"'-2, plain\"\r\n"
     )
 

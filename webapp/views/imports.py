@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -174,6 +175,9 @@ def cancel(import_id: int):
 def rejected_csv(import_id: int):
     list_import = visible_import(import_id)
     stem = Path(list_import.filename).stem or "import"
+    encoding, _ = imports.rejected_rows_dialect(list_import)
     return csv_response(
-        imports.rejected_rows_csv(db.session, list_import), f"{stem}-rejected-rows.csv"
+        imports.rejected_rows_csv(db.session, list_import),
+        f"{stem}-rejected-rows.csv",
+        utf8=codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"),
     )

@@ -26,7 +26,13 @@ from webapp.services.imports.mapping import (
     read_mapping,
     resolve_column,
 )
-from webapp.services.imports.report import cells_of, rejected_rows, rejected_rows_csv, report
+from webapp.services.imports.report import (
+    cells_of,
+    rejected_rows,
+    rejected_rows_csv,
+    rejected_rows_dialect,
+    report,
+)
 from webapp.services.imports.run import (
     CHUNK_ROWS,
     ProgressCallback,
@@ -56,6 +62,7 @@ __all__ = [
     "read_mapping",
     "rejected_rows",
     "rejected_rows_csv",
+    "rejected_rows_dialect",
     "report",
     "resolve_column",
     "run_import",

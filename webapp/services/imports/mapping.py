@@ -144,7 +144,7 @@ def confirm_mapping(
             delimiter=fmt.delimiter or None,
             has_header=fmt.has_header,
             sheet=fmt.sheet,
-            header=list(fmt.columns) if fmt.has_header else None,
+            header=list(fmt.columns) if fmt.has_header else [""] * width,
             phone_column=phone,
             field_columns=field_columns,
         )
