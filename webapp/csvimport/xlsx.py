@@ -21,6 +21,7 @@ from typing import Any
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse
 
@@ -144,6 +145,8 @@ class _StreamingReader(ExcelReader):
         )
 
 
+_SHEET_DATA = f"{{{SHEET_MAIN_NS}}}sheetData"
+_ROW = f"{{{SHEET_MAIN_NS}}}row"
 _SI = f"{{{SHEET_MAIN_NS}}}si"
 _T = f"{{{SHEET_MAIN_NS}}}t"
 _R = f"{{{SHEET_MAIN_NS}}}r"
@@ -195,21 +198,52 @@ def _damaged(error: Exception) -> CsvFormatError:
 
 def _sheet_rows(worksheet: Any, phone_column: int | None) -> Iterator[CsvRow]:
     """The non-blank rows of a worksheet as text cells, with their row numbers."""
-    # Dimensions recorded in the file are often wrong (too small, or the whole sheet when it
-    # was formatted): read the rows that are there instead.
-    worksheet.reset_dimensions()
-    for line, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-        if not values:
-            continue
-        cells = [cell_text(value) for value in values]
-        while cells and not cells[-1]:
-            cells.pop()
-        if is_blank(cells):
-            continue
-        problem = None
-        if phone_column is not None and phone_column < len(values):
-            problem = phone_problem(values[phone_column])
-        yield CsvRow(line, cells, problem)
+    workbook = worksheet.parent
+    with workbook._archive.open(worksheet._worksheet_path) as source:
+        parser = _RowParser(
+            source,
+            worksheet._shared_strings,
+            data_only=False,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
+        )
+        for line, parsed in parser.rows():
+            if not parsed:
+                continue
+            values: list[object] = [None] * max(cell["column"] for cell in parsed)
+            for cell in parsed:
+                values[cell["column"] - 1] = cell["value"]
+            cells = [cell_text(value) for value in values]
+            while cells and not cells[-1]:
+                cells.pop()
+            if is_blank(cells):
+                continue
+            problem = None
+            if phone_column is not None and phone_column < len(values):
+                problem = phone_problem(values[phone_column])
+            yield CsvRow(line, cells, problem)
+
+
+class _RowParser(WorkSheetParser):
+    """openpyxl's worksheet parser (each row and cell read by openpyxl, dates and formulas
+    included), reading only the rows, and letting go of each once read.
+
+    What openpyxl's read-only worksheets iterate over keeps every parsed row element in the
+    tree (emptied, but there: about 70 bytes a row), and trusts the sheet's recorded dimensions
+    (often wrong). This holds one row at a time, and reads the rows that are there.
+    """
+
+    def rows(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        data = None
+        for event, element in iterparse(self.source, events=("start", "end")):
+            if event == "start":
+                if element.tag == _SHEET_DATA:
+                    data = element
+            elif element.tag == _ROW:
+                yield self.parse_row(element)
+                if data is not None:
+                    data.clear()  # this row and any before it: all read
 
 
 def cell_text(value: object) -> str:
