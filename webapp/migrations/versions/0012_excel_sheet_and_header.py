@@ -1,7 +1,7 @@
 """imports remember the Excel sheet they read and the header row they confirmed
 
-Revision ID: 0005_excel
-Revises: 0004
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 09:40:00
 
 ``sheet`` names the worksheet of an uploaded .xlsx (NULL for CSV); ``header`` keeps the header
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_excel'
-down_revision = '0004'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
