@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -112,8 +113,8 @@ def measure(path: Path, database_url: str, instance: Path, workers: int | None) 
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument(
         "--database-url",
@@ -122,13 +123,11 @@ def main() -> None:
     )
     parser.add_argument("--no-sqlite", action="store_true", help="only the given database")
     parser.add_argument("--workers", type=int, default=None, help="normalising processes")
-    parser.add_argument("--run", nargs=3, metavar=("FILE", "URL", "DIR"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.run:
-        path, url, instance = args.run
-        run_child(Path(path), url, Path(instance), args.workers)
-        return
+    return parser
 
+
+def bench_sizes(args: argparse.Namespace, make: Callable[[Path, int], None], kind: str) -> None:
+    """Generate a file of each size with make(path, rows) and import it on each database."""
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, default country {COUNTRY}")
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
@@ -136,12 +135,12 @@ def main() -> None:
         if args.database_url:
             databases.append(("PostgreSQL", args.database_url))
         for size in args.sizes:
-            path = root / f"recipients_{size}.csv"
+            path = root / f"recipients_{size}.{kind}"
             started = time.perf_counter()
-            generate(path, size)
+            make(path, size)
             took = time.perf_counter() - started
             megabytes = path.stat().st_size / 1e6
-            print(f"\n{size:,} rows, {megabytes:.1f} MB (generated in {took:.1f} s)")
+            print(f"\n{size:,} rows, {megabytes:.1f} MB .{kind} (generated in {took:.1f} s)")
             for label, url in databases:
                 result = measure(path, url, root / "instance", args.workers)
                 rate = result["rows"] / result["elapsed"]
@@ -154,6 +153,17 @@ def main() -> None:
                     f"peak {result['own_mb']:4} MB, with workers {result['tree_mb']:4} MB  "
                     f"{counts}"
                 )
+
+
+def main() -> None:
+    parser = arguments(__doc__.split("\n")[0])
+    parser.add_argument("--run", nargs=3, metavar=("FILE", "URL", "DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        path, url, instance = args.run
+        run_child(Path(path), url, Path(instance), args.workers)
+        return
+    bench_sizes(args, generate, "csv")
 
 
 if __name__ == "__main__":

@@ -294,3 +294,20 @@ def sent_campaign(
     campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
     dispatch.dispatch_campaign(session, campaign.id, client, retry_base_seconds=0.01, **options)
     return campaign
+
+
+def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    """An Excel workbook with the given sheets: rows of values, None an empty cell."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -401,14 +401,16 @@ lists_cli = AppGroup("lists", help="Import recipient lists.")
 @click.option("--name", help="The new list's name.")
 @click.option("--append-to", help="Add the file to the existing list of this name instead.")
 @click.option("--phone-column", help="The phone column: its header, or its number (1 = first).")
+@click.option("--sheet", help="The worksheet of an Excel workbook (default: the first with rows).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--max-mb",
     type=click.IntRange(min=1),
     help="The largest file accepted, in MB (default: MAX_UPLOAD_MB, as on the pages).",
 )
-def import_list(file: Path, name, append_to, phone_column, as_json, max_mb):
-    """Import FILE (CSV) into a list and print the report: the same import as the pages.
+def import_list(file: Path, name, append_to, phone_column, sheet, as_json, max_mb):
+    """Import FILE (CSV, or an Excel .xlsx workbook) into a list and print the report: the same
+    import as the pages.
 
     Every column but the phone column is kept as a personalisation field.
     """
@@ -447,6 +449,7 @@ def import_list(file: Path, name, append_to, phone_column, as_json, max_mb):
             list_name=name,
             append_to=target,
             phone_column=phone_column,
+            sheet=sheet,
             progress=None if as_json else advance,
             max_bytes=limit_mb * 1024 * 1024,
         )

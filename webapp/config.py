@@ -57,6 +57,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "SMS_VALIDITY_HOURS": float,
     "PAUSE_FAILED_PERCENT": int,
     "PAUSE_AFTER_REPORTS": int,
+    "ABANDONED_UPLOAD_HOURS": float,
 }
 
 
@@ -121,6 +122,7 @@ class Defaults:
     SMS_VALIDITY_HOURS = 48.0  # how long delivery reports may still come after a send
     PAUSE_FAILED_PERCENT = 20  # a sending campaign pauses past this failed share (0: never)
     PAUSE_AFTER_REPORTS = 500  # ... counted once this many recipients have a final report
+    ABANDONED_UPLOAD_HOURS = 24.0  # an upload not mapped within this long is removed
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

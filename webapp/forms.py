@@ -222,7 +222,9 @@ class ConfirmForm(FlaskForm):
 
 
 class UploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    file = FileField(
+        "CSV or Excel file", validators=[FileRequired("Choose a CSV or Excel file to upload.")]
+    )
     name = StringField(
         "List name",
         validators=[Optional(), Length(max=MAX_LIST_NAME_LENGTH)],
@@ -231,7 +233,9 @@ class UploadForm(FlaskForm):
 
 
 class AppendForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    file = FileField(
+        "CSV or Excel file", validators=[FileRequired("Choose a CSV or Excel file to upload.")]
+    )
 
 
 class RenameForm(FlaskForm):
@@ -263,6 +267,7 @@ class MappingForm(FlaskForm):
     encoding = StringField(validators=[Optional(), Length(max=32)])
     delimiter = StringField(validators=[Optional(), Length(max=16)])  # comma, semicolon, tab
     header = StringField(validators=[Optional(), Length(max=1)])  # 1, 0, or detect
+    sheet = StringField(validators=[Optional(), Length(max=31)])  # a workbook's worksheet
 
     MAX_NAME_LENGTH = 100
 

@@ -171,7 +171,8 @@ class RecipientList(db.Model):
 
 
 class ListImport(db.Model):
-    """One CSV file imported into a list, with its report: every row is accounted for."""
+    """One CSV file or Excel sheet imported into a list, with its report: every row is
+    accounted for."""
 
     __tablename__ = "list_imports"
 
@@ -195,6 +196,11 @@ class ListImport(db.Model):
     phone_column: Mapped[int | None] = mapped_column()
     # {field name: column index} of the columns kept for personalisation.
     field_columns: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The worksheet read, for an Excel workbook (None for a CSV file).
+    sheet: Mapped[str | None] = mapped_column(String(31))
+    # The header row's cells as confirmed in the mapping step (blank ones for a file without a
+    # header; None for imports from before it was kept): the rejected-rows download's header.
+    header: Mapped[list | None] = mapped_column(JSON)
     default_country: Mapped[str] = mapped_column(String(2), default="DK")
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     rows: Mapped[int] = mapped_column(default=0)

@@ -64,6 +64,9 @@ class JobQueue:
         self.huey.periodic_task(crontab(minute="*"), name="every_minute")(
             self._in_context(lambda: (JOBS["send_due_campaigns"](), JOBS["reconcile_batches"]()))
         )
+        self.huey.periodic_task(crontab(minute="*/15"), name="every_quarter_hour")(
+            self._in_context(lambda: JOBS["discard_abandoned_uploads"]())
+        )
         self.consumer = None
         self._consumer_lock = threading.Lock()
         self.stopping = threading.Event()  # set while this process's consumer shuts down
@@ -330,6 +333,22 @@ def send_reply_confirmation(reply_id: int) -> str | None:
     return replies.send_confirmation(
         db.session, reply_id, current_app.extensions["gateway"].client(), words.confirmation
     )
+
+
+@job
+def discard_abandoned_uploads() -> int:
+    """Every quarter of an hour: remove uploads not mapped within ABANDONED_UPLOAD_HOURS."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from webapp.services import imports
+
+    hours = current_app.config["ABANDONED_UPLOAD_HOURS"]
+    discarded = imports.discard_abandoned_uploads(db.session, timedelta(hours=hours))
+    if discarded:
+        log.info("discarded %s uploads not mapped within %s hours", discarded, hours)
+    return discarded
 
 
 @job

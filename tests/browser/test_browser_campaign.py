@@ -67,7 +67,7 @@ def test_upload_compose_preview_send_and_inbox(
     page.get_by_role("button", name="Sign in").click()
 
     page.get_by_role("link", name="Lists").click()
-    page.get_by_label("CSV file").set_input_files(str(csv_file))
+    page.get_by_label("CSV or Excel file").set_input_files(str(csv_file))
     page.get_by_label("List name").fill("Customers")
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("heading", name="Choose the columns")).to_be_visible()

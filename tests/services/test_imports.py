@@ -8,12 +8,15 @@ their lines and reasons, counts, the list's fields and size, and what a failure 
 from __future__ import annotations
 
 import codecs
+import datetime
 import io
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import make_list
+from helpers import make_list, xlsx_bytes
 from sqlalchemy import func, select, text
 
 from webapp.extensions import db
@@ -253,11 +256,11 @@ def test_opted_out_numbers_are_counted_and_left_out(ctx, tmp_path, upload_dir):
     assert [msisdn for msisdn, _, _ in stored(list_import.recipient_list)] == ["4520123456"]
 
 
-def test_blank_lines_are_not_rows_but_empty_cells_are(ctx, tmp_path, upload_dir):
-    path = write(tmp_path, "blank.csv", "phone,name\n\n20123456,a\n   \n,\n\n")
+def test_blank_lines_and_excel_empty_rows_are_not_rows(ctx, tmp_path, upload_dir):
+    path = write(tmp_path, "blank.csv", "phone;name\n\n20123456;a\n   \n;\n;;;;\n\n;b\n")
     list_import = import_path(path, upload_dir)
     assert counts(list_import)["rows"] == 2
-    assert rejected(list_import) == [(5, "invalid", "missing phone number")]
+    assert rejected(list_import) == [(8, "invalid", "missing phone number")]
 
 
 def test_landlines_are_imported_counted_and_flagged(ctx, tmp_path, upload_dir):
@@ -495,8 +498,10 @@ def test_a_second_file_waits_until_the_first_is_imported(ctx, tmp_path, upload_d
     [
         (b"", "The file is empty."),
         (b"\n\n  \n", "The file holds no rows, only blank lines."),
-        (b"PK\x03\x04rest of a zip", "This is an Excel workbook (.xlsx), not a CSV file."),
-        (b"\xd0\xcf\x11\xe0old excel", "This is an old Excel workbook (.xls), not a CSV file."),
+        (b"PK\x03\x04rest of a zip", "This is a ZIP archive (perhaps a workbook) that cannot"),
+        (b"\xd0\xcf\x11\xe0old excel", "This is an old Excel workbook (.xls)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is a PNG image, not a CSV file"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "This is a PDF document, not a CSV file"),
     ],
 )
 def test_an_unusable_upload_is_refused_and_nothing_is_kept(ctx, upload_dir, content, message):
@@ -607,12 +612,26 @@ def test_rejected_rows_download_has_lines_reasons_and_cells_neutralised(ctx, tmp
     )
     list_import = import_path(path, upload_dir)
 
-    text = "".join(imports.rejected_rows_csv(db.session, list_import))
+    text = b"".join(imports.rejected_rows_csv(db.session, list_import)).decode("utf-8")
 
     assert text == (
-        "\ufeffline,outcome,reason,original cells\r\n"
-        '3,invalid,not a phone number,\'=1+2,"\'=HYPERLINK(""x"")"\r\n'
-        '4,duplicate,duplicate of line 2,20 12 34 56,"a,b"\r\n'
+        "\ufeffphone,note,line,reason\r\n"
+        '\'=1+2,"\'=HYPERLINK(""x"")",3,not a phone number\r\n'
+        '20 12 34 56,"a,b",4,duplicate of line 2\r\n'
+    )
+
+
+def test_rejected_rows_of_an_import_from_before_headers_were_kept(ctx, tmp_path, upload_dir):
+    path = write(tmp_path, "a.csv", "phone;note\n123;+45 20\n", encoding="utf-16")
+    list_import = import_path(path, upload_dir)
+    list_import.header = None
+    db.session.commit()
+
+    data = b"".join(imports.rejected_rows_csv(db.session, list_import))
+
+    assert data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE)
+    assert data.decode("utf-16") == (
+        "line;reason;original cells\r\n2;not a valid number for DK (+45);123;+45 20\r\n"
     )
 
 
@@ -698,3 +717,189 @@ def test_a_finished_import_gives_the_planner_statistics(ctx, tmp_path, upload_di
             text("SELECT reltuples FROM pg_class WHERE relname = 'recipients'")
         )
         assert estimate >= 2
+
+
+# --- Excel workbooks -------------------------------------------------------------------------
+
+
+def xlsx(tmp_path: Path, name: str, sheets: dict[str, list[list[object]]]) -> Path:
+    path = tmp_path / name
+    path.write_bytes(xlsx_bytes(sheets))
+    return path
+
+
+def test_an_xlsx_is_imported_with_the_same_accounting_as_csv(ctx, tmp_path, upload_dir):
+    db.session.add(OptOut(msisdn="4522334455"))
+    db.session.commit()
+    path = xlsx(
+        tmp_path,
+        "customers.xlsx",
+        {
+            "Customers": [
+                ["Mobil", "Fornavn", "Født"],
+                [4520123456.0, "Søren", datetime.date(1990, 5, 17)],
+                [],
+                ["21 34 56 78", "Åse", None],
+                [datetime.date(2026, 1, 2), "Dato", None],
+                ["=A2", "Formel", None],
+                [20123456, "Søren igen", None],
+                [22334455, "Afmeldt", None],
+                [123, "Kort", None],
+            ]
+        },
+    )
+
+    list_import = import_path(path, upload_dir)
+
+    assert list_import.status == ImportStatus.DONE and list_import.sheet == "Customers"
+    assert counts(list_import) == {
+        "rows": 7,
+        "imported": 2,
+        "invalid": 3,
+        "duplicates": 1,
+        "opted_out": 1,
+        "landlines": 0,
+    }
+    assert [(line, kind) for line, kind, _ in rejected(list_import)] == [
+        (5, "invalid"),
+        (6, "invalid"),
+        (7, "duplicate"),
+        (8, "opted_out"),
+        (9, "invalid"),
+    ]
+    assert rejected(list_import)[0][2].startswith("a date or time (2026-01-02)")
+    assert rejected(list_import)[1][2].startswith("a formula (=A2)")
+    assert stored(list_import.recipient_list) == [
+        ("4520123456", 2, {"fornavn": "Søren", "foedt": "1990-05-17"}),
+        ("4521345678", 4, {"fornavn": "Åse", "foedt": ""}),
+    ]
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_the_chosen_sheet_of_a_workbook_is_imported(ctx, tmp_path, upload_dir):
+    path = xlsx(
+        tmp_path,
+        "two.xlsx",
+        {"Denmark": [["Phone"], ["20123456"]], "Sweden": [["Telefon"], ["+46 70 123 45 67"]]},
+    )
+    list_import = uploaded(path, upload_dir)
+    assert list_import.sheet == "Denmark" and list_import.stored_path.endswith(".xlsx")
+
+    fmt, _ = imports.read_mapping(list_import, sheet="Sweden")
+    assert fmt.sheets == ("Denmark", "Sweden") and fmt.preview_rows == [["+46 70 123 45 67"]]
+    imports.confirm_mapping(db.session, list_import, ImportMapping(0, sheet="Sweden"))
+    finished = imports.run_import(db.session, list_import.id, workers=0)
+
+    assert finished.sheet == "Sweden" and finished.imported == 1
+    assert stored(finished.recipient_list) == [("46701234567", 2, {})]
+
+
+def test_a_sheet_that_does_not_exist_is_refused(ctx, tmp_path, upload_dir):
+    list_import = uploaded(xlsx(tmp_path, "a.xlsx", {"Data": [["phone"], [20123456]]}), upload_dir)
+    with pytest.raises(ImportRefused, match="no sheet “Other”; its sheets are “Data”"):
+        imports.read_mapping(list_import, sheet="Other")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "Save As › “Excel Workbook (.xlsx)”"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "This is a PNG image, not a CSV file"),
+    ],
+)
+def test_xls_and_images_are_refused_saying_what_they_are(ctx, upload_dir, content, message):
+    with pytest.raises(ImportRefused, match=re.escape(message)):
+        imports.store_upload(
+            db.session, io.BytesIO(content), "list.csv", upload_dir=upload_dir, default_country="DK"
+        )
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_a_numbers_document_is_refused_with_how_to_export(ctx, upload_dir):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Index/Document.iwa", "x")
+    with pytest.raises(ImportRefused, match="In Numbers, choose File › Export To › Excel"):
+        imports.store_upload(
+            db.session,
+            io.BytesIO(buffer.getvalue()),
+            "list.numbers",
+            upload_dir=upload_dir,
+            default_country="DK",
+        )
+
+
+def test_an_empty_sheet_is_refused(ctx, tmp_path, upload_dir):
+    with pytest.raises(ImportRefused, match="The sheet “Empty” is empty"):
+        uploaded(xlsx(tmp_path, "e.xlsx", {"Empty": []}), upload_dir)
+
+
+def test_command_line_imports_a_chosen_sheet_of_a_workbook(app, tmp_path):
+    path = xlsx(
+        tmp_path,
+        "cli.xlsx",
+        {"Notes": [["nothing to see"]], "List": [["Name", "Mobile"], ["Ida", 4520123456]]},
+    )
+
+    result = app.test_cli_runner().invoke(
+        args=["lists", "import", str(path), "--name", "X", "--sheet", "List", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["rows"], report["imported"], report["status"]) == (1, 1, "done")
+
+
+# --- Abandoned uploads -----------------------------------------------------------------------
+
+
+def test_uploads_not_mapped_within_a_day_are_removed_file_and_rows(ctx, tmp_path, upload_dir):
+    old = uploaded(write(tmp_path, "old.csv", "phone\n20123456\n"), upload_dir)
+    fresh = uploaded(write(tmp_path, "fresh.csv", "phone\n20123456\n"), upload_dir)
+    kept = make_list(db.session, "Kept", ["4520123456"])
+    appended = uploaded(
+        write(tmp_path, "more.csv", "phone\n21345678\n"), upload_dir, append_to=kept
+    )
+    old_path, appended_path = Path(old.stored_path), Path(appended.stored_path)
+    day_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=25)
+    for list_import in (old, appended):
+        list_import.created_at = day_ago
+    db.session.commit()
+    old_id, old_list_id, appended_id = old.id, old.list_id, appended.id
+
+    discarded = imports.discard_abandoned_uploads(db.session, datetime.timedelta(hours=24))
+
+    assert discarded == 2
+    assert db.session.get(ListImport, old_id) is None
+    assert db.session.get(RecipientList, old_list_id) is None  # made for the upload, empty
+    assert db.session.get(ListImport, appended_id) is None
+    assert db.session.get(RecipientList, kept.id).recipient_count == 1  # the list stays
+    assert not old_path.exists() and not appended_path.exists()
+    assert db.session.get(ListImport, fresh.id).status == ImportStatus.AWAITING_COLUMNS
+    assert Path(fresh.stored_path).exists()
+
+
+def test_a_mapped_upload_is_never_removed_as_abandoned(ctx, tmp_path, upload_dir):
+    queued = _queued(db.session, write(tmp_path, "q.csv", "phone\n20123456\n"), upload_dir)
+    queued.created_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    db.session.commit()
+
+    assert imports.discard_abandoned_uploads(db.session, datetime.timedelta(hours=24)) == 0
+    assert db.session.get(ListImport, queued.id).status == ImportStatus.PENDING
+
+
+def test_the_periodic_job_removes_abandoned_uploads(app, jobs, tmp_path):
+    with app.app_context():
+        upload_dir = Path(app.instance_path) / "uploads"
+        stale = uploaded(write(tmp_path, "s.csv", "phone\n20123456\n"), upload_dir)
+        stale.created_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=30)
+        db.session.commit()
+        stale_id = stale.id
+    quarter_past = datetime.datetime(2026, 12, 1, 10, 15)
+    assert "every_quarter_hour" in {task.name for task in jobs.huey.read_periodic(quarter_past)}
+
+    jobs.tasks["discard_abandoned_uploads"]()
+    jobs.run_pending()
+
+    with app.app_context():
+        assert db.session.get(ListImport, stale_id) is None

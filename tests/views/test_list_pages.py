@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
-from helpers import confirm, form_errors, import_file, import_id_of, make_list, upload
+from helpers import confirm, form_errors, import_file, import_id_of, make_list, upload, xlsx_bytes
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -81,15 +82,77 @@ def test_upload_leads_to_the_mapping_step_with_the_phone_column_guessed(sender):
 def test_an_upload_without_a_file_says_so(sender):
     response = sender.post("/lists/upload", data={"name": "x"}, content_type="multipart/form-data")
     assert response.status_code == 400
-    assert "Choose a CSV file to upload." in form_errors(response.text)
+    assert "Choose a CSV or Excel file to upload." in form_errors(response.text)
 
 
-def test_a_workbook_is_refused_with_what_to_do(app, sender):
-    response = upload(sender, b"PK\x03\x04 a zip", filename="customers.xlsx")
+def test_an_old_workbook_is_refused_with_what_to_do(app, sender):
+    response = upload(sender, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an OLE file", "customers.xls")
     assert response.status_code == 400
-    assert "This is an Excel workbook (.xlsx), not a CSV file." in response.text
+    assert "This is an old Excel workbook (.xls)" in response.text
+    assert "“Excel Workbook (.xlsx)” or “CSV UTF-8”" in response.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RecipientList)) == 0
+
+
+def test_an_image_is_refused_saying_what_it_looks_like(app, sender):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
+    response = upload(sender, png, filename="contacts.csv")
+    assert response.status_code == 400
+    assert "This is a PNG image, not a CSV file" in form_errors(response.text)[0]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ListImport)) == 0
+
+
+def test_a_workbook_is_mapped_on_its_chosen_sheet_and_imported(app, sender, jobs):
+    content = xlsx_bytes(
+        {
+            "Read me": [["This list is for the spring campaign"]],
+            "Customers": [
+                ["Name", "Mobile"],
+                ["Ida", 4520123456.0],
+                ["Bo", "=B2"],
+                [],
+                ["Eva", 21345678],
+            ],
+        }
+    )
+    import_id = import_id_of(upload(sender, content, filename="Spring.xlsx"))
+
+    page = sender.get(f"/lists/imports/{import_id}/mapping").text
+    fragment = sender.get(
+        f"/lists/imports/{import_id}/mapping?sheet=Customers&header=1",
+        headers={"HX-Request": "true"},
+    ).text
+
+    assert '<select name="sheet">' in page and '<option value="Read me" selected>' in page
+    assert "Encoding" not in page
+    assert '<input type="hidden" name="sheet" value="Customers">' in fragment
+    assert "<td>4520123456</td>" in fragment
+    response = confirm(sender, import_id, sheet="Customers", header="1", keep=["0"], name_0="name")
+    assert response.status_code == 302, response.text
+    jobs.run_pending()
+    report = sender.get(f"/lists/imports/{import_id}").text
+    assert '<td class="num">3</td><td>a formula (=B2), not a phone number' in report
+    with app.app_context():
+        list_import = db.session.get(ListImport, import_id)
+        assert (list_import.status, list_import.sheet) == (ImportStatus.DONE, "Customers")
+        assert (list_import.rows, list_import.imported, list_import.invalid) == (3, 2, 1)
+        assert list_import.recipient_list.name == "Spring"
+
+
+def test_an_upload_waiting_for_its_columns_is_not_a_list_yet(app, sender):
+    with app.app_context():
+        make_list(db.session, "Customers", ["4520123456", "4521345678"])
+        make_list(db.session, "Nobody", [])
+    upload(sender, "phone\n22334455\n", filename="half-done.csv")
+
+    dashboard = sender.get("/").text
+    compose = sender.get("/campaigns/new").text
+
+    # "Nobody" was imported (every row rejected): a list, but nothing to send to.
+    assert re.search(r"<div class=\"value\">2</div><div class=\"label\">recipient lists", dashboard)
+    assert "Customers (2 recipients)" in compose
+    assert "half-done" not in compose and "Nobody" not in compose
 
 
 def test_an_upload_without_csrf_token_is_rejected(app, sender):
@@ -240,9 +303,51 @@ def test_the_report_lists_rejected_rows_and_offers_them_as_csv(app, sender, jobs
     assert download.mimetype == "text/csv"
     assert 'filename="customers-rejected-rows.csv"' in download.headers["Content-Disposition"]
     assert download.text == (
-        "\ufeffline,outcome,reason,original cells\r\n"
-        "4,invalid,not a valid number for DK (+45),Eva,123,Køge\r\n"
-        "5,duplicate,duplicate of line 2,Ida again,'+4520123456,Vejle\r\n"
+        "\ufeffName,Mobile,City,line,reason\r\n"
+        "Eva,123,Køge,4,not a valid number for DK (+45)\r\n"
+        "Ida again,+4520123456,Vejle,5,duplicate of line 2\r\n"
+    )
+
+
+def test_rejected_rows_go_back_in_the_uploads_own_delimiter_and_encoding(app, sender, jobs):
+    content = (
+        "Navn;Mobil;Beløb;Note\r\n"
+        "Søren;20123456;-5;ok\r\n"
+        'Åse;123;+12,50;=HYPERLINK("x")\r\n'
+        ";;;\r\n"
+        "Ærø;;-3;@SUM(A1)\r\n"
+    ).encode("cp1252")
+    list_import = import_file(sender, jobs, content, filename="kunder.csv")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.headers["Content-Type"] == "text/csv"
+    assert download.data.decode("cp1252") == (
+        "Navn;Mobil;Beløb;Note;line;reason\r\n"
+        'Åse;123;+12,50;"\'=HYPERLINK(""x"")";3;not a valid number for DK (+45)\r\n'
+        "Ærø;;-3;'@SUM(A1);5;missing phone number\r\n"
+    )
+
+
+def test_rejected_rows_of_a_file_without_header_get_a_header_for_line_and_reason(sender, jobs):
+    list_import = import_file(sender, jobs, "20123456,Ida\n123,Bo,Vejle\n")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.text == (
+        "\ufeff,,,line,reason\r\n123,Bo,Vejle,2,not a valid number for DK (+45)\r\n"
+    )
+
+
+def test_rejected_rows_of_a_workbook_come_back_as_utf8_csv(sender, jobs):
+    content = xlsx_bytes({"Kunder": [["Mobil", "Navn"], [123, "Åse"], [20123456, "Bo"]]})
+    list_import = import_file(sender, jobs, content, filename="kunder.xlsx")
+
+    download = sender.get(f"/lists/imports/{list_import.id}/rejected.csv")
+
+    assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert download.text == (
+        "\ufeffMobil,Navn,line,reason\r\n123,Åse,2,not a valid number for DK (+45)\r\n"
     )
 
 
@@ -413,7 +518,7 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(app, sender):
     assert 'filename="Risky.csv"' in response.headers["Content-Disposition"]
     assert response.text == (
         "\ufeffmsisdn,name,note\r\n"
-        '4520123456,"\'=HYPERLINK(""x"")",\'+1\r\n'
+        '4520123456,"\'=HYPERLINK(""x"")",+1\r\n'
         "4521345678,'@SUM(A1),\"'-2, plain\"\r\n"
     )
 

@@ -119,6 +119,8 @@ class Classifier:
 
     def classify(self, row: CsvRow, phone: PhoneFields) -> ClassifiedRow:
         msisdn, country, reason, landline = phone
+        if row.phone_problem is not None:
+            msisdn, reason = None, row.phone_problem
         if msisdn is None:
             return ClassifiedRow(row.line, Outcome.INVALID, reason=reason, cells=row.cells)
         if msisdn in self._opted_out:

@@ -1,4 +1,4 @@
-"""Streaming a CSV file's data rows with the line of the original file each starts on."""
+"""Streaming a file's data rows with the line of the original file each starts on."""
 
 from __future__ import annotations
 
@@ -20,12 +20,18 @@ def iter_rows(
 ) -> Iterator[CsvRow]:
     """Stream the data rows of a file with the line each starts on, header left out.
 
-    A line that is empty or holds only whitespace is not a row (nor is a row whose only cell
-    is blank); a row of empty cells (`,,`) is. Cells are kept as they are, however many there
-    are: the caller decides what a short or long row means. `progress`, if given, is called
-    with the number of bytes read so far every few thousand rows and at the end.
+    A line that is empty or holds only blank cells (`;;;;`, as Excel writes its empty rows) is
+    not a row. Cells are kept as they are, however many there are: the caller decides what a
+    short or long row means. `progress`, if given, is called with the number of bytes read so
+    far every few thousand rows and at the end. A format with a sheet reads that worksheet of
+    an Excel workbook instead (`webapp.csvimport.xlsx`), with the same promises.
     Raises CsvFormatError for text that does not decode or CSV that does not parse.
     """
+    if fmt.is_workbook:
+        from webapp.csvimport.xlsx import iter_sheet_rows
+
+        yield from iter_sheet_rows(source, fmt, progress=progress)
+        return
     with binary_file(source, rewind=False) as binary:
         # A stream that cannot tell where it is (a pipe) reports no progress rather than fail.
         position = binary.tell if binary.seekable() else lambda: 0
@@ -106,6 +112,11 @@ def read_rows(text: Iterable[str], delimiter: str, encoding: str) -> Iterator[Cs
             ) from None
         line = line_before + 1
         line_before = reader.line_num
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
+        if is_blank(cells):
             continue
         yield CsvRow(line, cells)
+
+
+def is_blank(cells: list[str]) -> bool:
+    """Whether a row holds nothing but blank cells: an empty line, or Excel's `;;;;`."""
+    return all(not cell or cell.isspace() for cell in cells)

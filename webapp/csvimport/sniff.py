@@ -21,7 +21,7 @@ PREVIEW_ROWS = 10
 
 DELIMITERS = (",", ";", "\t")
 
-_HEADER_SAMPLE_ROWS = 50
+HEADER_SAMPLE_ROWS = 50
 """Rows read to judge whether the first row is a header and which column holds the phones."""
 
 
@@ -59,26 +59,38 @@ def sniff_csv(
             first_rows = [
                 row.cells
                 for row in itertools.islice(
-                    read_rows(text, delimiter, encoding), _HEADER_SAMPLE_ROWS + 1
+                    read_rows(text, delimiter, encoding), HEADER_SAMPLE_ROWS + 1
                 )
             ]
+    return format_of(
+        first_rows, default_country, has_header, encoding=encoding, delimiter=delimiter
+    )
+
+
+def format_of(
+    first_rows: Sequence[list[str]],
+    default_country: str,
+    has_header: bool | None,
+    **how: object,
+) -> CsvFormat:
+    """The format of a file from its first rows: header (detected when None), columns, preview
+    and guessed phone column; `how` gives the rest (encoding and delimiter, or the sheet)."""
     if has_header is None:
         has_header = bool(first_rows) and _looks_like_header(
             first_rows[0], first_rows[1:], default_country
         )
-    data_rows = first_rows[1:] if has_header else first_rows
+    data_rows = list(first_rows[1:] if has_header else first_rows)
     width = max((len(cells) for cells in first_rows), default=0)
     columns = [f"column_{index + 1}" for index in range(width)]
     if has_header and first_rows:
         for index, name in enumerate(first_rows[0]):
             columns[index] = name.strip() or columns[index]
     return CsvFormat(
-        encoding=encoding,
-        delimiter=delimiter,
         has_header=has_header,
         columns=columns,
         preview_rows=data_rows[:PREVIEW_ROWS],
         phone_column=guess_phone_column(columns, data_rows, default_country),
+        **how,
     )
 
 

@@ -345,13 +345,22 @@ def export_csv(session: Session, recipient_list: RecipientList) -> Iterator[str]
         yield "".join(batch)
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d ]*(?:[.,]\d+)?")
+
+
 def neutralise_formula(cell: str) -> str:
-    """A cell a spreadsheet will show as text: a leading apostrophe before a formula start."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    """A cell a spreadsheet will show as text: a leading apostrophe before a formula start.
+
+    A plain number ("+4520123456", "-5", "+45 20 12 34 56") runs nothing and keeps its sign
+    without the apostrophe, which would otherwise show in the cell.
+    """
+    if cell.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
-def csv_line(cells: Iterable[object]) -> str:
+def csv_line(cells: Iterable[object], delimiter: str = ",") -> str:
     """One CSV line (CRLF, as spreadsheets expect) with every cell neutralised."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(neutralise_formula(str(cell)) for cell in cells)
+    csv.writer(buffer, delimiter=delimiter).writerow(neutralise_formula(str(c)) for c in cells)
     return buffer.getvalue()

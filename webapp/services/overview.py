@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import GatewayError
-from webapp.models import Campaign, CampaignStatus, OptOut, RecipientList
+from webapp.models import (
+    Campaign,
+    CampaignStatus,
+    ImportStatus,
+    ListImport,
+    OptOut,
+    RecipientList,
+)
 from webapp.money import money_text
 
 UNDER_WAY = CampaignStatus.where(lambda status: status.is_under_way)
@@ -14,9 +21,14 @@ FINISHED = CampaignStatus.where(lambda status: status.is_final)
 
 
 def overview(session: Session) -> dict:
+    # A list counts once a file was imported into it; an upload waiting for its columns (or
+    # one that failed) is not a list yet.
+    imported = exists().where(
+        ListImport.list_id == RecipientList.id, ListImport.status == ImportStatus.DONE
+    )
     lists, recipients = session.execute(
         select(func.count(), func.coalesce(func.sum(RecipientList.recipient_count), 0)).where(
-            RecipientList.hidden.is_(False)
+            RecipientList.hidden.is_(False), imported
         )
     ).one()
     return {

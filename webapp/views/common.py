@@ -59,12 +59,13 @@ def visible_import(import_id: int) -> ListImport:
     return list_import
 
 
-def csv_response(lines, filename: str) -> Response:
-    """A streamed CSV download under a safe file name."""
+def csv_response(lines, filename: str, *, utf8: bool = True) -> Response:
+    """A streamed CSV download under a safe file name; `utf8=False` for bytes in another
+    encoding (no charset is claimed then)."""
     safe = secure_filename(filename) or "export.csv"
     return Response(
         stream_with_context(lines),
-        mimetype="text/csv",
+        content_type="text/csv; charset=utf-8" if utf8 else "text/csv",
         headers={"Content-Disposition": f'attachment; filename="{safe}"'},
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -34,6 +35,7 @@ def _format_overrides(source) -> dict:
         "encoding": encoding,
         "delimiter": DELIMITERS_BY_NAME.get(source.get("delimiter", "")),
         "has_header": {"1": True, "0": False}.get(header) if header else None,
+        "sheet": (source.get("sheet") or "")[:31] or None,
     }
 
 
@@ -197,6 +199,9 @@ def cancel(import_id: int):
 def rejected_csv(import_id: int):
     list_import = visible_import(import_id)
     stem = Path(list_import.filename).stem or "import"
+    encoding, _ = imports.rejected_rows_dialect(list_import)
     return csv_response(
-        imports.rejected_rows_csv(db.session, list_import), f"{stem}-rejected-rows.csv"
+        imports.rejected_rows_csv(db.session, list_import),
+        f"{stem}-rejected-rows.csv",
+        utf8=codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"),
     )

@@ -51,11 +51,11 @@ def campaigns_page(session: Session, page: int = 1, per_page: int = PER_PAGE) ->
 
 
 def selectable_lists(session: Session) -> list[RecipientList]:
-    """Lists the composer offers: every visible list, by name (an empty one counts as 0)."""
+    """Lists the composer offers: every visible list that has recipients, by name."""
     return list(
         session.scalars(
             select(RecipientList)
-            .where(RecipientList.hidden.is_(False))
+            .where(RecipientList.hidden.is_(False), RecipientList.recipient_count > 0)
             .order_by(RecipientList.name, RecipientList.id)
         )
     )

@@ -10,10 +10,13 @@ The steps, a module each:
 3. `run`: `run_import` (the background job) streams the file into the list; `cancel_import`.
 4. `report`: the counts and the rejected rows, on the page and as CSV.
 
+`cleanup.discard_abandoned_uploads` removes uploads nobody mapped (a periodic job).
+
 `whole_file.import_file` runs all of them at once for the command line. The reading of files
 itself is the pure package `webapp.csvimport`.
 """
 
+from webapp.services.imports.cleanup import discard_abandoned_uploads
 from webapp.services.imports.errors import (
     ImportCancelled,
     ImportRefused,
@@ -30,7 +33,13 @@ from webapp.services.imports.mapping import (
     resolve_column,
 )
 from webapp.services.imports.mixed_encoding import MixedEncoding, find_mixed_encoding
-from webapp.services.imports.report import cells_of, rejected_rows, rejected_rows_csv, report
+from webapp.services.imports.report import (
+    cells_of,
+    rejected_rows,
+    rejected_rows_csv,
+    rejected_rows_dialect,
+    report,
+)
 from webapp.services.imports.run import (
     CHUNK_ROWS,
     ProgressCallback,
@@ -60,11 +69,13 @@ __all__ = [
     "confirm_mapping",
     "default_workers",
     "find_mixed_encoding",
+    "discard_abandoned_uploads",
     "import_file",
     "import_under_way",
     "read_mapping",
     "rejected_rows",
     "rejected_rows_csv",
+    "rejected_rows_dialect",
     "report",
     "resolve_column",
     "restart_stalled_imports",

@@ -12,7 +12,14 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from webapp.csvimport import CsvFormat, CsvFormatError, sniff_csv, tag_name, unique_tag_names
+from webapp.csvimport import (
+    CsvFormat,
+    CsvFormatError,
+    sniff_csv,
+    sniff_xlsx,
+    tag_name,
+    unique_tag_names,
+)
 from webapp.models import ImportStatus, ListImport
 from webapp.services.imports.errors import ImportRefused, MappingInvalid, UploadMissing
 from webapp.services.imports.integrity import file_checksum
@@ -39,8 +46,8 @@ class ImportMapping:
     """What the user chose in the mapping step.
 
     `fields` maps the index of each column kept for personalisation to the name typed for it
-    (made into a tag name). encoding, delimiter and has_header correct the sniffed format;
-    None keeps what was detected.
+    (made into a tag name). encoding, delimiter and has_header correct the sniffed format, and
+    sheet chooses a workbook's worksheet; None keeps what was detected.
     """
 
     phone_column: int | None
@@ -48,6 +55,7 @@ class ImportMapping:
     encoding: str | None = None
     delimiter: str | None = None
     has_header: bool | None = None
+    sheet: str | None = None
 
 
 def read_mapping(
@@ -56,22 +64,34 @@ def read_mapping(
     encoding: str | None = None,
     delimiter: str | None = None,
     has_header: bool | None = None,
+    sheet: str | None = None,
 ) -> tuple[CsvFormat, list[str]]:
     """How the stored file reads (first rows, guessed phone column) and a tag name per column.
 
     The arguments override what was stored at upload, to show a correction before it is
-    confirmed. Raises ImportRefused when the file cannot be read that way.
+    confirmed; a workbook takes only has_header and sheet (choosing another sheet detects its
+    header afresh). Raises ImportRefused when the file cannot be read that way.
     """
     if not list_import.stored_path or not Path(list_import.stored_path).is_file():
         raise UploadMissing()
+    if has_header is None and (sheet is None or sheet == list_import.sheet):
+        has_header = list_import.has_header
     try:
-        fmt = sniff_csv(
-            list_import.stored_path,
-            list_import.default_country,
-            encoding=encoding or list_import.encoding,
-            delimiter=delimiter or list_import.delimiter,
-            has_header=list_import.has_header if has_header is None else has_header,
-        )
+        if list_import.sheet is not None:
+            fmt = sniff_xlsx(
+                list_import.stored_path,
+                list_import.default_country,
+                sheet=sheet or list_import.sheet,
+                has_header=has_header,
+            )
+        else:
+            fmt = sniff_csv(
+                list_import.stored_path,
+                list_import.default_country,
+                encoding=encoding or list_import.encoding,
+                delimiter=delimiter or list_import.delimiter,
+                has_header=has_header,
+            )
     except CsvFormatError as error:
         raise ImportRefused(str(error)) from None
     check_format(fmt)
@@ -94,6 +114,7 @@ def confirm_mapping(
         encoding=mapping.encoding,
         delimiter=mapping.delimiter,
         has_header=mapping.has_header,
+        sheet=mapping.sheet,
     )
     width = len(fmt.columns)
     errors: dict[str, str] = {}
@@ -123,9 +144,11 @@ def confirm_mapping(
         )
         .values(
             status=ImportStatus.AWAITING_COLUMNS.move_to(ImportStatus.PENDING),
-            encoding=fmt.encoding,
-            delimiter=fmt.delimiter,
+            encoding=fmt.encoding or None,
+            delimiter=fmt.delimiter or None,
             has_header=fmt.has_header,
+            sheet=fmt.sheet,
+            header=list(fmt.columns) if fmt.has_header else [""] * width,
             phone_column=phone,
             field_columns=field_columns,
             sha256=file_checksum(list_import.stored_path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 
@@ -30,9 +31,22 @@ def cells_of(rejected: RejectedRow) -> list[str]:
     return [str(cell) for cell in cells] if isinstance(cells, list) else [str(cells)]
 
 
-def rejected_rows_csv(session: Session, list_import: ListImport) -> Iterator[str]:
-    """Every rejected row as CSV: line in the original file, outcome, reason, original cells."""
-    yield lists.UTF8_BOM + lists.csv_line(["line", "outcome", "reason", "original cells"])
+def rejected_rows_csv(session: Session, list_import: ListImport) -> Iterator[bytes]:
+    """Every rejected row as a CSV file that goes straight back into Excel.
+
+    It is written like the upload (see rejected_rows_dialect): its delimiter and encoding, its
+    header row, then each rejected row as it was, with two more columns: the line it stood
+    on and the reason. Cells a spreadsheet would run as a formula are neutralised; plain
+    numbers are not.
+    """
+    encoding, delimiter = rejected_rows_dialect(list_import)
+    encoder = codecs.getincrementalencoder(encoding)(errors="replace")
+    header = list_import.header
+    if header is None:  # an import from before headers were kept: line and reason first
+        yield encoder.encode(lists.csv_line(["line", "reason", "original cells"], delimiter))
+    else:
+        yield encoder.encode(lists.csv_line([*header, "line", "reason"], delimiter))
+    width = len(header or ())
     batch: list[str] = []
     for rejected in session.scalars(
         select(RejectedRow)
@@ -40,14 +54,28 @@ def rejected_rows_csv(session: Session, list_import: ListImport) -> Iterator[str
         .order_by(RejectedRow.line)
         .execution_options(yield_per=5_000)
     ):
-        batch.append(
-            lists.csv_line([rejected.line, rejected.kind, rejected.reason, *cells_of(rejected)])
-        )
+        cells = cells_of(rejected)
+        if header is None:
+            row = [rejected.line, rejected.reason, *cells]
+        else:
+            row = [*cells, *[""] * (width - len(cells)), rejected.line, rejected.reason]
+        batch.append(lists.csv_line(row, delimiter))
         if len(batch) >= 1_000:
-            yield "".join(batch)
+            yield encoder.encode("".join(batch))
             batch = []
-    if batch:
-        yield "".join(batch)
+    yield encoder.encode("".join(batch), final=True)
+
+
+def rejected_rows_dialect(list_import: ListImport) -> tuple[str, str]:
+    """The encoding and delimiter of the rejected-rows file: the upload's own.
+
+    UTF-8 gets its BOM (how Excel tells UTF-8 from its own code page when it opens a CSV), and
+    a workbook's rows are written as UTF-8 with a BOM, separated by commas.
+    """
+    encoding = list_import.encoding or "utf-8"
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
+    return encoding, list_import.delimiter or ","
 
 
 def report(list_import: ListImport) -> dict[str, object]:

@@ -155,6 +155,7 @@ def _store_rows(
         columns=[],
         preview_rows=[],
         phone_column=list_import.phone_column,
+        sheet=list_import.sheet,
     )
     phone_column = list_import.phone_column
     field_columns = dict(list_import.field_columns or {})

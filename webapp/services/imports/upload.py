@@ -1,7 +1,8 @@
-"""Step 1 of an import: save the uploaded file and sniff how it reads.
+"""Step 1 of an import: save the uploaded file, tell what it is, and sniff how it reads.
 
-The upload becomes a `ListImport` waiting for its columns (`ImportStatus.AWAITING_COLUMNS`),
-for a new list or to append to an existing one.
+A CSV file or an Excel workbook (.xlsx, .xlsm) is kept; anything else is refused saying what
+it looks like. The upload becomes a `ListImport` waiting for its columns
+(`ImportStatus.AWAITING_COLUMNS`), for a new list or to append to an existing one.
 """
 
 from __future__ import annotations
@@ -13,18 +14,13 @@ from typing import BinaryIO
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from webapp.csvimport import CsvFormat, CsvFormatError, sniff_csv
+from webapp.csvimport import CsvFormat, CsvFormatError, FileKind, identify, sniff_csv, sniff_xlsx
 from webapp.models import ImportStatus, ListImport, RecipientList, User
 from webapp.services import lists
 from webapp.services.actors import user_id_of
 from webapp.services.imports.errors import ImportRefused
 
 COPY_BUFFER_BYTES = 1024 * 1024
-
-_WORKBOOK_SIGNATURES = {
-    b"PK\x03\x04": "an Excel workbook (.xlsx)",
-    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
-}
 
 
 def store_upload(
@@ -39,10 +35,12 @@ def store_upload(
     append_to: RecipientList | None = None,
     max_bytes: int | None = None,
 ) -> ListImport:
-    """Save an uploaded CSV under upload_dir and sniff it, for a new list or to append to one.
+    """Save an uploaded CSV or workbook under upload_dir and sniff it, for a new list or to
+    append to one.
 
     A new list is named list_name, or after the file. Raises ImportRefused (nothing is kept)
-    for a file that is empty, too big, a workbook rather than CSV, or not readable as text.
+    for a file that is empty, too big, neither text nor an .xlsx workbook (saying what it
+    looks like), or that cannot be read.
     """
     filename = _display_name(filename)
     if append_to is None:
@@ -53,9 +51,10 @@ def store_upload(
     else:
         check_no_import_under_way(session, append_to.id)
     upload_dir.mkdir(parents=True, exist_ok=True)
-    path = upload_dir / f"{secrets.token_hex(16)}.csv"
+    path = upload_dir / f"{secrets.token_hex(16)}.upload"
     try:
         size = _save(stream, path, max_bytes)
+        path = _named_for_its_kind(path)
         fmt = _sniff_new_file(path, default_country)
     except (ImportRefused, CsvFormatError, OSError) as error:
         path.unlink(missing_ok=True)
@@ -72,9 +71,10 @@ def store_upload(
         stored_path=str(path),
         size_bytes=size,
         status=ImportStatus.AWAITING_COLUMNS,
-        encoding=fmt.encoding,
-        delimiter=fmt.delimiter,
+        encoding=fmt.encoding or None,
+        delimiter=fmt.delimiter or None,
         has_header=fmt.has_header,
+        sheet=fmt.sheet,
         phone_column=None,
         field_columns={},
         default_country=default_country,
@@ -105,17 +105,19 @@ def _save(stream: BinaryIO, path: Path, max_bytes: int | None) -> int:
     return size
 
 
-def _sniff_new_file(path: Path, default_country: str) -> CsvFormat:
+def _named_for_its_kind(path: Path) -> Path:
+    """The stored file renamed .xlsx or .csv; refused saying what it is when it is neither."""
     with path.open("rb") as file:
-        start = file.read(8)
-    if not start:
-        raise ImportRefused("The file is empty.")
-    for signature, kind in _WORKBOOK_SIGNATURES.items():
-        if start.startswith(signature):
-            raise ImportRefused(
-                f"This is {kind}, not a CSV file. In Excel, choose File › Save As › "
-                "“CSV UTF-8” and upload that file."
-            )
+        kind = identify(file)
+    return path.rename(path.with_suffix(".xlsx" if kind is FileKind.WORKBOOK else ".csv"))
+
+
+def _sniff_new_file(path: Path, default_country: str) -> CsvFormat:
+    if path.suffix == ".xlsx":
+        fmt = sniff_xlsx(path, default_country)
+        if not fmt.columns:
+            raise ImportRefused(f"The sheet “{fmt.sheet}” is empty: it holds no rows.")
+        return fmt
     fmt = sniff_csv(path, default_country)
     if not fmt.columns:
         raise ImportRefused("The file holds no rows, only blank lines.")

@@ -27,6 +27,7 @@ def import_file(
     list_name: str | None = None,
     append_to: RecipientList | None = None,
     phone_column: str | None = None,
+    sheet: str | None = None,
     user: User | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
@@ -35,7 +36,8 @@ def import_file(
     """Upload, map and import a file in one go, keeping every column but the phone as a field.
 
     phone_column is a header, a tag name or a 1-based column number; by default the guessed
-    column. Raises ImportRefused before anything is stored when the file or column is wrong,
+    column. sheet names the worksheet of an Excel workbook; by default the first with rows.
+    Raises ImportRefused before anything is stored when the file, sheet or column is wrong,
     or the file is larger than max_bytes.
     """
     try:
@@ -54,7 +56,9 @@ def import_file(
     except OSError as error:
         raise ImportRefused(f"Cannot read {str(path)!r}: {error.strerror}.") from None
     try:
-        fmt, names = read_mapping(list_import)
+        if sheet is not None and list_import.sheet is None:
+            raise ImportRefused("Only an Excel workbook has sheets to choose; this file is CSV.")
+        fmt, names = read_mapping(list_import, sheet=sheet)
         if phone_column is not None:
             phone = resolve_column(fmt.columns, phone_column)
         elif fmt.phone_column is not None:
@@ -65,7 +69,7 @@ def import_file(
                 "--phone-column (a header or a column number)."
             )
         fields = {index: names[index] for index in range(len(fmt.columns)) if index != phone}
-        confirm_mapping(session, list_import, ImportMapping(phone, fields))
+        confirm_mapping(session, list_import, ImportMapping(phone, fields, sheet=fmt.sheet))
     except ImportRefused:
         cancel_import(session, list_import)
         raise
