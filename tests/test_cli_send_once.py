@@ -96,8 +96,12 @@ def test_wait_exits_4_when_batches_are_unconfirmed(app, people, sandbox, jobs):
 
 @THREADED
 def test_wait_exits_5_when_the_campaign_is_paused(app, people, sandbox, jobs):
-    sandbox.config.credit = Decimal("2.00")  # each dry run passes; the second real batch not
-    result = run(app, "--wait", "--json")
+    # Confirming checks the balance, so the credit runs out after confirmation: the first run
+    # queues the campaign without following it, then the credit drops, then the same key
+    # follows it to its pause (the second real batch is refused for credit).
+    assert run(app, "--json", "--idempotency-key", "pause-test").exit_code == 0
+    sandbox.config.credit = Decimal("2.00")
+    result = run(app, "--wait", "--json", "--idempotency-key", "pause-test")
     assert result.exit_code == cli.EXIT_PAUSED == 5, result.output
     assert outcome(result)["status"] == "paused"
 

@@ -230,6 +230,7 @@ def _register_hooks(app: Flask) -> None:
         return response
 
     from webapp.models import Role
+    from webapp.states import DeliveryOutcome
 
     navigation = [
         ("lists", "lists.index", "Lists"),
@@ -256,6 +257,7 @@ def _register_hooks(app: Flask) -> None:
         return {
             "sandbox_mode": app.config["SANDBOX_MODE"],
             "roles": Role,
+            "delivery_outcome": DeliveryOutcome.of,
             "view_endpoints": app.view_functions,
             "nav_items": [
                 item

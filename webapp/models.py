@@ -505,17 +505,6 @@ class CampaignRecipient(db.Model):
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ReceivedDeliveryReport(db.Model):
-    """A (message, recipient, status) a delivery report brought: the same again is a replay."""
-
-    __tablename__ = "received_delivery_reports"
-
-    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class DeliveryReport(db.Model):
     """Every delivery report matched to a recipient, kept as its status history; ``applied``
     says whether it changed the recipient's status (a stale or repeated one does not)."""

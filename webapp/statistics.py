@@ -11,9 +11,14 @@ PostgreSQL's ANALYZE reads a fixed sample.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
 
 
 def refresh_statistics(session: Session) -> None:
@@ -25,19 +30,22 @@ def refresh_statistics(session: Session) -> None:
     the tables that changed enough since.
     """
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.commit()
-        session.connection().exec_driver_sql("ANALYZE")
-        session.commit()
+    if dialect not in ("postgresql", "sqlite"):
         return
-    if dialect != "sqlite":
-        return
-    connection = session.connection()
-    analysed = connection.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")
-    ).scalar()
-    connection.exec_driver_sql("ANALYZE" if not analysed else "PRAGMA optimize")
-    session.commit()
+    session.commit()  # the caller's work is done; statistics are only an optimisation
+    try:
+        if dialect == "postgresql":
+            session.connection().exec_driver_sql("ANALYZE")
+        else:
+            connection = session.connection()
+            analysed = connection.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")
+            ).scalar()
+            connection.exec_driver_sql("ANALYZE" if not analysed else "PRAGMA optimize")
+        session.commit()
+    except OperationalError as error:  # another writer holds the database: next time, then
+        session.rollback()
+        log.info("planner statistics not refreshed now: %s", error.orig)
 
 
 def tune_statistics(engine: Engine, analysis_limit: int) -> None:

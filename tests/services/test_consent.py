@@ -109,7 +109,10 @@ def _confirm(user, sandbox, campaign, batch_size=100):
         honours_dry_run=True,
         batch_size=batch_size,
     )
-    campaigns.confirm_campaign(db.session, campaign, user, batch_size=batch_size)
+    # Copies resend the original's text to its lists on purpose: the duplicate check is ticked.
+    campaigns.confirm_campaign(
+        db.session, campaign, user, batch_size=batch_size, allow_duplicate=True
+    )
     return campaign
 
 

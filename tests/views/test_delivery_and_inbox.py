@@ -136,7 +136,7 @@ def test_delivery_statuses_are_words_with_the_gateway_code_as_detail(app, login_
     expired = report(sent_campaign["message_id"], number, "EXPIRED", 100)
     post_report(app, viewer, {**expired, "error": "Validity period expired", "code": "0x0102"})
     page = viewer.get(f"/campaigns/{sent_campaign['id']}").text
-    assert "not delivered: the phone was out of reach until the message expired" in page
+    assert "Expired: not delivered in time" in page
     assert "<code>EXPIRED</code>" in page
     inbox = viewer.get("/sandbox/inbox").text
     assert "gateway status <code>" in inbox
@@ -156,7 +156,7 @@ def test_a_test_message_shows_the_status_of_its_delivery_report(app, login_as, s
     for status, time in (("ENROUTE", 100), ("EXPIRED", 200), ("BUFFERED", 150)):
         post_report(app, sender, report(message_id, "4520123456", status, time))
     page = sender.get(f"/campaigns/{cid}").text
-    assert "+4520123456: not delivered: the phone was out of reach" in page
+    assert "+4520123456: Expired: not delivered in time" in page
     assert "<code>EXPIRED</code>" in page
     unknown = post_report(app, sender, report(message_id, "4599999999", "DELIVERED", 300))
     assert unknown.status_code == 202

@@ -660,7 +660,7 @@ def test_every_user_text_is_shown_literally(app, sender, jobs):
 
 
 def test_import_report_counts_in_the_singular_when_one(sender, jobs):
-    done = import_file(sender, jobs)  # one duplicate: "Ida again"
+    done = import_file(sender, jobs, CUSTOMERS)  # one duplicate: "Ida again"
     page = sender.get(f"/lists/imports/{done.id}").text
     assert '<div class="label">duplicate</div>' in page
     assert "+ 1 duplicate\n" in page or "+ 1 duplicate " in page

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, bindparam, func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import InvalidDeliveryReport
@@ -29,7 +28,6 @@ from webapp.models import (
     CampaignTestSend,
     DeliveryCount,
     DeliveryOutcome,
-    ReceivedDeliveryReport,
     UTCDateTime,
     utcnow,
 )
@@ -90,8 +88,6 @@ def record_delivery_report(
         match = _find_recipient(connection, message_id, msisdn, report)
     except UnknownReport:
         return _record_test_report(session, message_id, msisdn, status, report)
-    if _is_replay(session, message_id, msisdn, status):
-        return False
     at = _report_time(report)
     outcome = DeliveryOutcome.of(status)
     values = {
@@ -338,17 +334,6 @@ def delivery_summary(session: Session, campaign: Campaign) -> DeliverySummary:
     counts = {outcome: finals.get(outcome, 0) for outcome in DeliveryOutcome}
     counts[DeliveryOutcome.AWAITING] = base - reported
     return DeliverySummary(base, counts)
-
-
-def _is_replay(session: Session, message_id: str, msisdn: str, status: str) -> bool:
-    """Remember this (message, recipient, status); True if it was received before."""
-    session.add(ReceivedDeliveryReport(message_id=message_id, msisdn=msisdn, status=status))
-    try:
-        session.flush()
-    except IntegrityError:  # the primary key: the same report again
-        session.rollback()
-        return True
-    return False
 
 
 def _record_test_report(

@@ -483,8 +483,9 @@ def show(campaign_id: int):
             quiet_hours.quiet_hours(db.session, current_app.config),
             datetime.now(UTC),
         ),
-        **_results_context(campaign),
-        **_outcomes_context(campaign),
+        # A draft has no results yet: its page reads none of them.
+        **({} if campaign.status.is_draft else _results_context(campaign)),
+        **({} if campaign.status.is_draft else _outcomes_context(campaign)),
     )
 
 
