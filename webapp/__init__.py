@@ -251,13 +251,14 @@ def _register_hooks(app: Flask) -> None:
             return value.strftime(fmt + " UTC")
 
     app.add_template_filter(money_text, "money")
+    # A global, not a context variable: macros imported without context use it too.
+    app.jinja_env.globals["delivery_outcome"] = DeliveryOutcome.of
 
     @app.context_processor
     def layout_context():
         return {
             "sandbox_mode": app.config["SANDBOX_MODE"],
             "roles": Role,
-            "delivery_outcome": DeliveryOutcome.of,
             "view_endpoints": app.view_functions,
             "nav_items": [
                 item

@@ -136,8 +136,8 @@ def test_delivery_statuses_are_words_with_the_gateway_code_as_detail(app, login_
     expired = report(sent_campaign["message_id"], number, "EXPIRED", 100)
     post_report(app, viewer, {**expired, "error": "Validity period expired", "code": "0x0102"})
     page = viewer.get(f"/campaigns/{sent_campaign['id']}").text
-    assert "Expired: not delivered in time" in page
-    assert "<code>EXPIRED</code>" in page
+    assert 'title="not delivered in time">Expired</span>' in page
+    assert "gateway status <code>EXPIRED</code> 0x0102: Validity period expired" in page
     inbox = viewer.get("/sandbox/inbox").text
     assert "gateway status <code>" in inbox
 

@@ -88,6 +88,8 @@ def record_delivery_report(
         match = _find_recipient(connection, message_id, msisdn, report)
     except UnknownReport:
         return _record_test_report(session, message_id, msisdn, status, report)
+    if report.get("time") is None and _received_before(connection, match.recipient_id, status):
+        return False  # without a time, the same status again can only be a replay
     at = _report_time(report)
     outcome = DeliveryOutcome.of(status)
     values = {
@@ -367,3 +369,16 @@ def _error_text(report: dict) -> str | None:
     error = report.get("error")
     code = report.get("code")
     return (f"{error} ({code})" if code else str(error))[:200] if error else None
+
+
+def _received_before(connection, recipient_id: int, status: str) -> bool:
+    return (
+        connection.execute(
+            text(
+                "SELECT 1 FROM delivery_reports WHERE recipient_id = :id AND status = :status "
+                "LIMIT 1"
+            ),
+            {"id": recipient_id, "status": status},
+        ).first()
+        is not None
+    )

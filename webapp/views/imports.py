@@ -58,7 +58,10 @@ def _mapping_page(
         except ImportRefused as error:
             return _discard_unreadable(list_import, error)
         overrides = {}
-    mixed = imports.find_mixed_encoding(list_import.stored_path, fmt.encoding)
+    # Workbooks have no text encoding: only a CSV file can mix two.
+    mixed = (
+        imports.find_mixed_encoding(list_import.stored_path, fmt.encoding) if fmt.encoding else None
+    )
     width = len(fmt.columns)
     if chosen is None:
         chosen = {
