@@ -12,6 +12,7 @@ PostgreSQL's ANALYZE reads a fixed sample.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -60,5 +61,9 @@ def tune_statistics(engine: Engine, analysis_limit: int) -> None:
     @event.listens_for(engine, "close")
     def on_close(connection, _record):
         cursor = connection.cursor()
-        cursor.execute("PRAGMA optimize")
-        cursor.close()
+        try:
+            cursor.execute("PRAGMA optimize")
+        except sqlite3.OperationalError:  # another writer holds the database: a later close
+            pass
+        finally:
+            cursor.close()
