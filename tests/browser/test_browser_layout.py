@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import PASSWORD, danish_numbers, make_list
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from webapp.extensions import db
@@ -106,8 +107,17 @@ def pages(app, client, make_user, sandbox, jobs) -> dict[str, str]:
 def axe_violations(page, report: dict | None = None, name: str = "") -> list[str]:
     """axe-core's serious and critical violations on the page, one line each; every violation
     of any impact goes into `report` under `name`."""
-    page.add_script_tag(path=str(AXE_SCRIPT))
-    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    for attempt in range(3):
+        try:
+            page.add_script_tag(path=str(AXE_SCRIPT))
+            result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+            break
+        except PlaywrightError as error:
+            # A live page may reload itself (htmx's HX-Refresh when a send ends): check the
+            # page it became, once it has settled.
+            if "Execution context was destroyed" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_load_state("networkidle")
     lines = {
         v["impact"] + " " + v["id"]: f"{v['id']} ({v['impact']}): {v['help']} at "
         + ", ".join(" ".join(node["target"]) for node in v["nodes"][:3])
