@@ -186,17 +186,20 @@ def import_file(client, jobs, content: str, **upload_options):
 
 
 def poll(condition, *, timeout: float = 30.0, every: float = 0.1, what: str = "the condition"):
-    """Wait until ``condition()`` is true (returning its value), failing after ``timeout``."""
+    """Wait until ``condition()`` is true (returning its value), failing after ``timeout``: the
+    one way tests wait for another thread or process."""
+    import threading
     import time
 
     deadline = time.monotonic() + timeout
+    pause = threading.Event()
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
-        time.sleep(every)
+        pause.wait(every)
 
 
 def process_environment(app, sandbox, **extra) -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import helpers
 import pytest
 
 from mtsms_sandbox import RunningSandbox, SandboxConfig, start_sandbox
@@ -16,15 +16,7 @@ from mtsms_sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 def poll_until(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
     """Return the first truthy value of `condition()`, polling until `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        pause.wait(interval)
+    return helpers.poll(condition, timeout=timeout, every=interval)
 
 
 def fast_config(**overrides: Any) -> SandboxConfig:

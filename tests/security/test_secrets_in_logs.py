@@ -6,11 +6,10 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from helpers import PASSWORD
+from helpers import PASSWORD, poll
 from werkzeug.serving import make_server
 
 from webapp.extensions import db
@@ -51,15 +50,18 @@ def _secrets(app, sandbox) -> dict[str, str]:
 
 
 def _wait_for_reports(app, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+    def every_recipient_has_a_report() -> bool:
+        db.session.expire_all()
+        statuses = db.session.scalars(db.select(CampaignRecipient.delivery_status)).all()
+        return bool(statuses) and all(statuses)
+
     with app.app_context():
-        while time.monotonic() < deadline:
-            db.session.expire_all()
-            statuses = db.session.scalars(db.select(CampaignRecipient.delivery_status)).all()
-            if statuses and all(statuses):
-                return
-            time.sleep(0.05)
-    raise AssertionError("the sandbox's delivery reports did not arrive")
+        poll(
+            every_recipient_has_a_report,
+            timeout=timeout,
+            every=0.05,
+            what="the sandbox's delivery reports",
+        )
 
 
 def test_no_secret_is_logged_in_a_whole_journey(
