@@ -106,6 +106,10 @@ class DeliverySimulator:
                 heapq.heappop(self._heap)
             try:
                 action()
+            except RuntimeError as error:
+                if "interpreter shutdown" in str(error):
+                    return  # the process is exiting: its thread pools take no more work
+                logger.exception("Sandbox delivery step failed")
             except Exception:  # one bad action must not stop deliveries of every other message
                 if self._stopping.is_set():
                     return

@@ -104,6 +104,9 @@ def app_config() -> dict:
 def app(database_url, tmp_path, app_config):
     app = make_test_app(database_url, tmp_path / "instance", **app_config)
     yield app
+    # An in-process worker (a request to a WORKER=thread app starts one) must not outlive its
+    # test: its every-minute sweep would pick up the next tests' campaigns on the shared database.
+    app.extensions["jobs"].stop_consumer()
     app.extensions["gateway"].close()
     with app.app_context():
         _empty_all_tables()

@@ -257,19 +257,34 @@ def confirmed_campaign_of(
 
 
 def start_flask_worker(app, sandbox, log, **env):
-    """A `flask worker` process on the test's database, queue and sandbox, logging to ``log``."""
+    """A `flask worker` process on the test's database, queue and sandbox, logging to ``log``;
+    returned once it says it is ready (its SIGTERM handler installed: a SIGTERM sent earlier
+    would kill it outright)."""
     import subprocess
     import sys
     from pathlib import Path
 
+    from webapp.cli import WORKER_READY
+
+    def ready_count() -> int:
+        return log.read_text(errors="replace").count(WORKER_READY) if log.exists() else 0
+
+    before = ready_count()
     factory = f"webapp:create_app(instance_path={app.instance_path!r})"
-    return subprocess.Popen(
+    worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "flask"), "--app", factory, "worker"],
         cwd=Path(__file__).resolve().parent.parent,
         env=process_environment(app, sandbox, WORKER="none", **env),
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+    poll(
+        lambda: ready_count() > before or worker.poll() is not None,
+        timeout=120,
+        what="the worker to start",
+    )
+    assert worker.poll() is None, f"the worker exited at start:\n{log.read_text()[-3000:]}"
+    return worker
 
 
 def sent_campaign(

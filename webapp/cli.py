@@ -358,6 +358,9 @@ def _follow(campaign, *, quiet: bool) -> None:
             time.sleep(0.2)
 
 
+WORKER_READY = "Worker ready: SIGTERM now stops it gracefully."
+
+
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Jobs run at once.")
 def worker(workers: int):
@@ -368,7 +371,9 @@ def worker(workers: int):
     """
     jobs = current_app.extensions["jobs"]
     click.echo(f"Worker consuming {jobs.huey.name} with {workers} threads. Ctrl+C stops it.")
-    consumer = jobs.create_worker_consumer(workers)
+    consumer = jobs.create_worker_consumer(
+        workers, on_ready=lambda: click.echo(WORKER_READY, err=True)
+    )
     consumer.run()
 
 

@@ -35,9 +35,17 @@ class StoppingConsumer(Consumer):
     dispatch then claims no more batches, lets its requests in flight finish within the grace
     and releases its campaign for another worker. ``flask worker`` stops so on SIGTERM."""
 
-    def __init__(self, huey, stopping: threading.Event, **options):
+    def __init__(self, huey, stopping: threading.Event, on_ready=None, **options):
         self.stopping = stopping
+        self.on_ready = on_ready
         super().__init__(huey, **options)
+
+    def _set_signal_handlers(self):
+        """Huey installs its handlers last in ``start``; only from then on does SIGTERM stop
+        gracefully, so that is when the worker says it is ready (what a supervisor waits for)."""
+        super()._set_signal_handlers()
+        if self.on_ready is not None:
+            self.on_ready()
 
     def stop(self, graceful=False):
         self.stop_flag.set()  # no job is taken from the queue any more, then running ones hear
@@ -132,9 +140,10 @@ class JobQueue:
             "shutdown_timeout": self.app.config["STOP_GRACE_SECONDS"] + 10,
         }
 
-    def create_worker_consumer(self, workers: int) -> StoppingConsumer:
-        """The consumer of ``flask worker``, run in the main thread with its signal handlers."""
-        return StoppingConsumer(self.huey, **self.consumer_options(workers))
+    def create_worker_consumer(self, workers: int, on_ready=None) -> StoppingConsumer:
+        """The consumer of ``flask worker``, run in the main thread with its signal handlers;
+        ``on_ready`` is called once they are installed."""
+        return StoppingConsumer(self.huey, on_ready=on_ready, **self.consumer_options(workers))
 
     def start_background_work(self) -> None:
         """What a serving process starts with (gunicorn's post_worker_init in gunicorn.conf.py):
