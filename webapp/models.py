@@ -234,6 +234,7 @@ class Recipient(db.Model):
         UniqueConstraint("list_id", "msisdn", name="uq_recipients_list_msisdn"),
         Index("ix_recipients_import", "import_id"),
         Index("ix_recipients_list", "list_id", "id"),
+        Index("ix_recipients_msisdn", "msisdn"),  # a number's history (services.contacts)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -484,6 +485,7 @@ class CampaignRecipient(db.Model):
         UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
         Index("ix_campaign_recipients_batch", "batch_id"),
         Index("ix_campaign_recipients_outcome", "campaign_id", "delivery_outcome"),
+        Index("ix_campaign_recipients_msisdn", "msisdn"),  # a number's history
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -556,6 +558,8 @@ class CampaignTestSend(db.Model):
     deliveries: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    campaign: Mapped[Campaign] = relationship()
 
 
 __all__ = [

@@ -132,6 +132,18 @@ def test_upload_compose_preview_send_and_inbox(
     exported = saved.read_text(encoding="utf-8-sig")
     assert exported.count("\n") == 6 and "Hi Zoë, spring is here" in exported
 
+    # The header's search: one number, typed as a person would, and what it was sent.
+    zoe = danish_numbers(5)[2]
+    page.get_by_label("Find a phone number").fill(f"{zoe[2:4]} {zoe[4:6]} {zoe[6:8]} {zoe[8:]}")
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("heading", name=f"+{zoe}")).to_be_visible()
+    history = page.locator('[data-test="contact-messages"]')
+    expect(history.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
+    expect(history.get_by_role("link", name="Spring sale")).to_be_visible()
+    expect(page.locator('[data-test="contact-lists"]')).to_contain_text("Customers")
+    screenshot("campaign-5-contact-history")
+    page.go_back()
+
     page.get_by_role("link", name="Sandbox inbox").click()
     expect(page.get_by_role("cell", name="Hi Zoë, spring is here")).to_be_visible()
     screenshot("campaign-4-inbox")

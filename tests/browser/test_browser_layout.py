@@ -98,6 +98,7 @@ def pages(app, client, make_user, sandbox, jobs) -> dict[str, str]:
         "preview": f"/campaigns/{draft_id}/preview",
         "campaign": f"/campaigns/{sent_id}",
         "inbox": "/sandbox/inbox",
+        "contact": f"/contacts/{danish_numbers(1)[0]}",
         "account": "/account",
         "users": "/settings/users",
         "settings": "/settings/",

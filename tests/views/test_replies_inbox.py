@@ -48,7 +48,7 @@ def test_a_viewer_reads_every_reply_newest_first_with_its_campaign(login_as, inb
     assert len(rows(page)) == 2
     assert page.index("STOP") < page.index("When do you open?")
     assert ">Summer</a>" in page and ">Spring</a>" in page
-    assert f'href="/lists/opt-outs?q={NUMBERS[0]}"' in page  # its history, one click away
+    assert f'href="/contacts/{NUMBERS[0]}"' in page  # its history, one click away
     assert "Mark handled" not in page
 
 

@@ -135,6 +135,25 @@ def outcome_page(
     page = min(max(1, page), pages)
     recipients = session.scalars(query.order_by(R.id).offset((page - 1) * per_page).limit(per_page))
     rows = _rows(_Rendering.of(session, campaign), list(recipients))
+    _add_history(session, rows)
+    return Page(rows, total, page, per_page)
+
+
+def outcome_rows(session: Session, recipients: list[CampaignRecipient]) -> list[OutcomeRow]:
+    """The outcome rows of recipients of any campaigns (one number's history, for instance), in
+    their order, each rendered by its own campaign and with its status history."""
+    renderings: dict[int, _Rendering] = {}
+    rows = []
+    for recipient in recipients:
+        campaign_id = recipient.campaign_id
+        if campaign_id not in renderings:
+            renderings[campaign_id] = _Rendering.of(session, session.get(Campaign, campaign_id))
+        rows.extend(_rows(renderings[campaign_id], [recipient]))
+    _add_history(session, rows)
+    return rows
+
+
+def _add_history(session: Session, rows: list[OutcomeRow]) -> None:
     history: dict[int, list[HistoryEntry]] = {row.id: row.history for row in rows}
     if history:
         for report in session.scalars(
@@ -145,7 +164,6 @@ def outcome_page(
             history[report.recipient_id].append(
                 HistoryEntry(report.status, report.reported_at, report.applied)
             )
-    return Page(rows, total, page, per_page)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,8 @@ handled, viewers read."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from webapp.access import requires
 from webapp.extensions import db, htmx
@@ -15,20 +14,11 @@ from webapp.services import replies
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
-CONTACT_HISTORY_ENDPOINT = "contacts.history"
-"""The tracking work's contact-history page; until it exists a number links to its opt-out
-search instead."""
-
 
 @bp.app_template_global()
 def contact_history_url(msisdn: str) -> str:
-    """Where a number's history is one click away: its contact history, else the opt-out list."""
-    if CONTACT_HISTORY_ENDPOINT in current_app.view_functions:
-        try:
-            return url_for(CONTACT_HISTORY_ENDPOINT, msisdn=msisdn)
-        except BuildError:
-            pass  # the page takes its number another way: fall back to the opt-out search
-    return url_for("optouts.index", q=msisdn)
+    """Where a number's history is one click away (the header search's page)."""
+    return url_for("contacts.history", msisdn=msisdn)
 
 
 def _filters() -> dict:
