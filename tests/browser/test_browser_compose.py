@@ -111,3 +111,33 @@ def test_plain_values_option_recounts_the_names_in_gsm(signed_in):
         page.get_by_label("Send these values in GSM 7-bit letters for this campaign")
     ).to_be_checked()
     assert page.console_errors == []
+
+
+def test_a_slow_older_count_never_overwrites_the_newer_one(app, signed_in):
+    """The list chooser, the encoding and the message each ask the server to count; when an
+    older answer is slower than a newer one, the counter must still end on what the form holds."""
+    import functools
+    import threading
+    import time
+
+    page = signed_in
+    count = app.view_functions["counter.count"]
+    first = threading.Event()
+
+    @functools.wraps(count)  # keeps the role it requires
+    def slow_first_count(*args, **kwargs):
+        if not first.is_set():
+            first.set()
+            time.sleep(1.5)  # the first count's answer comes late
+        return count(*args, **kwargs)
+
+    app.view_functions["counter.count"] = slow_first_count
+    message = page.get_by_label("Message")
+    page.get_by_label("People (2 recipients)").check()  # a count from the list chooser: slow
+    page.wait_for_timeout(300)
+    message.fill("Hi there, ł")  # "ł" needs Unicode: the newer count, from the message, says so
+    status = page.locator("#counter-status")
+    expect(status).to_contain_text("Unicode", timeout=10_000)
+    page.wait_for_timeout(2000)  # long after the slow, older answer would have landed
+    expect(status).to_contain_text("Unicode")
+    assert first.is_set()
