@@ -52,6 +52,11 @@ class SandboxConfig:
     lost_response_mode: str = "drop"
     allowed_ips: list[str] | None = None  # None: any; else others get 403 0x0213
     seed: int | None = None
+    # Simulated replies (inbound SMS) from recipients a message was delivered to, posted signed
+    # to this webhook a report delay after the delivery; None: nobody replies.
+    reply_webhook_url: str | None = None
+    reply_stop_share: float = 0.02
+    reply_question_share: float = 0.03
 
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = (
         "latency_seconds",
@@ -66,6 +71,8 @@ class SandboxConfig:
         "report_buffered_share",
         "report_disorder_share",
         "allowed_ips",
+        "reply_stop_share",
+        "reply_question_share",
     )
 
     def faults(self) -> dict[str, Any]:

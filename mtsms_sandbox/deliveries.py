@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from mtsms_sandbox.config import FAILURES, SandboxConfig
+from mtsms_sandbox.replies import ReplySimulation, choose_replies
 from mtsms_sandbox.store import SCHEDULED, SandboxStore, StatusChange
 from webapp.gateway.numbers import calling_code_of
 from webapp.gateway.reports import SIGNATURE_HEADER, is_final, sign_delivery_report
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 # a report's charge_status: CAPTURED after these statuses, AUTHORIZED before and otherwise
 CHARGE_STATUS = {"DELIVERED": "CAPTURED", "UNDELIVERABLE": "CAPTURED", "EXPIRED": "CAPTURED"}
+
+
+REPLY_IDS_PER_MESSAGE = 100_000  # more than the recipients one message can have
 
 
 class DeliverySimulator:
@@ -142,6 +146,25 @@ class DeliverySimulator:
         for start in range(0, len(reports), 100):
             chunk = reports[start : start + 100]
             self._pool.submit(self._post_chunk, message["callback_url"], chunk)
+        self._plan_replies(message_id, [c.msisdn for c in changes if c.status == "DELIVERED"])
+
+    def _plan_replies(self, message_id: int, delivered: list[str]) -> None:
+        """Some recipients who got the message answer it (STOP, or a question) a little later."""
+        url = self._config.reply_webhook_url
+        if not url or not delivered:
+            return
+        simulation = ReplySimulation(
+            stop_share=self._config.reply_stop_share,
+            question_share=self._config.reply_question_share,
+            seed=None if self._config.seed is None else self._config.seed + message_id,
+        )
+        # Unique per gateway, as the contract's reply ids are: the message's id, then a count.
+        replies = choose_replies(delivered, simulation, first_id=message_id * REPLY_IDS_PER_MESSAGE)
+        if replies:
+            self._at(
+                time.time() + self._config.report_delay_seconds,
+                lambda: self._pool.submit(self._post_chunk, url, [replies]),
+            )
 
     def _plan(self, sent_at: float, now: float) -> tuple[str, list[tuple[str, float]]]:
         """The final outcome, and the reports: ENROUTE, sometimes BUFFERED, the outcome;
@@ -193,7 +216,7 @@ class DeliverySimulator:
         delays = self._config.report_retry_delays
         if attempt < len(delays) and not self._stopping.is_set():
             logger.info(
-                "Delivery report for message %s to %s failed (%s); retry in %s s",
+                "Webhook post (id %s) to %s failed (%s); retry in %s s",
                 report["id"], urlsplit(url).netloc, outcome, delays[attempt],
             )  # fmt: skip
             self._at(
@@ -202,7 +225,7 @@ class DeliverySimulator:
             )
         else:
             logger.warning(
-                "Delivery report for message %s dropped after %s tries", report["id"], attempt + 1
+                "Webhook post (id %s) dropped after %s tries", report["id"], attempt + 1
             )
 
 

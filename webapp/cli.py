@@ -384,8 +384,14 @@ def worker(workers: int):
 def sandbox(host: str, port: int, token: str | None):
     """Run the sandbox gateway alone, serving the contract's paths from its root."""
     from mtsms_sandbox import SandboxConfig, serve_sandbox
+    from webapp.addresses import reply_webhook_url
 
-    config = SandboxConfig(webhook_secret=current_app.config.get("WEBHOOK_SECRET"))
+    config = SandboxConfig(
+        webhook_secret=current_app.config.get("WEBHOOK_SECRET"),
+        reply_webhook_url=(
+            reply_webhook_url(current_app) if current_app.config["SANDBOX_REPLIES"] else None
+        ),
+    )
     serve_sandbox(
         Path(current_app.instance_path) / "sandbox.sqlite3",
         host=host,
@@ -559,7 +565,7 @@ webhooks_cli = AppGroup("webhooks", help="The addresses the gateway posts to.")
 @webhooks_cli.command("urls")
 def webhook_urls():
     """Print the delivery-report and inbound (replies) webhook addresses to enter at the gateway."""
-    from webapp.tasks import delivery_report_path, reply_webhook_path
+    from webapp.addresses import delivery_report_path, reply_webhook_path
 
     app = current_app
     base = (app.config.get("PUBLIC_URL") or "").rstrip("/")

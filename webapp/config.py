@@ -34,6 +34,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "TRUSTED_HOSTS": list,
     "SANDBOX_API_TOKEN": str,
     "SANDBOX_PORT": int,
+    "SANDBOX_REPLIES": bool,
     "WORKER": str,
     "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS": str,
     "LOGIN_LIMIT_PER_ACCOUNT": str,
@@ -91,6 +92,9 @@ class Defaults:
     TRUSTED_HOSTS: list[str] | None = None
     SANDBOX_API_TOKEN: str | None = None
     SANDBOX_PORT = 0  # 0: any free loopback port
+    # The embedded sandbox simulates replies: a few recipients of a delivered message answer
+    # STOP (opting out, noted as simulated in the consent record), some ask a question.
+    SANDBOX_REPLIES = True
     WORKER = "thread"  # "thread": in-process consumer; "none": only `flask worker` consumes
     # Failed sign-ins (the limits library's notation): per account from one client address, per
     # account from anywhere (a ceiling against guesses from many addresses), per address.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from webapp.addresses import reply_webhook_url
 from webapp.gateway.client import MtsmsClient
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 class GatewayConnection:
     def __init__(self, app: Flask):
+        self.app = app
         self.config = app.config
         self.sandbox_path = Path(app.instance_path) / "sandbox.sqlite3"
         self._lock = threading.Lock()
@@ -75,7 +77,12 @@ class GatewayConnection:
             self.sandbox_path,
             port=self.config["SANDBOX_PORT"],
             token=self.config.get("SANDBOX_API_TOKEN"),
-            config=SandboxConfig(webhook_secret=self.config.get("WEBHOOK_SECRET")),
+            config=SandboxConfig(
+                webhook_secret=self.config.get("WEBHOOK_SECRET"),
+                reply_webhook_url=(
+                    reply_webhook_url(self.app) if self.config["SANDBOX_REPLIES"] else None
+                ),
+            ),
         )
         self._store = self._sandbox.store
         return MtsmsClient(self._sandbox.mtsms_url, self._sandbox.token, **options)

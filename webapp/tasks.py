@@ -17,6 +17,7 @@ from flask import Flask
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
+from webapp.addresses import delivery_report_url
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -287,45 +288,6 @@ def reconcile_batches() -> int:
     for item in confirmed:
         log.info("campaign %s: batch %s confirmed by %s reports", *vars(item).values())
     return len(confirmed)
-
-
-def delivery_report_url(app) -> str | None:
-    """Where the gateway posts delivery reports, from configuration only (the same in a web and a
-    worker process): ``PUBLIC_URL``, or in sandbox mode the loopback address the dashboard was
-    started on (the sandbox runs beside it). None when unknown: reports are not asked for."""
-    return _public_url(app, delivery_report_path(app))
-
-
-def reply_webhook_url(app) -> str | None:
-    """Where the gateway posts replies (inbound SMS); found like `delivery_report_url`."""
-    return _public_url(app, reply_webhook_path(app))
-
-
-def delivery_report_path(app) -> str:
-    """The paths carry no secret (paths end up in access logs): the signature does the work."""
-    return "/webhooks/delivery-reports"
-
-
-def reply_webhook_path(app) -> str:
-    return "/webhooks/replies"
-
-
-def public_base_url(app) -> str | None:
-    """The dashboard's public address, from configuration only (the same in a web and a worker
-    process): ``PUBLIC_URL``, or in sandbox mode the loopback address it was started on."""
-    base = app.config.get("PUBLIC_URL")
-    if not base and app.config["SANDBOX_MODE"]:
-        base = app.config["LOCAL_URL"]
-    return base or None
-
-
-def _public_url(app, path: str) -> str | None:
-    base = app.config.get("PUBLIC_URL")
-    if not base and app.config["SANDBOX_MODE"]:
-        base = app.config["LOCAL_URL"]
-    if not base:
-        return None
-    return f"{base.rstrip('/')}{path}"
 
 
 @job

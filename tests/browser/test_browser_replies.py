@@ -9,9 +9,9 @@ from helpers import PASSWORD, danish_numbers, gateway_client, make_list, send_ca
 from playwright.sync_api import expect
 
 from mtsms_sandbox.replies import ReplySimulation, simulate_replies
+from webapp.addresses import reply_webhook_path
 from webapp.extensions import db
 from webapp.models import Role, User
-from webapp.tasks import reply_webhook_path
 
 NUMBERS = danish_numbers(3)
 

@@ -60,7 +60,7 @@ def webhook_path(app) -> str:
     """The path delivery reports are posted to, as the dashboard gives it to the gateway."""
     from urllib.parse import urlsplit
 
-    from webapp.tasks import delivery_report_url
+    from webapp.addresses import delivery_report_url
 
     return urlsplit(delivery_report_url(app)).path
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import make_test_app
 
+from webapp.addresses import delivery_report_url
 from webapp.models import Role
-from webapp.tasks import delivery_report_url
 
 
 def test_a_forged_host_does_not_steer_the_callback_url(app, client, make_user):

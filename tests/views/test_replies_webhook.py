@@ -4,9 +4,18 @@ acted on at once, the STOP confirmation sent once."""
 from __future__ import annotations
 
 import pytest
-from helpers import danish_numbers, gateway_client, inbound_reply, make_list, send_campaign
+from helpers import (
+    danish_numbers,
+    gateway_client,
+    inbound_reply,
+    make_list,
+    poll,
+    send_campaign,
+    sent_campaign,
+)
 from sqlalchemy import func, select
 
+from webapp.addresses import reply_webhook_path
 from webapp.extensions import db
 from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
 from webapp.models import ConsentAction, ConsentEvent, ConsentSource, OptOut, Reply, Role, User
@@ -161,3 +170,35 @@ def test_the_stop_confirmation_is_sent_once(app, client, campaign_id, sandbox, j
         assert db.session.scalar(select(Reply.confirmation).where(Reply.gateway_id == 1000010)) == (
             "sent"
         )
+
+
+def test_the_sandbox_posts_replies_of_delivered_recipients_to_the_dashboard(
+    app, live_server, sandbox, make_user
+):
+    """The loop with no gateway account: a campaign goes out through the sandbox, is delivered,
+    and recipients answer; STOP opts the number out (marked simulated), a question lands in the
+    inbox, each reply answering the campaign."""
+    sandbox.config.report_outcomes = {"DELIVERED": 1.0}
+    sandbox.config.reply_stop_share, sandbox.config.reply_question_share = 0.5, 0.5
+    sandbox.config.reply_webhook_url = live_server + reply_webhook_path(app)
+    numbers = danish_numbers(6)
+    with app.app_context():
+        user = db.session.get(User, make_user(Role.SENDER))
+        campaign_id = sent_campaign(db.session, user, gateway_client(sandbox), numbers).id
+
+    def replies_stored() -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(Reply))
+
+    poll(lambda: replies_stored() == 6, timeout=30, what="every recipient's reply")
+    with app.app_context():
+        stored = db.session.scalars(select(Reply)).all()
+        assert {r.msisdn for r in stored} == set(numbers)
+        assert {r.campaign_id for r in stored} == {campaign_id}
+        stops = {r.msisdn for r in stored if r.keyword == "stop"}
+        assert stops == set(db.session.scalars(select(OptOut.msisdn)))
+        assert 0 < len(stops) < 6  # the others asked a question
+        notes = db.session.scalars(select(ConsentEvent.note)).all()
+        assert len(notes) == len(stops) and all(n.startswith("Sandbox, simulated") for n in notes)
+        gateway_ids = [r.gateway_id for r in stored]
+        assert len(set(gateway_ids)) == 6  # unique ids, as the gateway's are

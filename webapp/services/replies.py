@@ -168,12 +168,18 @@ def _parse(body: dict) -> tuple[int, str, str | None, str, datetime]:
 
 
 def record_reply(
-    session: Session, body: dict, words: ReplyWords, *, now: datetime | None = None
+    session: Session,
+    body: dict,
+    words: ReplyWords,
+    *,
+    now: datetime | None = None,
+    simulated: bool = False,
 ) -> tuple[Reply, bool]:
     """Store a verified reply once, and opt the number out (STOP) or in (START).
 
     Returns the reply and whether it is new; a repeat of a stored id changes nothing. Raises
-    InvalidReply for a body that is not a reply.
+    InvalidReply for a body that is not a reply. ``simulated`` (the sandbox's replies) says so
+    in the consent record: that person never wrote STOP.
     """
     gateway_id, msisdn, receiver, message, sent_at = _parse(body)
     existing = session.scalar(select(Reply).where(Reply.gateway_id == gateway_id))
@@ -204,7 +210,8 @@ def record_reply(
             ConsentSource.REPLY,
             campaign_id=reply.campaign_id,
             reply_id=reply.id,
-            note=f"Replied {message.strip()[:60]!r}",
+            note=("Sandbox, simulated: " if simulated else "")
+            + f"Replied {message.strip()[:60]!r}",
             at=sent_at,
         )
         if changed and reply.keyword == STOP and words.confirmation:

@@ -22,6 +22,7 @@ from flask_login import current_user
 from werkzeug.utils import secure_filename
 
 from webapp.access import requires
+from webapp.addresses import delivery_report_url
 from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
@@ -54,7 +55,6 @@ from webapp.services.preview import (
 )
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
-from webapp.tasks import delivery_report_url
 from webapp.views.common import csv_response, default_country, flash_form_errors, opt_out_footer
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")

@@ -9,11 +9,11 @@ from flask import Response, abort, current_app, flash, stream_with_context
 from flask_wtf import FlaskForm
 from werkzeug.utils import secure_filename
 
+from webapp.addresses import public_base_url
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
 from webapp.services import lists, settings
 from webapp.services.optout_links import footer_for
-from webapp.tasks import public_base_url
 
 
 def default_country() -> str:

@@ -69,7 +69,10 @@ def reply():
             allow_unsigned=current_app.config["ALLOW_UNSIGNED_REPORTS"],
         )
         stored, new = replies.record_reply(
-            db.session, verified, replies.reply_words(db.session, current_app.config)
+            db.session,
+            verified,
+            replies.reply_words(db.session, current_app.config),
+            simulated=current_app.config["SANDBOX_MODE"],  # no real gateway: the sandbox's
         )
     except InvalidDeliveryReport as error:
         return jsonify(error=str(error)), 401
