@@ -88,7 +88,9 @@ def build(folder: Path, url: str, recipients: int) -> tuple[int, dict[int, str]]
     sandbox = start_sandbox(folder / "sandbox.sqlite3", config=SandboxConfig(seed=1))
     try:
         with app.app_context():
-            user = accounts.create_user(db.session, "bench@example.com", "x" * 12, Role.SENDER)
+            user = accounts.create_user(
+                db.session, "bench@example.com", "bench webhook sender", Role.SENDER
+            )
             list_id = _big_list(db.session, recipients, user.id)
             draft = CampaignDraft(name="Bench", sender="Shop", message="Hi", list_ids=[list_id])
             campaign = campaigns.save_draft(db.session, user, draft)
