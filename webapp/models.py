@@ -362,7 +362,11 @@ campaign_lists = db.Table(
 
 class Campaign(db.Model):
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_campaigns_created", "created_at", "id"),
+        Index("ix_campaigns_started", "started_at", "id"),  # the list's "sent at" sort and dates
+        Index("ix_campaigns_sender", "sender"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))  # sent as the gateway's label
@@ -445,6 +449,7 @@ class Batch(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),
         Index("ix_batches_message_id", "message_id"),  # reports without a userref
+        Index("ix_batches_state_finished", "state", "finished_at"),  # the month's spend
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
