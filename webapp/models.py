@@ -366,6 +366,8 @@ class Campaign(db.Model):
         Index("ix_campaigns_created", "created_at", "id"),
         Index("ix_campaigns_started", "started_at", "id"),  # the list's "sent at" sort and dates
         Index("ix_campaigns_sender", "sender"),
+        Index("ix_campaigns_status", "status", "id"),  # sending now, drafts
+        Index("ix_campaigns_finished", "finished_at", "id"),  # the latest finished
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import Campaign, CampaignRecipient, DeliveryCount, DeliveryOutcome
@@ -158,30 +158,43 @@ def delivery_rate_by_day(
     """The delivery rate of each of the ``days`` days up to ``today`` (days in ``zone``), by
     the day each campaign started sending: one grouped query of the kept counts."""
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, time.min, zone).astimezone(UTC)
-    until = datetime.combine(today + timedelta(days=1), time.min, zone).astimezone(UTC)
-    rows = session.execute(
-        select(Campaign.started_at, DeliveryCount.outcome, func.sum(DeliveryCount.count))
+    # Each day's start in UTC (daylight saving time included): the database sorts campaigns
+    # into days with them, and sums, so a month of campaigns is a few dozen rows.
+    starts = [
+        datetime.combine(first + timedelta(days=n), time.min, zone).astimezone(UTC)
+        for n in range(days + 1)
+    ]
+    day = case(*((Campaign.started_at < starts[n + 1], n) for n in range(days)))
+    delivered = case((DeliveryCount.outcome == DeliveryOutcome.DELIVERED, DeliveryCount.count))
+    per_campaign = (  # the day is worked out once per campaign, not once per count row
+        select(
+            day.label("day"),
+            func.coalesce(func.sum(delivered), 0).label("delivered"),
+            func.sum(DeliveryCount.count).label("reported"),
+        )
         .join(DeliveryCount, DeliveryCount.campaign_id == Campaign.id)
-        .where(Campaign.started_at >= since, Campaign.started_at < until)
-        .group_by(Campaign.id, Campaign.started_at, DeliveryCount.outcome)
-    ).all()
-    delivered: dict[date, int] = {}
-    reported: dict[date, int] = {}
-    for started_at, outcome, count in rows:
-        day = started_at.astimezone(zone).date()
-        reported[day] = reported.get(day, 0) + int(count or 0)
-        if outcome == DeliveryOutcome.DELIVERED:
-            delivered[day] = delivered.get(day, 0) + int(count or 0)
+        .where(Campaign.started_at >= starts[0], Campaign.started_at < starts[-1])
+        .group_by(Campaign.id, Campaign.started_at)
+        .subquery()
+    )
+    totals = {
+        index: (int(ok or 0), int(out_of or 0))
+        for index, ok, out_of in session.execute(
+            select(
+                per_campaign.c.day,
+                func.sum(per_campaign.c.delivered),
+                func.sum(per_campaign.c.reported),
+            ).group_by(per_campaign.c.day)
+        )
+    }
     slot = WIDTH / days
     bars = []
     for position in range(days):
-        day = first + timedelta(days=position)
-        ok, out_of = delivered.get(day, 0), reported.get(day, 0)
+        ok, out_of = totals.get(position, (0, 0))
         height = round(HEIGHT * ok / out_of) if out_of else 0
         bars.append(
             DayRate(
-                day=day,
+                day=first + timedelta(days=position),
                 delivered=ok,
                 reported=out_of,
                 x=round(position * slot),

@@ -116,14 +116,13 @@ def monthly_spend(
     this_month = today.replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     this_start, last_start = _month_start(this_month, zone), _month_start(last_month, zone)
-    in_this_month = case((Batch.finished_at >= this_start, 1), else_=0)
-    rows = session.execute(
+    accepted = (
         select(
-            in_this_month,
-            func.coalesce(Batch.currency, ""),
-            func.sum(Batch.cost),
-            func.sum(Batch.size),
-            func.sum(Batch.segments),
+            case((Batch.finished_at >= this_start, 1), else_=0).label("this_month"),
+            func.coalesce(Batch.currency, "").label("currency"),
+            Batch.cost,
+            Batch.size,
+            Batch.segments,
         )
         .where(
             Batch.state == BatchState.SENT,
@@ -131,7 +130,16 @@ def monthly_spend(
             Batch.finished_at >= last_start,
             Batch.finished_at <= now,
         )
-        .group_by(in_this_month, func.coalesce(Batch.currency, ""))
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            accepted.c.this_month,
+            accepted.c.currency,
+            func.sum(accepted.c.cost),
+            func.sum(accepted.c.size),
+            func.sum(accepted.c.segments),
+        ).group_by(accepted.c.this_month, accepted.c.currency)
     ).all()
     months = {1: MonthSpend(this_month), 0: MonthSpend(last_month)}
     for which, currency, cost, messages, segments in rows:

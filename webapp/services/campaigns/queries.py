@@ -73,27 +73,15 @@ def _day_start(day: date, zone: tzinfo) -> datetime:
 
 
 def _charged():
-    """Cost of each campaign's accepted batches, by campaign."""
-    return (
-        select(
-            Batch.campaign_id,
-            func.sum(Batch.cost).label("cost"),
-            func.min(Batch.currency).label("currency"),
-            func.max(Batch.currency).label("other_currency"),
-        )
-        .where(Batch.state == BatchState.SENT)
-        .group_by(Batch.campaign_id)
-    )
-
-
-def _finals():
-    """Delivered and finally reported recipients of each campaign, from the kept counts."""
-    delivered = case((DeliveryCount.outcome == DeliveryOutcome.DELIVERED, DeliveryCount.count))
+    """Cost of each campaign's accepted batches, by campaign (the state is tested inside the
+    sums, so that a lookup by campaign uses the (campaign, number) index)."""
+    accepted = Batch.state == BatchState.SENT
     return select(
-        DeliveryCount.campaign_id,
-        func.coalesce(func.sum(delivered), 0).label("delivered"),
-        func.sum(DeliveryCount.count).label("reported"),
-    ).group_by(DeliveryCount.campaign_id)
+        Batch.campaign_id,
+        func.sum(case((accepted, Batch.cost))).label("cost"),
+        func.min(case((accepted, Batch.currency))).label("currency"),
+        func.max(case((accepted, Batch.currency))).label("other_currency"),
+    ).group_by(Batch.campaign_id)
 
 
 def _filtered(chosen: CampaignFilter, zone: tzinfo):
@@ -117,32 +105,53 @@ def _filtered(chosen: CampaignFilter, zone: tzinfo):
     return query
 
 
+def _delivery_rate():
+    """A campaign's delivered share of its finally reported recipients, from the kept counts
+    (NULL before any); correlated, so only the campaigns a filter lets through are summed."""
+    delivered = case((DeliveryCount.outcome == DeliveryOutcome.DELIVERED, DeliveryCount.count))
+    return (
+        select(
+            func.coalesce(func.sum(delivered), 0)
+            * 1.0
+            / func.nullif(func.sum(DeliveryCount.count), 0)
+        )
+        .where(DeliveryCount.campaign_id == Campaign.id)
+        .scalar_subquery()
+    )
+
+
+def _cost():
+    """What the list shows as a campaign's cost: charged so far once sending started, else
+    the preview's price (NULL when it has none)."""
+    charged = (
+        select(func.sum(case((Batch.state == BatchState.SENT, Batch.cost))))
+        .where(Batch.campaign_id == Campaign.id)
+        .scalar_subquery()
+    )
+    return case(
+        (Campaign.started_at.is_not(None), func.coalesce(charged, 0)),
+        (Campaign.currency.is_not(None), Campaign.cost),
+    )
+
+
 def _sorted(query, sort: str):
     """``query`` in the order ``sort`` names (see SORTS), ties by id; campaigns without a value
     (not sent, no report, no price) come last either way."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
-    if key == "rate":
-        finals = _finals().subquery()
-        query = query.outerjoin(finals, finals.c.campaign_id == Campaign.id)
-        value = finals.c.delivered * 1.0 / func.nullif(finals.c.reported, 0)
-    elif key == "cost":
-        charged = _charged().subquery()
-        query = query.outerjoin(charged, charged.c.campaign_id == Campaign.id)
-        value = case(
-            (Campaign.started_at.is_not(None), func.coalesce(charged.c.cost, 0)),
-            (Campaign.currency.is_not(None), Campaign.cost),
-        )
-    else:
-        value = {
-            "name": Campaign.name,
-            "status": Campaign.status,
-            "sent": Campaign.started_at,
-            "sender": Campaign.sender,
-            "recipients": Campaign.recipient_count,
-        }.get(key)
+    value = {
+        "name": Campaign.name,
+        "status": Campaign.status,
+        "sent": Campaign.started_at,
+        "sender": Campaign.sender,
+        "recipients": Campaign.recipient_count,
+        "rate": _delivery_rate,
+        "cost": _cost,
+    }.get(key)
     if value is None:
         return query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    if callable(value):
+        value = value()
     ordered = value.desc() if descending else value.asc()
     tie = Campaign.id.desc() if descending else Campaign.id.asc()
     return query.order_by(ordered.nulls_last(), tie)
@@ -160,16 +169,22 @@ def campaigns_page(
 
     Four queries whatever the page: the count, the page (with its creators joined, and only
     the columns the list shows), the delivery counts and the accepted batches' cost of the
-    page's campaigns. Sorting by delivery rate or cost joins those sums for every campaign.
+    page's campaigns. The page's ids are sorted and cut out first, by themselves, so a late
+    page never carries whole rows through the sort.
     """
     query = _filtered(chosen, zone)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    only_ids = query.with_only_columns(Campaign.id)
+    total = session.scalar(select(func.count()).select_from(only_ids.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
+    ids = (
+        _sorted(only_ids, chosen.sort)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
     campaigns = list(
         session.scalars(
-            _sorted(query, chosen.sort)
-            .options(
+            _sorted(select(Campaign).where(Campaign.id.in_(ids)), chosen.sort).options(
                 load_only(
                     Campaign.name,
                     Campaign.status,
@@ -186,8 +201,6 @@ def campaigns_page(
                 ),
                 joinedload(Campaign.created_by),
             )
-            .offset((page - 1) * per_page)
-            .limit(per_page)
         )
     )
     return Page(campaign_rows(session, campaigns), total, page, per_page)
@@ -230,7 +243,7 @@ def _charged_cost(spent, previewed_currency: str | None) -> tuple[Decimal, str |
     currency = spent.currency or previewed_currency
     if spent.currency and spent.other_currency != spent.currency:
         currency = f"{spent.currency}/{spent.other_currency}"
-    return Decimal(spent.cost), currency
+    return Decimal(spent.cost or 0), currency
 
 
 def campaign_senders(session: Session) -> list[str]:
