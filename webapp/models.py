@@ -363,7 +363,13 @@ campaign_lists = db.Table(
 
 class Campaign(db.Model):
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_campaigns_created", "created_at", "id"),
+        Index("ix_campaigns_started", "started_at", "id"),  # the list's "sent at" sort and dates
+        Index("ix_campaigns_sender", "sender"),
+        Index("ix_campaigns_status", "status", "id"),  # sending now, drafts
+        Index("ix_campaigns_finished", "finished_at", "id"),  # the latest finished
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))  # sent as the gateway's label
@@ -446,6 +452,7 @@ class Batch(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),
         Index("ix_batches_message_id", "message_id"),  # reports without a userref
+        Index("ix_batches_state_finished", "state", "finished_at"),  # the month's spend
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

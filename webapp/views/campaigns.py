@@ -24,9 +24,16 @@ from werkzeug.utils import secure_filename
 from webapp.access import requires
 from webapp.addresses import delivery_report_url
 from webapp.extensions import db
-from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
+from webapp.forms import (
+    CampaignFilterForm,
+    CampaignForm,
+    ConfirmForm,
+    EmptyForm,
+    SendTestForm,
+    SpeedForm,
+)
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
+from webapp.models import Batch, BatchState, Campaign, CampaignStatus, DeliveryOutcome, Role
 from webapp.services import (
     audience,
     campaigns,
@@ -81,11 +88,37 @@ def _campaign(campaign_id: int) -> Campaign:
 # --- Lists of campaigns and compose --------------------------------------------------------
 
 
+FILTER_KEYS = ("status", "sender", "q", "sent_from", "sent_to", "sort")
+
+
 @bp.route("/")
 @requires(Role.VIEWER)
 def index():
-    page = campaigns.campaigns_page(db.session, max(1, request.args.get("page", 1, type=int)))
-    return render_template("campaigns/index.html", campaigns=page)
+    """Every campaign, filtered, searched and sorted as the query string says, a page at a
+    time; filters that cannot be read are shown with what is wrong, as typed."""
+    form = CampaignFilterForm(formdata=request.args)
+    senders = campaigns.campaign_senders(db.session)
+    if form.sender.data and form.sender.data not in senders:
+        senders.append(form.sender.data)  # still shown as chosen: it matches nothing
+    form.sender.choices = [("", "any sender"), *((sender, sender) for sender in senders)]
+    # What the sort links and pages carry along: the filters as typed (empty ones left out).
+    kept = {key: request.args[key][:100] for key in FILTER_KEYS if request.args.get(key)}
+    if not form.validate():
+        return render_template("campaigns/index.html", form=form, campaigns=None, kept=kept), 400
+    chosen = campaigns.CampaignFilter(
+        status=CampaignStatus(form.status.data) if form.status.data else None,
+        sender=form.sender.data or "",
+        search=form.q.data or "",
+        sent_from=form.sent_from.data,
+        sent_to=form.sent_to.data,
+        sort=form.sort.data or "",
+    )
+    page = campaigns.campaigns_page(
+        db.session, chosen, page_number(request.args.get("page")), zone=_user_zone()
+    )
+    return render_template(
+        "campaigns/index.html", form=form, campaigns=page, chosen=chosen, kept=kept
+    )
 
 
 def _form_for(campaign: Campaign | None) -> CampaignForm:

@@ -54,7 +54,12 @@ from webapp.services.campaigns.payload import (
     tagged_batch_message,
 )
 from webapp.services.campaigns.queries import (
+    SORTS,
+    CampaignFilter,
+    CampaignRow,
     batches_in_state,
+    campaign_rows,
+    campaign_senders,
     campaigns_page,
     follow_ups_of,
     selectable_lists,
@@ -65,7 +70,10 @@ from webapp.services.campaigns.test_sends import MAX_TEST_NUMBERS, send_test
 __all__ = [
     "ENCODINGS",
     "MAX_TEST_NUMBERS",
+    "SORTS",
     "CampaignDraft",
+    "CampaignFilter",
+    "CampaignRow",
     "CampaignInvalid",
     "CampaignStateError",
     "DuplicateCampaign",
@@ -75,6 +83,8 @@ __all__ = [
     "batch_message",
     "batch_size_for",
     "batches_in_state",
+    "campaign_rows",
+    "campaign_senders",
     "chunks",
     "account_balance",
     "confirm_campaign",
