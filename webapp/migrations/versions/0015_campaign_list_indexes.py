@@ -1,7 +1,7 @@
 """indexes for the campaigns list and the home page's spend
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-02 09:00:00
 
 The campaigns list sorts and filters by when sending started and by sender; the home page sums
@@ -14,8 +14,8 @@ takes their locks for moments only.
 from alembic import op
 
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -177,11 +177,7 @@ def campaigns_page(
     total = session.scalar(select(func.count()).select_from(only_ids.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    ids = (
-        _sorted(only_ids, chosen.sort)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
+    ids = _sorted(only_ids, chosen.sort).offset((page - 1) * per_page).limit(per_page)
     campaigns = list(
         session.scalars(
             _sorted(select(Campaign).where(Campaign.id.in_(ids)), chosen.sort).options(
