@@ -112,6 +112,20 @@ class SettingsForm(FlaskForm):
     )
 
 
+class BudgetForm(FlaskForm):
+    """A ceiling on what the gateway may charge per month."""
+
+    amount = StringField(
+        "Monthly budget",
+        validators=[Length(max=20)],
+        description="Confirming a send that would take the month over it is refused, and a "
+        "running campaign pauses. Empty: no budget.",
+    )
+    currency = StringField(
+        "Currency", validators=[Length(max=3)], description="The gateway's, e.g. DKK."
+    )
+
+
 class QuietHoursForm(FlaskForm):
     """When marketing messages may arrive, in each recipient's local time."""
 

@@ -49,6 +49,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services.audience import resolve_fields
+from webapp.services.budget import budget_pause_reason
 from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import tagged_batch_message
@@ -220,6 +221,9 @@ class Dispatcher:
                     give_up_at = time.monotonic() + self.stop_grace_seconds
                 while stop_reason is None and len(inflight) < self.max_connections:
                     if time.monotonic() < _next_launch(campaign, last_launch):
+                        break
+                    if self._pause_at_budget(campaign):
+                        stop_reason = "paused"
                         break
                     batch = self._claim_next(campaign)
                     if batch is None:
@@ -514,6 +518,17 @@ class Dispatcher:
             "Sending resumes by itself when it answers again."
         )
         record_event(self.session, campaign, "paused", None, campaign.pause_reason)
+        return True
+
+    def _pause_at_budget(self, campaign: Campaign) -> bool:
+        """Before a batch goes out: pause when this month's spend is over the budget."""
+        reason = budget_pause_reason(self.session, self.clock())
+        if reason is None or not campaign.status.can_pause:
+            return False
+        campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
+        campaign.pause_reason = reason
+        record_event(self.session, campaign, "paused", None, reason)
+        self.session.commit()
         return True
 
     def _pause_on_new_currency(self, campaign: Campaign, batch: Batch, currency) -> bool:

@@ -8,6 +8,7 @@ from flask_login import current_user, login_user
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import (
+    BudgetForm,
     EmptyForm,
     QuietHoursForm,
     ReplySettingsForm,
@@ -17,7 +18,7 @@ from webapp.forms import (
     UserCreateForm,
 )
 from webapp.models import Role, User
-from webapp.services import accounts, quiet_hours, replies, settings
+from webapp.services import accounts, budget, quiet_hours, replies, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/settings")
 
@@ -135,7 +136,15 @@ def _settings_page(
     reply_form: ReplySettingsForm | None = None,
     status: int = 200,
     quiet_form: QuietHoursForm | None = None,
+    budget_form: BudgetForm | None = None,
 ):
+    if budget_form is None:
+        current = budget.monthly_budget(db.session)
+        budget_form = BudgetForm(
+            formdata=None,
+            amount=str(current.amount) if current else "",
+            currency=current.currency if current else budget.gateway_currency(db.session),
+        )
     if quiet_form is None:
         hours = quiet_hours.quiet_hours(db.session, current_app.config) or quiet_hours.QuietHours()
         quiet_form = QuietHoursForm(
@@ -155,7 +164,11 @@ def _settings_page(
             stop_confirmation=words.confirmation,
         )
     return render_template(
-        "admin/settings.html", form=form, reply_form=reply_form, quiet_form=quiet_form
+        "admin/settings.html",
+        form=form,
+        reply_form=reply_form,
+        quiet_form=quiet_form,
+        budget_form=budget_form,
     ), status
 
 
@@ -222,4 +235,27 @@ def save_quiet_hours():
     default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
     return _settings_page(
         SettingsForm(formdata=None, default_country=default), status=400, quiet_form=form
+    )
+
+
+@bp.route("/budget", methods=["POST"])
+@requires(Role.ADMIN)
+def save_budget():
+    form = BudgetForm()
+    if form.validate_on_submit():
+        try:
+            chosen = budget.set_monthly_budget(db.session, form.amount.data, form.currency.data)
+        except settings.SettingError as error:
+            form.amount.errors.append(str(error))
+        else:
+            if chosen is None:
+                flash(
+                    "No monthly budget: sends are limited by the account's balance only.", "success"
+                )
+            else:
+                flash(f"The monthly budget is {chosen.text}.", "success")
+            return redirect(url_for("admin.workspace"))
+    default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    return _settings_page(
+        SettingsForm(formdata=None, default_country=default), status=400, budget_form=form
     )

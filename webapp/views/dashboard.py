@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, render_template
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.models import Role, utcnow
+from webapp.services.budget import budget_status
 from webapp.services.chart import delivery_rate_by_day
 from webapp.services.overview import WORKSPACE_ZONE, account_balance, monthly_spend, overview
 from webapp.services.progress import campaign_progress
@@ -27,6 +28,7 @@ def index():
         progress=progress,
         this_month=this_month,
         last_month=last_month,
+        budget=budget_status(db.session, now, this_month=this_month),
         rates=rates,
         zone_name=str(WORKSPACE_ZONE),
         **data,

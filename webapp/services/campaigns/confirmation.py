@@ -31,6 +31,7 @@ from webapp.models import (
 from webapp.money import money_text
 from webapp.services.actors import user_id_of
 from webapp.services.audience import Source, audience_state, each_number_once, read, sources
+from webapp.services.budget import over_budget_refusal
 from webapp.services.campaigns.errors import (
     RECENT_DAYS,
     CampaignInvalid,
@@ -146,7 +147,8 @@ def confirm_campaign(
 
     Requires a preview of the current content, ``allow_duplicate`` when the same message went
     to the same lists in the last days (DuplicateCampaign otherwise), and (when the account
-    ``balance`` is known) a cost the balance covers. After this, list changes do not change who
+    ``balance`` is known) a cost the balance covers, and one that keeps the month within the
+    monthly budget (when one is set). After this, list changes do not change who
     the campaign reaches. ``by_country`` (quiet hours) gives each country batches of its own,
     so the dispatcher can hold one country while another is sent.
     """
@@ -160,6 +162,9 @@ def confirm_campaign(
             f"is {money_text(balance.credit)} {currency}. Top up the account, or reach fewer "
             "recipients."
         )
+    over_budget = over_budget_refusal(session, campaign, now)
+    if over_budget is not None:
+        raise CampaignStateError(over_budget)
     if not preview_is_current(session, campaign):
         raise CampaignStateError(
             "The campaign changed since its preview (text, lists or opt-outs). "
