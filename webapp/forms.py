@@ -233,6 +233,15 @@ class DayField(StringField):
         return self.data.isoformat() if self.data else ""
 
 
+def check_day_range(start: date | None, end: date | None) -> None:
+    """A range of days whose last day is not before its first."""
+    if start and end and start > end:
+        raise ValidationError(
+            f"This day ({end:%Y-%m-%d}) is before the first day ({start:%Y-%m-%d}): "
+            "swap them, or clear one."
+        )
+
+
 class CampaignFilterForm(FlaskForm):
     """The campaigns list's filters and search, read from the query string (a GET form, so no
     CSRF token). The sender choices are the senders campaigns were written with."""
@@ -257,12 +266,29 @@ class CampaignFilterForm(FlaskForm):
             raise ValidationError(f"“{field.data}” is not a campaign status.")
 
     def validate_sent_to(self, field) -> None:
-        start, end = self.sent_from.data, field.data
-        if start and end and start > end:
-            raise ValidationError(
-                f"This day ({end:%Y-%m-%d}) is before the first day ({start:%Y-%m-%d}): "
-                "swap them, or clear one."
-            )
+        check_day_range(self.sent_from.data, field.data)
+
+
+class AuditFilterForm(FlaskForm):
+    """The audit log's filters, read from the query string (a GET form: no CSRF token). The
+    choices are set by the view; a value not among them is named as wrong."""
+
+    class Meta:
+        csrf = False
+
+    who = SelectField("Who", default="")
+    action = SelectField("What", default="")
+    object = SelectField("Object", default="")
+    object_id = HiddenField()
+    since = DayField("From")
+    until = DayField("Until")
+
+    def validate_object_id(self, field) -> None:
+        if field.data and not (len(field.data) <= 64 and field.data.isalnum()):
+            raise ValidationError("That is not an object's id.")
+
+    def validate_until(self, field) -> None:
+        check_day_range(self.since.data, field.data)
 
 
 class SendTestForm(FlaskForm):

@@ -324,6 +324,41 @@ def _consent_is_append_only(mapper, connection, target):
     raise ValueError("Consent events are never changed or deleted; record a new one.")
 
 
+class AuditEvent(db.Model):
+    """One change by a person or by the system: who (a user, or None for the system and the
+    command line), when, what, the object it touched (its type, id and name at the time), a
+    detail and the client address.
+
+    Append-only, like `ConsentEvent`: a mapper hook refuses to update or delete one.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at", "id"),
+        Index("ix_audit_events_object", "object_type", "object_id", "id"),
+        Index("ix_audit_events_user", "user_id", "id"),
+        Index("ix_audit_events_action", "action", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The user's email when it happened ("system" for the system or the command line).
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str | None] = mapped_column(String(20))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    object_label: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _audit_is_append_only(mapper, connection, target):
+    raise ValueError("Audit events are never changed or deleted; record a new one.")
+
+
 class Reply(db.Model):
     """An SMS a recipient sent back (the gateway's inbound "MO" webhook), stored once per id."""
 
@@ -570,6 +605,7 @@ class CampaignTestSend(db.Model):
 
 
 __all__ = [
+    "AuditEvent",
     "Batch",
     "BatchState",
     "Campaign",

@@ -19,6 +19,7 @@ from zxcvbn import zxcvbn
 
 from webapp.config import write_private
 from webapp.models import KDF_METHOD, Role, SignInAttempt, User, utcnow
+from webapp.services import audit
 
 MIN_PASSWORD_LENGTH = 12
 # zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
@@ -163,7 +164,8 @@ def sign_in(
     """``authenticate`` within the limits. The attempt is stored before the password is checked
     and counted with all others, so of many parallel guesses at most the limit are checked.
 
-    Raises ``SignInLocked`` (and forgets the attempt) when a limit is reached.
+    Raises ``SignInLocked`` (and forgets the attempt) when a limit is reached. Every attempt,
+    refused, failed or successful, is one audit event.
     """
     now = now or utcnow()
     email = normalise_email(email)
@@ -173,8 +175,9 @@ def sign_in(
     session.commit()
     try:
         _check_limits(session, email, address, sign_in_limits, now)
-    except SignInLocked:
+    except SignInLocked as error:
         session.delete(attempt)
+        _record_failed_sign_in(session, email, address, f"Refused before checking: {error}")
         session.commit()
         raise
     user = authenticate(session, email, password, now=now)
@@ -184,8 +187,20 @@ def sign_in(
                 SignInAttempt.email == email, SignInAttempt.address == address
             )
         )
-        session.commit()
+        audit.record(session, "sign_in", user=user, obj=user, address=address)
+    else:
+        _record_failed_sign_in(
+            session, email, address, "Wrong email or password, or a deactivated account."
+        )
+    session.commit()
     return user
+
+
+def _record_failed_sign_in(session: Session, email: str, address: str, detail: str) -> None:
+    """Nobody signed in: the event names the account asked for (its id when it exists)."""
+    user_id = session.scalar(select(User.id).where(User.email == email))
+    target = audit.Target("user", user_id, email)
+    audit.record(session, "sign_in_failed", user=None, obj=target, address=address, detail=detail)
 
 
 def _attempts(session: Session, since: datetime, *conditions) -> int:

@@ -31,6 +31,7 @@ from webapp.models import (
     UTCDateTime,
     utcnow,
 )
+from webapp.services import audit
 
 COUNT_SHARDS = 16  # rows per campaign and outcome in delivery_counts (see DeliveryCount)
 MAX_RACES = 8  # a recipient whose outcome changes under us this often in a row is very busy
@@ -148,6 +149,8 @@ def _pause_if_failing(session: Session, campaign_id: int, guard: FailureGuard) -
     ).rowcount
     if paused:  # one report wins the pause, and records it once
         session.add(CampaignEvent(campaign_id=campaign_id, action="paused", detail=reason))
+        campaign = session.get(Campaign, campaign_id)
+        audit.record(session, "campaign_paused", user=None, obj=campaign, detail=reason)
     session.commit()
 
 

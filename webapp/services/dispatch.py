@@ -605,17 +605,24 @@ def dispatch_campaign(session: Session, campaign_id: int, client, **options) -> 
 # --- The user's decisions -------------------------------------------------------------------
 
 
-def pause_campaign(session: Session, campaign: Campaign, user: User) -> None:
+def pause_campaign(
+    session: Session, campaign: Campaign, user: User, *, address: str | None = None
+) -> None:
     if not campaign.status.can_pause:
         raise CampaignStateError("Only a queued, scheduled or sending campaign can be paused.")
     campaign.status = campaign.status.move_to(CampaignStatus.PAUSED)
     campaign.pause_reason = f"Paused by {user.email}."
-    record_event(session, campaign, "paused", user)
+    record_event(session, campaign, "paused", user, address=address)
     session.commit()
 
 
 def resume_campaign(
-    session: Session, campaign: Campaign, user: User | None, detail: str | None = None
+    session: Session,
+    campaign: Campaign,
+    user: User | None,
+    detail: str | None = None,
+    *,
+    address: str | None = None,
 ) -> None:
     """Back to the queue; the caller enqueues the dispatch job."""
     if not campaign.status.can_resume:
@@ -623,7 +630,7 @@ def resume_campaign(
     campaign.status = campaign.status.move_to(CampaignStatus.QUEUED)
     campaign.pause_reason = None
     campaign.outage_since = None
-    record_event(session, campaign, "resumed", user, detail)
+    record_event(session, campaign, "resumed", user, detail, address=address)
     session.commit()
 
 
@@ -670,7 +677,9 @@ def probe_after_outage(
     return "still out"
 
 
-def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:
+def cancel_campaign(
+    session: Session, campaign: Campaign, user: User, *, address: str | None = None
+) -> int:
     """Cancel what has not gone out; batches already sent stay sent. Returns batches cancelled."""
     if not campaign.status.can_cancel:
         raise CampaignStateError("Only a campaign that is still sending can be cancelled.")
@@ -683,17 +692,26 @@ def cancel_campaign(session: Session, campaign: Campaign, user: User) -> int:
     for batch in pending:
         set_batch_state(session, batch, BatchState.CANCELLED, finished_at=utcnow())
     campaign.finished_at = utcnow()
-    record_event(session, campaign, "cancelled", user, f"{len(pending)} batches not sent")
+    detail = f"{len(pending)} batches not sent"
+    record_event(session, campaign, "cancelled", user, detail, address=address)
     session.commit()
     return len(pending)
 
 
-def set_speed(session: Session, campaign: Campaign, user: User, per_minute: int | None) -> None:
+def set_speed(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    per_minute: int | None,
+    *,
+    address: str | None = None,
+) -> None:
     """Obeyed by the dispatcher from its next batch on, without a restart."""
     if per_minute is not None and per_minute < 1:
         raise CampaignStateError("The speed must be at least 1 recipient per minute.")
     campaign.speed_per_minute = per_minute
-    record_event(session, campaign, "speed", user, f"{per_minute or 'no limit'} per minute")
+    detail = f"{per_minute or 'no limit'} per minute"
+    record_event(session, campaign, "speed", user, detail, address=address)
     session.commit()
 
 
@@ -716,6 +734,7 @@ def decide_unconfirmed(
     *,
     accepted: bool,
     typed: str = "",
+    address: str | None = None,
 ) -> None:
     """The user's decision on a batch whose outcome is unknown (e.g. after checking phones).
 
@@ -734,7 +753,9 @@ def decide_unconfirmed(
     set_batch_state(
         session, batch, state, error_message=f"{batch.error_message or ''} Decided: {note}.".strip()
     )
-    record_event(session, campaign, "decided", user, f"Batch {batch.number} {note}")
+    record_event(
+        session, campaign, "decided", user, f"Batch {batch.number} {note}", address=address
+    )
     session.commit()
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import (
+    AuditFilterForm,
     BudgetForm,
     EmptyForm,
     QuietHoursForm,
@@ -18,9 +21,24 @@ from webapp.forms import (
     UserCreateForm,
 )
 from webapp.models import Role, User
-from webapp.services import accounts, budget, quiet_hours, replies, settings
+from webapp.services import accounts, audit, budget, quiet_hours, replies, settings
+from webapp.services.pages import page_number
+from webapp.views.common import audit_event, csv_response
 
 bp = Blueprint("admin", __name__, url_prefix="/settings")
+
+SETTING_DEFAULT_COUNTRY = audit.Target("settings", "default_country", "Default country")
+SETTING_REPLIES = audit.Target("settings", "replies", "Replies")
+SETTING_QUIET_HOURS = audit.Target("settings", "quiet_hours", "Quiet hours")
+SETTING_BUDGET = audit.Target("settings", "monthly_budget", "Monthly budget")
+
+
+def _quiet_hours_text(hours) -> str:
+    if hours is None:
+        return "off"
+    closed = " ".join(day.isoformat() for day in sorted(hours.closed_dates)) or "none"
+    sundays = ", no Sundays" if hours.no_sundays else ""
+    return f"{hours.start:%H:%M}–{hours.end:%H:%M}{sundays}; closed dates: {closed}"
 
 
 def _users_page(create_form: UserCreateForm, status: int = 200):
@@ -57,6 +75,7 @@ def create_user():
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
+            audit_event("user_created", user, f"Role: {user.role.value}.")
             flash(f"{user.email} can now sign in as {user.role.value}.", "success")
             return redirect(url_for("admin.users"))
     return _users_page(form, 400)
@@ -68,8 +87,10 @@ def change_role(user_id: int):
     user = db.get_or_404(User, user_id)
     form = RoleForm(prefix=f"u{user.id}")
     if form.validate_on_submit():
+        before = user.role
         try:
             accounts.set_role(db.session, user, Role(form.role.data))
+            audit_event("user_role", user, f"{before.value} → {user.role.value}")
             flash(f"{user.email} is now {user.role.value}.", "success")
         except accounts.AccountError as error:
             flash(str(error), "error")
@@ -86,6 +107,7 @@ def toggle_active(user_id: int):
         try:
             accounts.set_active(db.session, user, not user.active)
             state = "active again" if user.active else "deactivated and signed out"
+            audit_event("user_active", user, f"{user.email} is {state}.")
             flash(f"{user.email} is {state}.", "success")
         except accounts.AccountError as error:
             flash(str(error), "error")
@@ -98,6 +120,7 @@ def unlock_user(user_id: int):
     user = db.get_or_404(User, user_id)
     if EmptyForm().validate_on_submit():
         accounts.unlock(db.session, user)
+        audit_event("user_unlocked", user)
         flash(f"{user.email} can sign in again: failed attempts are forgotten.", "success")
     return redirect(url_for("admin.users"))
 
@@ -113,6 +136,7 @@ def set_password(user_id: int):
         except accounts.AccountError as error:
             flash(f"{user.email}: {error}", "error")
         else:
+            audit_event("user_password", user, "Signed out everywhere and unlocked.")
             if user.id == current_user.id:
                 login_user(user)  # an admin's own new password keeps this session
             flash(f"{user.email} has a new password and is signed out everywhere.", "success")
@@ -182,6 +206,7 @@ def save_workspace():
         except settings.SettingError as error:
             form.default_country.errors.append(str(error))
         else:
+            audit_event("settings", SETTING_DEFAULT_COUNTRY, f"Default country: {country}")
             flash(f"Numbers without a country code are now read as {country} numbers.", "success")
             return redirect(url_for("admin.workspace"))
     return _settings_page(form, status=400)
@@ -200,6 +225,12 @@ def save_replies():
             form.stop_words.errors.append(str(error))
         else:
             answer = "answered once" if words.confirmation else "not answered"
+            audit_event(
+                "settings",
+                SETTING_REPLIES,
+                f"STOP words: {', '.join(sorted(words.stop))}; START words: "
+                f"{', '.join(sorted(words.start))}; confirmation: {words.confirmation or 'none'}",
+            )
             flash(f"Replies saved: {len(words.stop)} STOP words; a STOP is {answer}.", "success")
             return redirect(url_for("admin.workspace"))
     default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
@@ -223,6 +254,7 @@ def save_quiet_hours():
         except settings.SettingError as error:
             form.start.errors.append(str(error))
         else:
+            audit_event("settings", SETTING_QUIET_HOURS, _quiet_hours_text(hours))
             if hours is None:
                 flash("Quiet hours are off: campaigns are sent at any hour.", "success")
             else:
@@ -248,6 +280,7 @@ def save_budget():
         except settings.SettingError as error:
             form.amount.errors.append(str(error))
         else:
+            audit_event("settings", SETTING_BUDGET, chosen.text if chosen else "none")
             if chosen is None:
                 flash(
                     "No monthly budget: sends are limited by the account's balance only.", "success"
@@ -259,3 +292,68 @@ def save_budget():
     return _settings_page(
         SettingsForm(formdata=None, default_country=default), status=400, budget_form=form
     )
+
+
+# --- The audit log: read-only (GET only; no route changes or deletes an event) ---------------
+
+AUDIT_FILTERS = ("who", "action", "object", "object_id", "since", "until")
+AUDIT_PER_PAGE = 50
+
+
+def _audit_filter() -> tuple[AuditFilterForm, audit.AuditFilter | None, dict]:
+    """The filters of the query string: the form, the filter (None when one cannot be read),
+    and the arguments the page links carry along."""
+    form = AuditFilterForm(formdata=request.args)
+    form.who.choices = [("", "anyone"), *audit.actors(db.session)]
+    form.action.choices = [("", "any action"), *audit.ACTIONS.items()]
+    form.object.choices = [("", "any object"), *((kind, kind) for kind in audit.OBJECT_TYPES)]
+    kept = {key: request.args[key][:64] for key in AUDIT_FILTERS if request.args.get(key)}
+    if not form.validate():
+        return form, None, kept
+    chosen = audit.AuditFilter(
+        who=form.who.data or "",
+        action=form.action.data or "",
+        object_type=form.object.data or "",
+        object_id=form.object_id.data or "",
+        since=form.since.data,
+        until=form.until.data,
+    )
+    return form, chosen, kept
+
+
+def _unreadable_filter(form: AuditFilterForm, kept: dict):
+    """The page with the filters that cannot be read marked, and no events."""
+    return render_template("admin/audit.html", form=form, events=None, kept=kept), 400
+
+
+def _reader_zone() -> ZoneInfo:
+    return ZoneInfo(current_user.timezone or "UTC")
+
+
+@bp.route("/audit")
+@requires(Role.ADMIN)
+def audit_log():
+    """Every change by a person or the system, newest first, filtered, a page at a time."""
+    form, chosen, kept = _audit_filter()
+    if chosen is None:
+        return _unreadable_filter(form, kept)
+    events = audit.events_page(
+        db.session,
+        chosen,
+        page=page_number(request.args.get("page")),
+        per_page=AUDIT_PER_PAGE,
+        zone=_reader_zone(),
+    )
+    return render_template(
+        "admin/audit.html", form=form, events=events, kept=kept, actions=audit.ACTIONS
+    )
+
+
+@bp.route("/audit.csv")
+@requires(Role.ADMIN)
+def audit_export():
+    """The events the filters choose, as CSV (UTF-8 with a BOM, formula-safe)."""
+    form, chosen, kept = _audit_filter()
+    if chosen is None:
+        return _unreadable_filter(form, kept)
+    return csv_response(audit.export_csv(db.session, chosen, _reader_zone()), "audit-log.csv")

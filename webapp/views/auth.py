@@ -22,6 +22,7 @@ from webapp.extensions import db
 from webapp.forms import ChangePasswordForm, LoginForm, ProfileForm, SetupForm
 from webapp.models import Role
 from webapp.services import accounts
+from webapp.views.common import audit_event, client_address
 
 bp = Blueprint("auth", __name__)
 
@@ -60,7 +61,7 @@ def login():
                 db.session,
                 form.email.data,
                 form.password.data,
-                request.remote_addr or "",
+                client_address(),
                 accounts.SignInLimits.from_config(current_app.config),
             )
         except accounts.SignInLocked as error:
@@ -102,6 +103,7 @@ def setup():
             form.email.errors.append(str(error))
         else:
             login_user(user)
+            audit_event("user_created", user, "The first administrator, by the setup link.")
             flash("Welcome! Your administrator account is ready.", "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/setup.html", form=form)
@@ -138,6 +140,7 @@ def change_password():
         except accounts.AccountError as error:
             form.current.errors.append(str(error))
         else:
+            audit_event("password_changed", current_user._get_current_object())
             login_user(current_user)  # the session id changed with the password
             flash("Your password is changed. Other sessions are signed out.", "success")
             return redirect(url_for("auth.account"))

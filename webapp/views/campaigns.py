@@ -62,7 +62,13 @@ from webapp.services.preview import (
 )
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
-from webapp.views.common import csv_response, default_country, flash_form_errors, opt_out_footer
+from webapp.views.common import (
+    client_address,
+    csv_response,
+    default_country,
+    flash_form_errors,
+    opt_out_footer,
+)
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -422,6 +428,7 @@ def confirm(campaign_id: int):
             by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
             allow_duplicate=bool(form.send_again.data),
             balance=campaigns.account_balance(_client()),
+            address=client_address(),
         )
     except DuplicateCampaign as error:
         flash(f"{error} Tick “Send it again” to send it anyway.", "error")
@@ -623,7 +630,7 @@ def _act(campaign_id: int, action, message: str, *, enqueue: bool = False):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        action(db.session, campaign, current_user)
+        action(db.session, campaign, current_user, address=client_address())
     except CampaignStateError as error:
         flash(str(error), "error")
     else:
@@ -661,7 +668,13 @@ def speed(campaign_id: int):
     campaign = _campaign(campaign_id)
     form = SpeedForm()
     if form.validate_on_submit():
-        dispatch.set_speed(db.session, campaign, current_user, form.speed_per_minute.data)
+        dispatch.set_speed(
+            db.session,
+            campaign,
+            current_user,
+            form.speed_per_minute.data,
+            address=client_address(),
+        )
         flash("The new speed applies from the next batch.", "success")
     else:
         flash_form_errors(form)
@@ -683,6 +696,7 @@ def decide(campaign_id: int, batch_id: int):
             current_user,
             accepted=request.form["accepted"] == "yes",
             typed=request.form.get("typed", "")[:20],
+            address=client_address(),
         )
     except CampaignStateError as error:
         flash(str(error), "error")

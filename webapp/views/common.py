@@ -1,18 +1,19 @@
 """What several blueprints share: the workspace's default country, CSV downloads, form errors,
-upload limits, and finding a visible list or import (404 otherwise)."""
+upload limits, finding a visible list or import (404 otherwise), and the audit log's events."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Response, abort, current_app, flash, stream_with_context
+from flask import Response, abort, current_app, flash, request, stream_with_context
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.utils import secure_filename
 
 from webapp.addresses import public_base_url
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
-from webapp.services import lists, settings
+from webapp.services import audit, lists, settings
 from webapp.services.optout_links import footer_for
 
 
@@ -75,3 +76,22 @@ def flash_form_errors(form: FlaskForm) -> None:
     for errors in form.errors.values():
         for message in errors:
             flash(message, "error")
+
+
+def client_address() -> str:
+    """The client's address (with ``TRUST_PROXY``, the one the proxy saw), for the audit log."""
+    return request.remote_addr or ""
+
+
+def acting_user():
+    """The signed-in user, or None (a gateway's webhook, a sign-in page)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def audit_event(action: str, obj=None, detail: str | None = None) -> None:
+    """Record in the audit log what the signed-in user (None: nobody signed in) just did, with
+    the client's address; its service has committed the change itself, so this commits too."""
+    audit.record(
+        db.session, action, user=acting_user(), obj=obj, address=client_address(), detail=detail
+    )
+    db.session.commit()

@@ -14,7 +14,7 @@ from webapp.forms import EmptyForm, MappingForm
 from webapp.models import ListImport, Role
 from webapp.services import imports, lists
 from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid, UploadMissing
-from webapp.views.common import csv_response, visible_import
+from webapp.views.common import audit_event, csv_response, visible_import
 
 bp = Blueprint("imports", __name__, url_prefix="/lists/imports")
 
@@ -143,6 +143,7 @@ def confirm_mapping(import_id: int):
     except ImportRefused as error:
         flash(str(error), "error")
         return redirect(url_for("imports.report", import_id=import_id))
+    audit_event("list_imported", list_import.recipient_list, list_import.filename)
     current_app.extensions["jobs"].import_list(list_import.id)
     return redirect(url_for("imports.report", import_id=import_id))
 

@@ -15,10 +15,12 @@ from webapp.extensions import db
 from webapp.forms import AppendForm, EmptyForm, RenameForm, UploadForm
 from webapp.models import ListImport, RecipientList, Role
 from webapp.services import imports, lists, optouts
+from webapp.services.audit import Target
 from webapp.services.imports import ImportRefused
 from webapp.services.lists import ListInvalid
 from webapp.services.pages import page_number
 from webapp.views.common import (
+    audit_event,
     csv_response,
     default_country,
     max_upload_bytes,
@@ -81,7 +83,7 @@ def _store_upload(form: UploadForm | AppendForm, **target) -> ListImport | None:
     if not form.validate_on_submit():
         return None
     try:
-        return imports.store_upload(
+        list_import = imports.store_upload(
             db.session,
             form.file.data.stream,
             form.file.data.filename or "",
@@ -94,6 +96,8 @@ def _store_upload(form: UploadForm | AppendForm, **target) -> ListImport | None:
     except ImportRefused as error:
         form.file.errors = [*form.file.errors, str(error)]
         return None
+    audit_event("list_uploaded", list_import.recipient_list, list_import.filename)
+    return list_import
 
 
 def _show_page(
@@ -165,12 +169,14 @@ def append(list_id: int):
 def rename(list_id: int):
     recipient_list = visible_list(list_id)
     form = RenameForm()
+    before = recipient_list.name
     if form.validate_on_submit():
         try:
             lists.rename_list(db.session, recipient_list, form.name.data)
         except ListInvalid as error:
             form.name.errors = [*form.name.errors, str(error)]
         else:
+            audit_event("list_renamed", recipient_list, f"“{before}” → “{recipient_list.name}”")
             flash("The list was renamed.", "success")
             return redirect(url_for("lists.show", list_id=list_id))
     return _show_page(recipient_list, rename_form=form, status=400)
@@ -188,6 +194,8 @@ def delete(list_id: int):
     except ListInvalid as error:
         flash(str(error), "error")
         return redirect(url_for("lists.show", list_id=list_id))
+    kept = "hidden: a sent campaign used it" if outcome == "hidden" else "deleted"
+    audit_event("list_deleted", Target("list", list_id, name), kept)
     if outcome == "hidden":
         flash(
             f"The list “{name}” was removed. A sent campaign used it, so it is kept "
@@ -203,4 +211,5 @@ def delete(list_id: int):
 @requires(Role.VIEWER)
 def export(list_id: int):
     recipient_list = visible_list(list_id)
+    audit_event("list_exported", recipient_list, f"{recipient_list.recipient_count:,} recipients")
     return csv_response(lists.export_csv(db.session, recipient_list), f"{recipient_list.name}.csv")

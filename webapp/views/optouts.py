@@ -11,8 +11,9 @@ from webapp.extensions import db
 from webapp.forms import EmptyForm, OptOutAddForm, OptOutUploadForm
 from webapp.models import Role
 from webapp.services import optouts
+from webapp.services.audit import Target
 from webapp.services.pages import page_number
-from webapp.views.common import csv_response, default_country, too_large_message
+from webapp.views.common import audit_event, csv_response, default_country, too_large_message
 
 bp = Blueprint("optouts", __name__, url_prefix="/lists/opt-outs")
 
@@ -53,12 +54,15 @@ def index():
     return _opt_outs_page()
 
 
-def _report_opt_outs(result: optouts.OptOutResult) -> None:
-    flash(
+def _result_text(result: optouts.OptOutResult) -> str:
+    return (
         f"{result.added:,} added, {result.already:,} already on the list, "
-        f"{len(result.invalid):,} not understood.",
-        "success" if not result.invalid else "warning",
+        f"{len(result.invalid):,} not understood."
     )
+
+
+def _report_opt_outs(result: optouts.OptOutResult) -> None:
+    flash(_result_text(result), "success" if not result.invalid else "warning")
 
 
 @bp.route("/add", methods=["POST"])
@@ -74,6 +78,8 @@ def add():
         user=current_user,
         note=form.note.data,
     )
+    numbers = Target("opt_out", None, form.numbers.data.replace("\n", " ")[:200])
+    audit_event("opt_out_added", numbers, _result_text(result))
     if result.invalid:
         _report_opt_outs(result)
         return _opt_outs_page(add_form=form, result=result, status=400 if not result.added else 200)
@@ -97,6 +103,11 @@ def upload():
         except optouts.OptOutInvalid as error:
             form.file.errors = [*form.file.errors, str(error)]
         else:
+            audit_event(
+                "opt_out_imported",
+                Target("opt_out", None, form.file.data.filename or "a file"),
+                _result_text(result),
+            )
             _report_opt_outs(result)
             if result.invalid:
                 return _opt_outs_page(result=result)
@@ -114,6 +125,7 @@ def remove(msisdn: str):
     except optouts.OptOutInvalid as error:
         flash(str(error), "error")
     else:
+        audit_event("opt_out_removed", Target("opt_out", msisdn, f"+{msisdn}"))
         flash(f"+{msisdn} was taken off the opt-out list.", "success")
     return redirect(url_for("optouts.index", q=request.args.get("q", "")))
 

@@ -13,12 +13,14 @@ from webapp.extensions import csrf, db
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import SIGNATURE_HEADER
 from webapp.services import replies
+from webapp.services.audit import Target
 from webapp.services.delivery import (
     FailureGuard,
     UnknownReport,
     record_delivery_report,
     verify_report,
 )
+from webapp.views.common import audit_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -44,7 +46,7 @@ def delivery_report():
         )
         recorded = record_delivery_report(db.session, report, guard=_failure_guard())
     except InvalidDeliveryReport as error:
-        return jsonify(error=str(error)), 401
+        return _rejected("delivery reports", error)
     except UnknownReport as error:
         # 2xx anyway: the gateway would retry a report we can never match for hours.
         current_app.logger.warning("delivery report ignored: %s", error)
@@ -75,12 +77,19 @@ def reply():
             simulated=current_app.config["SANDBOX_MODE"],  # no real gateway: the sandbox's
         )
     except InvalidDeliveryReport as error:
-        return jsonify(error=str(error)), 401
+        return _rejected("replies", error)
     except replies.InvalidReply as error:
         return jsonify(error=str(error)), 400
     if new and stored.confirmation == replies.CONFIRMATION_PENDING:
         current_app.extensions["jobs"].send_reply_confirmation(stored.id)
     return jsonify(stored=new, reply=stored.id, keyword=stored.keyword), 200
+
+
+def _rejected(webhook: str, error: InvalidDeliveryReport):
+    """A post whose signature does not hold: refused, and recorded in the audit log."""
+    db.session.rollback()
+    audit_event("webhook_rejected", Target("webhook", None, webhook), str(error))
+    return jsonify(error=str(error)), 401
 
 
 def _json_object():

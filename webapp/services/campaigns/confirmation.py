@@ -142,6 +142,7 @@ def confirm_campaign(
     now: datetime | None = None,
     by_country: bool = False,
     balance: Balance | None = None,
+    address: str | None = None,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
@@ -208,7 +209,7 @@ def confirm_campaign(
     campaign.confirmed_by_id = user_id_of(user)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
     detail = f"{campaign.recipient_count} recipients, {cost}"
-    record_event(session, campaign, "confirmed", user, detail.strip())
+    record_event(session, campaign, "confirmed", user, detail.strip(), address=address)
     session.commit()
     refresh_statistics(session)  # campaign_recipients just grew by a whole audience
     return campaign
