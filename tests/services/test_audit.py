@@ -14,6 +14,7 @@ from webapp.services.budget import set_monthly_budget
 from webapp.services.delivery import FailureGuard, record_delivery_report
 from webapp.services.dispatch import DispatchInterrupted
 from webapp.services.preview import preview_campaign
+from webapp.services.reconcile import reconcile_unconfirmed
 
 
 def events(**where) -> list[tuple[str, str, str | None]]:
@@ -128,4 +129,25 @@ def test_a_users_confirm_pause_and_resume_carry_the_address_given(sender, sandbo
         ("campaign_confirmed", "192.0.2.7"),
         ("campaign_paused", "192.0.2.7"),
         ("campaign_resumed", "192.0.2.8"),
+    ]
+
+
+def test_a_batch_confirmed_by_its_reports_is_one_event_by_the_system(sender, sandbox):
+    sandbox.config.lost_response_share = 1.0  # every answer lost: both batches unconfirmed
+    campaign = sent_campaign(db.session, sender, gateway_client(sandbox), danish_numbers(2))
+    sandbox.config.lost_response_share = 0.0
+    (row,) = sandbox.store.received_for(label=campaign.name)[:1]
+    report = {
+        "id": row["message_id"],
+        "msisdn": int(row["msisdn"]),
+        "time": 100,
+        "status": "DELIVERED",
+        "userref": row["userref"],
+    }
+    record_delivery_report(db.session, report)
+    before = events(action="campaign_reconciled")
+    reconcile_unconfirmed(db.session)
+    assert before == []
+    assert events(action="campaign_reconciled") == [
+        ("campaign_reconciled", audit.SYSTEM, str(campaign.id))
     ]
