@@ -24,12 +24,14 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    func,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
+from webapp.sms import find_tags
 from webapp.states import (
     BatchState,
     CampaignStatus,
@@ -361,6 +363,32 @@ campaign_lists = db.Table(
 )
 
 
+class MessageTemplate(db.Model):
+    """A saved message shared in the workspace: its text (with its %tags%) and encoding choice.
+    Names are unique, case ignored; `last_used_at` is when a campaign taken from it was last
+    confirmed."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8), default="auto")  # auto, GSM, UCS2
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def tags(self) -> list[str]:
+        """The field names its %tags% refer to, each once, in order."""
+        return find_tags(self.message)
+
+
+Index("uq_message_templates_name", func.lower(MessageTemplate.name), unique=True)
+
+
 class Campaign(db.Model):
     __tablename__ = "campaigns"
     __table_args__ = (Index("ix_campaigns_created", "created_at", "id"),)
@@ -386,6 +414,10 @@ class Campaign(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     # Paused because the gateway could not be reached: since when it has not answered.
     outage_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The saved template the message was taken from; confirming marks it as used.
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message_templates.id", ondelete="SET NULL")
+    )
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)

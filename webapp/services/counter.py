@@ -37,6 +37,7 @@ from webapp.services.audience import (
 )
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.templates import find_template
 from webapp.sms import (
     EXTENSION_CHARACTERS,
     GSM,
@@ -230,10 +231,12 @@ def count_message(
     footer: str = "",
     *,
     plain_values: bool = False,
+    template_id: int | None = None,
     price_table: PriceTable | None = None,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`; an
-    opt-out `footer` (as one recipient gets it) counts as part of every message. Savings are
+    opt-out `footer` (as one recipient gets it) counts as part of every message. `template_id` is
+    the saved template the message was taken from (an unknown one is ignored). Savings are
     priced from `price_table` (the preview's default table when None).
 
     Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
@@ -291,6 +294,7 @@ def count_message(
         lookalike_saving = _lookalike_saving(
             (analysis, list_cost), (fixed_alone, fixed_cost), table
         )
+    template = find_template(session, template_id)
     return MessageCount(
         message=message,
         encoding=encoding,
@@ -303,6 +307,7 @@ def count_message(
         extension_characters=extension,
         list_cost=list_cost,
         plain_values=plain_values,
+        template_name=template.name if template else None,
         missing_tags=tuple(
             MissingTags(lst.name, missing)
             for lst in lists

@@ -39,6 +39,7 @@ from webapp.services.campaigns.errors import (
 )
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.templates import mark_template_used
 from webapp.statistics import refresh_statistics
 
 
@@ -201,6 +202,7 @@ def confirm_campaign(
     campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
     campaign.confirmed_by_id = user_id_of(user)
+    mark_template_used(session, campaign.template_id, now)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip())

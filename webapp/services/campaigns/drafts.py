@@ -24,6 +24,7 @@ from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.payload import ENCODINGS
+from webapp.services.templates import find_template
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
 
 
@@ -40,6 +41,7 @@ class CampaignDraft:
     speed_per_minute: int | None = None
     plain_values: bool = False
     opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
+    template_id: int | None = None  # the saved template the message was taken from
 
 
 def validate_draft(
@@ -101,6 +103,9 @@ def save_draft(
     campaign.speed_per_minute = draft.speed_per_minute
     campaign.plain_values = draft.plain_values
     campaign.opt_out_footer = draft.opt_out_footer or None
+    # A template deleted since it was chosen is forgotten; the message stays as it is.
+    template = find_template(session, draft.template_id)
+    campaign.template_id = template.id if template else None
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -131,6 +136,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         encoding=campaign.encoding,
         plain_values=campaign.plain_values,
         opt_out_footer=campaign.opt_out_footer,
+        template_id=campaign.template_id,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,
