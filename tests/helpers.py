@@ -10,6 +10,13 @@ import subprocess
 PASSWORD = "correct horse battery"
 
 
+def text_of(fragment: str) -> str:
+    """What a user reads: tags dropped, entities decoded, whitespace collapsed."""
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
 def form_errors(html: str) -> list[str]:
     """The error messages shown beside form fields."""
     return re.findall(r'<p class="error" role="alert">(.*?)</p>', html)
@@ -117,9 +124,9 @@ def inbound_reply(gateway_id: int, msisdn: str, message: str, *, senttime: int =
     }
 
 
-def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi"):
-    """Compose and preview a campaign through the pages: (its id, the preview page, the
-    confirmation form's data with the tick)."""
+def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi", **form):
+    """Compose and preview a campaign through the pages (``form``: more of the compose form's
+    fields): (its id, the preview page, the confirmation form's data with the tick)."""
     import re
 
     response = client.post(
@@ -131,6 +138,7 @@ def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: 
             "list_ids": [list_id],
             "encoding": "auto",
             "action": "preview",
+            **form,
         },
     )
     cid = int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))

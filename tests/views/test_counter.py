@@ -6,28 +6,12 @@ import html
 import re
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, make_list, text_of
 
 from webapp.extensions import db
 from webapp.models import OptOut, Role
-from webapp.services.counter import clear_counter_caches
 
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    clear_counter_caches()
-    yield
-    clear_counter_caches()
-
-
-@pytest.fixture
-def sender(login_as):
-    return login_as(Role.SENDER)
-
-
-def text_of(fragment: str) -> str:
-    """What a user reads: tags dropped, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+pytestmark = pytest.mark.usefixtures("fresh_counter_caches")
 
 
 def count(client, message, **form):

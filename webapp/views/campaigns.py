@@ -26,7 +26,7 @@ from webapp.addresses import delivery_report_url
 from webapp.extensions import db
 from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, Role
+from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, MessageTemplate, Role
 from webapp.services import (
     audience,
     campaigns,
@@ -55,7 +55,15 @@ from webapp.services.preview import (
 )
 from webapp.services.progress import campaign_progress
 from webapp.sms import replace_lookalikes
-from webapp.views.common import csv_response, default_country, flash_form_errors, opt_out_footer
+from webapp.views.common import (
+    csv_response,
+    default_country,
+    flash_form_errors,
+    id_or_none,
+    opt_out_footer,
+    save_message_as_template,
+    template_tools,
+)
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -119,10 +127,13 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         speed_per_minute=form.speed_per_minute.data,
         plain_values=bool(form.plain_values.data),
         opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
+        template_id=id_or_none(form.template_id.data),
     )
 
 
-def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 200):
+def _compose_page(
+    form: CampaignForm, campaign: Campaign | None, status: int = 200, tools: dict | None = None
+):
     chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
     fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
@@ -134,6 +145,7 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         [lst.id for lst in chosen],
         footer,
         plain_values=bool(form.plain_values.data),
+        template_id=id_or_none(form.template_id.data),
     )
     return render_template(
         "campaigns/compose.html",
@@ -142,6 +154,7 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         counter=counter,
         available_tags=fields,
         zone=current_user.timezone,
+        **(tools or template_tools()),
     ), status
 
 
@@ -152,6 +165,15 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.message.data = replacement.text
         flash(describe_replacements(replacement), "info")
         return _compose_page(form, campaign)
+    if "use_template" in request.form:  # the templates' buttons, without JavaScript
+        template = db.get_or_404(MessageTemplate, id_or_none(request.form.get("template_choice")))
+        form.message.data, form.encoding.data = template.message, template.encoding
+        form.template_id.data = str(template.id)
+        flash(f"The message of the template “{template.name}” was filled in.", "info")
+        return _compose_page(form, campaign)
+    if "save_template" in request.form:
+        tools = save_message_as_template()
+        return _compose_page(form, campaign, 400 if tools["template_error"] else 200, tools)
     # The form's own checks and the service's run together, so every problem shows at once.
     form_ok = form.validate_on_submit()
     wants_preview = request.form.get("action") == "preview"

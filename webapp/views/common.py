@@ -1,18 +1,19 @@
 """What several blueprints share: the workspace's default country, CSV downloads, form errors,
-upload limits, and finding a visible list or import (404 otherwise)."""
+upload limits, finding a visible list or import (404 otherwise), and the composer's templates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Response, abort, current_app, flash, stream_with_context
+from flask import Response, abort, current_app, flash, request, stream_with_context
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.utils import secure_filename
 
 from webapp.addresses import public_base_url
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
-from webapp.services import lists, settings
+from webapp.services import lists, settings, templates
 from webapp.services.optout_links import footer_for
 
 
@@ -75,3 +76,40 @@ def flash_form_errors(form: FlaskForm) -> None:
     for errors in form.errors.values():
         for message in errors:
             flash(message, "error")
+
+
+_MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare it
+
+
+def id_or_none(value: object) -> int | None:
+    """A form's id as an int, or None when it is empty or not a plausible id."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS else None
+
+
+def template_tools(name: str = "", *, error: str | None = None, saved: str | None = None) -> dict:
+    """What counter/_template_tools.html shows: the templates, the name typed (kept after an
+    error), the error, and the name just saved."""
+    return {
+        "templates": templates.list_templates(db.session),
+        "template_name": name,
+        "template_error": error,
+        "template_saved": saved,
+    }
+
+
+def save_message_as_template() -> dict:
+    """Save the compose form's message and encoding as a template named as typed; the template
+    tools saying how it went."""
+    name = request.form.get("template_name", "")
+    try:
+        template = templates.save_template(
+            db.session,
+            current_user,
+            name,
+            request.form.get("message", ""),
+            request.form.get("encoding") or "auto",
+        )
+    except templates.TemplateInvalid as error:
+        return template_tools(name, error=str(error))
+    return template_tools(saved=template.name)
