@@ -153,6 +153,8 @@ def test_save_as_template_then_start_a_campaign_from_it(signed_in, live_server, 
 
     page.goto(live_server + "/campaigns/new")
     page.get_by_label("People (2 recipients)").check()
+    # Counted first: choosing the template at once would replace that count in flight.
+    expect(page.locator("#counter")).to_contain_text("for 2 recipients")
     page.get_by_label("Start from a template").select_option(
         label="Spring sale (uses %first_name%)"
     )
