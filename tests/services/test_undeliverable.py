@@ -101,6 +101,7 @@ def test_a_campaign_that_includes_flagged_numbers_reaches_them(sender, sandbox, 
     assert cost.total_segments == summary["segments"] == 4
     campaigns.confirm_campaign(db.session, draft, sender, batch_size=2)
     assert frozen_numbers(draft) == set(NUMBERS)
+    assert "numbers flagged undeliverable included" in [event.detail for event in draft.events]
 
 
 def test_the_choice_to_include_them_is_saved_with_the_draft(sender, draft):

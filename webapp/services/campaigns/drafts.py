@@ -152,7 +152,7 @@ def set_include_undeliverable(
     if campaign.include_undeliverable != include:
         campaign.include_undeliverable = include
         what = "included" if include else "left out"
-        record_event(session, campaign, "undeliverable", user, f"Flagged numbers {what}")
+        record_event(session, campaign, "changed", user, f"numbers flagged undeliverable {what}")
     session.commit()
 
 
