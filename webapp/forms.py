@@ -189,6 +189,11 @@ class CampaignForm(FlaskForm):
     )
     # Offered by the counter when field values force Unicode (templates/counter/_counter.html).
     plain_values = BooleanField("Send these values in GSM 7-bit letters")
+    include_undeliverable = BooleanField(
+        "Include numbers flagged undeliverable",
+        description="Numbers that were undeliverable in each of the last 3 campaigns sent to "
+        "them are left out unless you tick this.",
+    )
     opt_out_link = BooleanField(
         "Add an opt-out link",
         description="Each recipient gets a short link of their own to opt out with one click "

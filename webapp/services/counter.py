@@ -26,11 +26,14 @@ from webapp.services.audience import (
     audience_state,
     available_fields,
     each_number_once,
+    flagged_in,
+    list_sources,
     lists_by_id,
     recipients_of_lists,
 )
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.undeliverable import flag_state
 from webapp.sms import (
     EXTENSION_CHARACTERS,
     GSM,
@@ -84,6 +87,7 @@ class ListCost:
     excluded_opted_out: int
     excluded_duplicates: int
     unicode_values: UnicodeValues | None = None
+    excluded_undeliverable: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,7 @@ class MessageCount:
     extension_characters: tuple[str, ...]
     list_cost: ListCost | None
     plain_values: bool = False
+    include_undeliverable: bool = False
 
     @property
     def error(self) -> str | None:
@@ -184,6 +189,7 @@ def count_message(
     footer: str = "",
     *,
     plain_values: bool = False,
+    include_undeliverable: bool = False,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`; an
     opt-out `footer` (as one recipient gets it) counts as part of every message.
@@ -192,7 +198,8 @@ def count_message(
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
     Lists that do not exist or are hidden are ignored. With `plain_values` the recipients'
     values are counted as `sms.gsm_spelling` writes them (the campaign's option); which values
-    need Unicode as they are is reported either way. Raises ValueError for an encoding other
+    need Unicode as they are is reported either way. Numbers flagged undeliverable are left out
+    unless `include_undeliverable` (the campaign's choice). Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
     if encoding not in ENCODINGS:
@@ -218,7 +225,7 @@ def count_message(
     list_cost = None
     if lists and not errors:
         list_cost, list_error = _cost_over_lists(
-            session, lists, message + footer, encoding, tags, plain_values
+            session, lists, message + footer, encoding, tags, plain_values, include_undeliverable
         )
         if list_error:
             errors.append(list_error)
@@ -238,6 +245,7 @@ def count_message(
         extension_characters=extension,
         list_cost=list_cost,
         plain_values=plain_values,
+        include_undeliverable=include_undeliverable,
     )
 
 
@@ -290,6 +298,7 @@ class _Audience:
     values: dict[str, list[str]]
     excluded_opted_out: int
     excluded_duplicates: int
+    excluded_undeliverable: int
 
     def values_of(self, index: int, names: Sequence[str]) -> dict[str, str]:
         return {name: self.values[name][self.codes[name][index]] for name in names}
@@ -319,10 +328,12 @@ def _cost_over_lists(
     encoding: str,
     tags: tuple[str, ...],
     plain_values: bool = False,
+    include_undeliverable: bool = False,
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
     # The database URL keeps two apps in one process apart.
-    audience_key = (str(session.get_bind().url), audience_state(session, lists))
+    flags = True if include_undeliverable else flag_state(session)
+    audience_key = (str(session.get_bind().url), audience_state(session, lists), flags)
     cost_key = (message, encoding, plain_values, audience_key)
     groups_key = (tags, plain_values, audience_key)
     with _cache_lock:
@@ -332,7 +343,7 @@ def _cost_over_lists(
     if cached is not None:
         return cached
     if audience is None:
-        audience = _resolve_audience(session, lists)
+        audience = _resolve_audience(session, lists, include_undeliverable)
         with _cache_lock:
             _audiences[audience_key] = audience
     if groups is None:
@@ -345,13 +356,18 @@ def _cost_over_lists(
     return result
 
 
-def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
+def _resolve_audience(
+    session: Session, lists: Sequence[RecipientList], include_undeliverable: bool = False
+) -> _Audience:
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
-    finished imports only, list by list (the first list wins), each number once, no opt-outs."""
+    finished imports only, list by list (the first list wins), each number once, no opt-outs,
+    no numbers flagged undeliverable unless `include_undeliverable`."""
     rows = recipients_of_lists(session, lists)
-    recipients, excluded_opted_out, excluded_duplicates = each_number_once(
+    flagged = set() if include_undeliverable else flagged_in(session, list_sources(lists))
+    recipients, excluded_opted_out, excluded_duplicates, excluded_undeliverable = each_number_once(
         ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
         opted_out_numbers(session),
+        flagged,
     )
     names = available_fields(lists)
     codes = {name: array("I") for name in names}
@@ -366,7 +382,9 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
                 values[name].append(value)
             codes[name].append(code)
     msisdns = tuple(msisdn for msisdn, _ in recipients)
-    return _Audience(msisdns, codes, values, excluded_opted_out, excluded_duplicates)
+    return _Audience(
+        msisdns, codes, values, excluded_opted_out, excluded_duplicates, excluded_undeliverable
+    )
 
 
 def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
@@ -428,6 +446,7 @@ def _personalised_cost(
         excluded_opted_out=audience.excluded_opted_out,
         excluded_duplicates=audience.excluded_duplicates,
         unicode_values=unicode_values,
+        excluded_undeliverable=audience.excluded_undeliverable,
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None

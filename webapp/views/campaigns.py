@@ -61,6 +61,7 @@ from webapp.services.preview import (
     recipient_messages,
 )
 from webapp.services.progress import campaign_progress
+from webapp.services.undeliverable import EXPLANATION as UNDELIVERABLE_EXPLANATION
 from webapp.sms import replace_lookalikes
 from webapp.views.common import csv_response, default_country, flash_form_errors, opt_out_footer
 
@@ -152,6 +153,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         speed_per_minute=form.speed_per_minute.data,
         plain_values=bool(form.plain_values.data),
         opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
 
 
@@ -167,6 +169,7 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         [lst.id for lst in chosen],
         footer,
         plain_values=bool(form.plain_values.data),
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
     return render_template(
         "campaigns/compose.html",
@@ -304,6 +307,23 @@ def run_preview(campaign_id: int):
     return _run_preview(_campaign(campaign_id))
 
 
+@bp.route("/<int:campaign_id>/undeliverable", methods=["POST"])
+@requires(Role.SENDER)
+def include_undeliverable(campaign_id: int):
+    """Include (or leave out again) the numbers flagged undeliverable, then preview again."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    campaign = _campaign(campaign_id)
+    try:
+        campaigns.set_include_undeliverable(
+            db.session, campaign, current_user, request.form.get("include") == "1"
+        )
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return _run_preview(campaign)
+
+
 @bp.route("/<int:campaign_id>/preview")
 @requires(Role.VIEWER)
 def preview(campaign_id: int):
@@ -326,6 +346,7 @@ def preview(campaign_id: int):
             balance_short=balance is not None and campaign.cost > balance.credit,
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
+            undeliverable_explanation=UNDELIVERABLE_EXPLANATION,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
             **_messages_context(campaign, current=current),
         )

@@ -1,8 +1,9 @@
 """The composer's live counter and its one-click look-alike fix, as htmx fragments.
 
 Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`,
-the checked `list_ids` and `opt_out_link`. The compose page renders the same fragments on a
-plain submit by calling `count_message` itself, so the figures never depend on JavaScript.
+the checked `list_ids`, `opt_out_link` and `include_undeliverable`. The compose page renders
+the same fragments on a plain submit by calling `count_message` itself, so the figures never
+depend on JavaScript.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
     counter = count_message(
-        db.session, message, encoding, list_ids, _footer(), plain_values=_plain_values()
+        db.session,
+        message,
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
@@ -53,7 +60,13 @@ def fix_lookalikes():
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
     counter = count_message(
-        db.session, replacement.text, encoding, list_ids, _footer(), plain_values=_plain_values()
+        db.session,
+        replacement.text,
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     return render_template(
         "counter/_message_field.html",
@@ -67,7 +80,12 @@ def fix_lookalikes():
 
 def _plain_values() -> bool:
     """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
-    return request.form.get("plain_values", "") not in ("", "false", "n", "0")
+    return _ticked("plain_values")
+
+
+def _ticked(name: str) -> bool:
+    """Whether the form's checkbox ``name`` is ticked (a BooleanField's values)."""
+    return request.form.get(name, "") not in ("", "false", "n", "0")
 
 
 def _footer() -> str:

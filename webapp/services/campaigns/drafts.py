@@ -23,6 +23,7 @@ from webapp.models import (
 from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
 
@@ -40,6 +41,8 @@ class CampaignDraft:
     speed_per_minute: int | None = None
     plain_values: bool = False
     opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
+    # Reach the numbers flagged undeliverable too (services.undeliverable); left out otherwise.
+    include_undeliverable: bool = False
 
 
 def validate_draft(
@@ -101,6 +104,7 @@ def save_draft(
     campaign.speed_per_minute = draft.speed_per_minute
     campaign.plain_values = draft.plain_values
     campaign.opt_out_footer = draft.opt_out_footer or None
+    campaign.include_undeliverable = draft.include_undeliverable
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -131,10 +135,25 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         encoding=campaign.encoding,
         plain_values=campaign.plain_values,
         opt_out_footer=campaign.opt_out_footer,
+        include_undeliverable=campaign.include_undeliverable,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,
     )
+
+
+def set_include_undeliverable(
+    session: Session, campaign: Campaign, user: User | None, include: bool
+) -> None:
+    """Reach (or leave out) the numbers flagged undeliverable: saved with the draft, so its
+    preview must be made again."""
+    if not campaign.status.can_edit:
+        raise CampaignStateError("Only a draft can be changed; copy the campaign to change it.")
+    if campaign.include_undeliverable != include:
+        campaign.include_undeliverable = include
+        what = "included" if include else "left out"
+        record_event(session, campaign, "changed", user, f"numbers flagged undeliverable {what}")
+    session.commit()
 
 
 def copy_campaign(session: Session, campaign: Campaign, user: User | None) -> Campaign:
