@@ -9,7 +9,9 @@ Run by hand:
 Builds a workspace through the services: the big list is a CSV file imported by
 `imports.import_file` (so every index and summary the import keeps is there), one small list
 and one previewed campaign likewise; the other lists and campaigns are SQL copies of those
-(`--lists` lists of 20 recipients, `--campaigns` campaigns). On the big list one draft is
+(`--lists` lists of 20 recipients, `--campaigns` campaigns, nine in ten of them made to look
+sent: done, started over the last two months, with a batch and delivery counts in every shard
+as the webhook keeps them). On the big list one draft is
 previewed (the preview page) and one campaign confirmed (the campaign page). Then each page is
 requested through the Flask test client as a signed-in sender, a couple of times to warm up and
 then `--requests` times, and p50, p95 and the SQL statements per request are printed
@@ -38,7 +40,12 @@ from sqlalchemy import event, insert, select
 
 from webapp.extensions import db
 from webapp.models import (
+    Batch,
+    BatchState,
     Campaign,
+    CampaignStatus,
+    DeliveryCount,
+    DeliveryOutcome,
     ListImport,
     Recipient,
     RecipientList,
@@ -49,6 +56,7 @@ from webapp.models import (
 from webapp.services import accounts, campaigns, imports
 from webapp.services.campaigns import CampaignDraft
 from webapp.services.counter import clear_counter_caches
+from webapp.services.delivery import COUNT_SHARDS
 from webapp.services.preview import preview_campaign
 
 PASSWORD = "correct horse battery"
@@ -182,6 +190,60 @@ def copy_campaigns(session, template: Campaign, count: int) -> None:
     session.commit()
 
 
+def mark_sent(session, share: float = 0.9) -> None:
+    """Make ``share`` of the copied campaigns look sent, by SQL: done, started every nine
+    minutes back from now (10,000 reach two months back), one accepted batch each, and delivery
+    counts in every shard for two outcomes, as the webhook leaves them."""
+    table = Campaign.__table__
+    ids = session.scalars(
+        select(Campaign.id).where(Campaign.name.like("Campaign %")).order_by(Campaign.id)
+    ).all()
+    sent = ids[: int(len(ids) * share)]
+    now = utcnow()
+    for start in range(0, len(sent), 2_000):
+        chunk = sent[start : start + 2_000]
+        for n, campaign_id in enumerate(chunk, start=start):
+            began = now - timedelta(minutes=9 * n)
+            session.execute(
+                table.update()
+                .where(table.c.id == campaign_id)
+                .values(
+                    status=CampaignStatus.DONE,
+                    started_at=began,
+                    finished_at=began + timedelta(minutes=1),
+                    sender=("Shop", "Cafe", "News")[n % 3],
+                )
+            )
+        session.execute(
+            insert(Batch.__table__),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "number": 1,
+                    "state": BatchState.SENT,
+                    "size": SMALL_LIST_ROWS,
+                    "attempts": 1,
+                    "message_id": str(campaign_id),
+                    "segments": SMALL_LIST_ROWS,
+                    "cost": 3 + n % 7,
+                    "currency": "DKK",
+                    "finished_at": now - timedelta(minutes=9 * n - 1),
+                }
+                for n, campaign_id in enumerate(chunk, start=start)
+            ],
+        )
+        session.execute(
+            insert(DeliveryCount.__table__),
+            [
+                {"campaign_id": campaign_id, "outcome": outcome, "shard": shard, "count": 1}
+                for n, campaign_id in enumerate(chunk, start=start)
+                for outcome in (DeliveryOutcome.DELIVERED, DeliveryOutcome.UNDELIVERABLE)
+                for shard in range(COUNT_SHARDS if outcome.value == "delivered" else n % 5)
+            ],
+        )
+    session.commit()
+
+
 def draft(session, user, name: str, list_id: int) -> Campaign:
     return campaigns.save_draft(
         session, user, CampaignDraft(name=name, sender="Shop", message=MESSAGE, list_ids=[list_id])
@@ -206,6 +268,7 @@ def build_workspace(app, folder: Path, args) -> dict:
         template = draft(session, user, "Spring sale", small.id)
         preview(session, template, user)
         copy_campaigns(session, template, max(0, args.campaigns - 2))
+        mark_sent(session)
         timings["copies of lists and campaigns"] = time.perf_counter() - started
         big_draft = draft(session, user, "Everyone, draft", big.id)
         started = time.perf_counter()
@@ -237,11 +300,24 @@ class StatementCounter:
 def pages(ids: dict, args) -> list[tuple[str, str, str, float]]:
     """(label, method, path, goal in ms) of each row of the issue's table."""
     last = max(1, -(-args.campaigns // 50))
+    week_ago = (utcnow() - timedelta(days=7)).date().isoformat()
     big, draft_id, sent = ids["big_list"], ids["draft"], ids["sent"]
     return [
         ("floor: /account", "GET", "/account", 0),
+        ("home page", "GET", "/", 100),
         ("campaigns list, page 1", "GET", "/campaigns/", 50),
         (f"campaigns list, page {last}", "GET", f"/campaigns/?page={last}", 50),
+        ("campaigns list, by sent at", "GET", "/campaigns/?sort=-sent", 50),
+        ("campaigns list, by delivery rate", "GET", "/campaigns/?sort=-rate", 50),
+        ("campaigns list, by cost", "GET", "/campaigns/?sort=-cost", 50),
+        ("campaigns list, rate, last page", "GET", f"/campaigns/?sort=rate&page={last}", 50),
+        (
+            "campaigns list, status+sender+dates",
+            "GET",
+            f"/campaigns/?status=done&sender=Cafe&sent_from={week_ago}&sort=-rate",
+            50,
+        ),
+        ("campaigns list, search q=spring", "GET", "/campaigns/?q=spring", 50),
         (f"lists list ({args.lists} lists)", "GET", "/lists/", 50),
         ("preview page, big draft", "GET", f"/campaigns/{draft_id}/preview", 100),
         ("list page, big list", "GET", f"/lists/{big}", 50),

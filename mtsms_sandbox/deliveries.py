@@ -224,9 +224,7 @@ class DeliverySimulator:
                 lambda: self._pool.submit(self._post, url, report, attempt + 1),
             )
         else:
-            logger.warning(
-                "Webhook post (id %s) dropped after %s tries", report["id"], attempt + 1
-            )
+            logger.warning("Webhook post (id %s) dropped after %s tries", report["id"], attempt + 1)
 
 
 def delivery_report(

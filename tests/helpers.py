@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import signal
 import subprocess
@@ -305,21 +306,51 @@ def sent_campaign(
     name="Tracked",
     message="Hi there",
     fields=(),
+    sender="Shop",
     **options,
 ):
     """A campaign to ``numbers`` (a new list; msisdns or (msisdn, fields) pairs), previewed,
     confirmed and sent through ``client`` (the sandbox) in batches of ``batch_size``; the
-    sandbox gets no callback URL, so a test posts the delivery reports itself."""
+    sandbox gets no callback URL, so a test posts the delivery reports itself (see
+    ``report_deliveries``). ``options`` go to the dispatcher (``clock=`` sets the send time)."""
     from webapp.services import campaigns, dispatch
     from webapp.services.preview import preview_campaign
 
     people = make_list(session, f"{name} list", numbers, fields=fields)
-    draft = campaigns.CampaignDraft(name=name, sender="Shop", message=message, list_ids=[people.id])
+    draft = campaigns.CampaignDraft(name=name, sender=sender, message=message, list_ids=[people.id])
     campaign = campaigns.save_draft(session, user, draft)
     preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=batch_size)
     campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
     dispatch.dispatch_campaign(session, campaign.id, client, retry_base_seconds=0.01, **options)
     return campaign
+
+
+def report_deliveries(session, campaign, statuses, *, time: int = 100) -> None:
+    """Record a delivery report for each of ``campaign``'s recipients in turn (by id), with the
+    gateway ``statuses`` in order ("DELIVERED", "EXPIRED", ...); the rest get none."""
+    from sqlalchemy import select
+
+    from webapp.models import Batch, CampaignRecipient
+    from webapp.services.delivery import record_delivery_report
+
+    recipients = session.execute(
+        select(CampaignRecipient.msisdn, Batch.message_id, Batch.number)
+        .join(Batch, Batch.id == CampaignRecipient.batch_id)
+        .where(CampaignRecipient.campaign_id == campaign.id)
+        .order_by(CampaignRecipient.id)
+    ).all()
+    assert len(statuses) <= len(recipients), "more statuses than recipients"
+    for (msisdn, message_id, number), status in zip(recipients, statuses, strict=False):
+        record_delivery_report(
+            session,
+            {
+                "id": int(message_id),
+                "msisdn": int(msisdn),
+                "time": time,
+                "status": status,
+                "userref": f"campaign-{campaign.id}-batch-{number}",
+            },
+        )
 
 
 def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
@@ -337,3 +368,57 @@ def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+# --- Campaigns in the past (the undeliverable flags) ---
+
+_message_ids = itertools.count(900_001)
+
+
+def past_campaign(session, statuses: dict[str, str | None]):
+    """A sent campaign whose recipients got these final statuses (None: still awaiting), the
+    reports recorded as the webhook records them."""
+    from webapp.models import (
+        Batch,
+        BatchState,
+        Campaign,
+        CampaignRecipient,
+        CampaignStatus,
+        RecipientState,
+    )
+    from webapp.services.delivery import record_delivery_report
+
+    campaign = Campaign(name="Earlier", sender="Shop", status=CampaignStatus.DONE)
+    session.add(campaign)
+    session.flush()
+    message_id = str(next(_message_ids))
+    batch = Batch(
+        campaign_id=campaign.id,
+        number=1,
+        state=BatchState.SENT,
+        size=len(statuses),
+        message_id=message_id,
+    )
+    session.add(batch)
+    session.flush()
+    for msisdn in statuses:
+        session.add(
+            CampaignRecipient(
+                campaign_id=campaign.id,
+                batch_id=batch.id,
+                msisdn=msisdn,
+                state=RecipientState.SENT,
+            )
+        )
+    session.commit()
+    for msisdn, status in statuses.items():
+        if status is not None:
+            report = {
+                "id": int(message_id),
+                "msisdn": int(msisdn),
+                "time": 1764028800,
+                "status": status,
+                "userref": f"campaign-{campaign.id}-batch-1",
+            }
+            assert record_delivery_report(session, report)
+    return campaign

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
@@ -13,6 +14,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SearchField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -27,10 +29,11 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, DateInput, ListWidget
 
-from webapp.models import Role
+from webapp.models import CampaignStatus, Role
 from webapp.services.accounts import MIN_PASSWORD_LENGTH
 from webapp.services.lists import MAX_NAME_LENGTH as MAX_LIST_NAME_LENGTH
 from webapp.services.optouts import MAX_NOTE_LENGTH as MAX_OPT_OUT_NOTE_LENGTH
@@ -188,11 +191,71 @@ class CampaignForm(FlaskForm):
     template_id = HiddenField()
     # Offered by the counter when field values force Unicode (templates/counter/_counter.html).
     plain_values = BooleanField("Send these values in GSM 7-bit letters")
+    include_undeliverable = BooleanField(
+        "Include numbers flagged undeliverable",
+        description="Numbers that were undeliverable in each of the last 3 campaigns sent to "
+        "them are left out unless you tick this.",
+    )
     opt_out_link = BooleanField(
         "Add an opt-out link",
         description="Each recipient gets a short link of their own to opt out with one click "
         "(needed when they cannot reply to the sender).",
     )
+
+
+class DayField(StringField):
+    """A day written YYYY-MM-DD, as a date input sends it; what was typed stays in the field
+    when it is not a day, so the user can see and correct it."""
+
+    widget = DateInput()
+
+    def process_formdata(self, valuelist):
+        typed = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if typed:
+            try:
+                self.data = date.fromisoformat(typed)
+            except ValueError:
+                raise ValueError(
+                    f"“{typed}” is not a date: write it as YYYY-MM-DD, for example 2025-03-31."
+                ) from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.data.isoformat() if self.data else ""
+
+
+class CampaignFilterForm(FlaskForm):
+    """The campaigns list's filters and search, read from the query string (a GET form, so no
+    CSRF token). The sender choices are the senders campaigns were written with."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice("", "any status")]
+        + [SelectChoice(status.value, status.value) for status in CampaignStatus],
+        validate_choice=False,  # validate_status says what is wrong in words
+    )
+    sender = SelectField("Sender", choices=[SelectChoice("", "any sender")], validate_choice=False)
+    q = SearchField("Search", validators=[Length(max=100)])
+    sent_from = DayField("Sent from")
+    sent_to = DayField("Sent until")
+    sort = HiddenField()
+
+    def validate_status(self, field) -> None:
+        if field.data and field.data not in {status.value for status in CampaignStatus}:
+            raise ValidationError(f"“{field.data}” is not a campaign status.")
+
+    def validate_sent_to(self, field) -> None:
+        start, end = self.sent_from.data, field.data
+        if start and end and start > end:
+            raise ValidationError(
+                f"This day ({end:%Y-%m-%d}) is before the first day ({start:%Y-%m-%d}): "
+                "swap them, or clear one."
+            )
 
 
 class SendTestForm(FlaskForm):

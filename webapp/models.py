@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
+    text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -391,7 +392,13 @@ Index("uq_message_templates_name", func.lower(MessageTemplate.name), unique=True
 
 class Campaign(db.Model):
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_campaigns_created", "created_at", "id"),
+        Index("ix_campaigns_started", "started_at", "id"),  # the list's "sent at" sort and dates
+        Index("ix_campaigns_sender", "sender"),
+        Index("ix_campaigns_status", "status", "id"),  # sending now, drafts
+        Index("ix_campaigns_finished", "finished_at", "id"),  # the latest finished
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))  # sent as the gateway's label
@@ -405,6 +412,8 @@ class Campaign(db.Model):
     speed_per_minute: Mapped[int | None] = mapped_column()
     # Send field values in GSM 7-bit letters (François -> Francois): see sms.gsm_spelling.
     plain_values: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Reach numbers flagged undeliverable too (services.undeliverable); by default left out.
+    include_undeliverable: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
@@ -478,6 +487,7 @@ class Batch(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),
         Index("ix_batches_message_id", "message_id"),  # reports without a userref
+        Index("ix_batches_state_finished", "state", "finished_at"),  # the month's spend
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -496,6 +506,10 @@ class Batch(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # DELIVERY_REPORTS=poll: when the gateway is next asked for this batch's statuses (see
+    # services.polling); None once polling ended, or (with no attempt yet) before the first.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    poll_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # claimed by a dispatcher
     # Committed just before the request is handed to the HTTP client: without it a batch left
     # ``sending`` never went out; with it the request may have reached the gateway.
@@ -517,7 +531,14 @@ class CampaignRecipient(db.Model):
         UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
         Index("ix_campaign_recipients_batch", "batch_id"),
         Index("ix_campaign_recipients_outcome", "campaign_id", "delivery_outcome"),
-        Index("ix_campaign_recipients_msisdn", "msisdn"),  # a number's history
+        # A number's campaigns (contact history) and its undeliverable rows (undeliverable.py).
+        Index("ix_campaign_recipients_msisdn", "msisdn", "id"),
+        Index(
+            "ix_campaign_recipients_undeliverable",
+            "msisdn",
+            postgresql_where=text("delivery_outcome = 'undeliverable'"),
+            sqlite_where=text("delivery_outcome = 'undeliverable'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -4,6 +4,8 @@ next campaign's preview leaves it out."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import PASSWORD, danish_numbers, gateway_client, make_list, send_campaign
 from playwright.sync_api import expect
@@ -51,13 +53,21 @@ def test_a_stop_reply_opts_out_and_the_next_preview_leaves_the_number_out(
     expect(rows.nth(1)).to_contain_text("Spring sale")
     screenshot("replies-1-inbox")
 
-    rows.nth(1).get_by_role("link", name=f"+{NUMBERS[0]}").click()
+    rows.nth(1).get_by_role("link", name=f"+{NUMBERS[0]}").click()  # its contact history
+    expect(page.get_by_role("heading", name=f"+{NUMBERS[0]}")).to_be_visible()
+    consent = page.locator('[data-test="consent-state"]')
+    expect(consent).to_contain_text("Opted out")
+    expect(consent).to_contain_text("reply")
+    expect(consent).to_contain_text("Spring sale")
+    expect(page.locator('[data-test="contact-replies"]')).to_contain_text(stop[0]["message"])
+    screenshot("replies-2-opted-out")
+
+    page.get_by_role("link", name="Lists").click()
+    page.get_by_role("link", name=re.compile("^Opt-out list")).click()
     opted_out = page.locator('[data-test="opt-out-row"]')
     expect(opted_out).to_have_count(1)
     expect(opted_out).to_contain_text(f"+{NUMBERS[0]}")
-    expect(opted_out).to_contain_text("reply")
     expect(opted_out).to_contain_text("Spring sale")
-    screenshot("replies-2-opted-out")
 
     page.get_by_role("link", name="Campaigns").click()
     page.get_by_role("link", name="New campaign").click()

@@ -19,8 +19,10 @@ from webapp.services.preview import preview_campaign
 
 BUDGETS = {
     "/account": 2,
-    "/campaigns/": 4,
-    "/campaigns/?page=2": 4,
+    # The senders for the filter, the count, the page, its delivery counts and its batches' cost.
+    "/campaigns/": 6,
+    "/campaigns/?page=2": 6,
+    "/campaigns/?sort=-rate&status=draft&q=Campaign": 6,
     "/campaigns/new": 4,
     "/lists/": 6,
     "/lists/{list_id}": 8,

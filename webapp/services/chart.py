@@ -1,16 +1,21 @@
-"""Deliveries over time, for the campaign page's chart: by minute in the first hour after the
-send started, then by hour. Counted by the database (one grouped query on the outcome index),
-drawn as server-rendered SVG by the template, with the same numbers as a table beside it."""
+"""The charts' numbers and shapes, drawn as server-rendered SVG by the templates with the same
+numbers as a table beside them:
+
+- a campaign's deliveries over time: by minute in the first hour after the send started, then
+  by hour, counted by the database (one grouped query on the outcome index);
+- the home page's delivery rate per day over the last 30 days, from the kept delivery counts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Campaign, CampaignRecipient, DeliveryOutcome
+from webapp.models import Campaign, CampaignRecipient, DeliveryCount, DeliveryOutcome
+from webapp.services.campaigns.queries import delivery_rate_text
 
 R = CampaignRecipient
 FIRST_HOUR_MINUTES = 60
@@ -95,3 +100,107 @@ def delivery_chart(session: Session, campaign: Campaign) -> DeliveryChart | None
             )
         )
     return DeliveryChart(bars, peak)
+
+
+# --- The delivery rate per day ---------------------------------------------------------------
+
+RATE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DayRate:
+    """One day's bar: the recipients of campaigns that started sending that day, delivered out
+    of those with a final report."""
+
+    day: date
+    delivered: int
+    reported: int
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def rate_text(self) -> str:
+        return delivery_rate_text(self.delivered, self.reported)
+
+
+@dataclass(frozen=True)
+class RateChart:
+    days: list[DayRate]
+    width: int = WIDTH
+    height: int = HEIGHT
+
+    @property
+    def reported(self) -> int:
+        return sum(day.reported for day in self.days)
+
+    @property
+    def delivered(self) -> int:
+        return sum(day.delivered for day in self.days)
+
+    @property
+    def first(self) -> date:
+        return self.days[0].day
+
+    @property
+    def last(self) -> date:
+        return self.days[-1].day
+
+    def level(self, percent: int) -> int:
+        """The y of a guide line at ``percent`` %."""
+        return HEIGHT - round(HEIGHT * percent / 100)
+
+
+def delivery_rate_by_day(
+    session: Session, today: date, zone: tzinfo = UTC, days: int = RATE_DAYS
+) -> RateChart:
+    """The delivery rate of each of the ``days`` days up to ``today`` (days in ``zone``), by
+    the day each campaign started sending: one grouped query of the kept counts."""
+    first = today - timedelta(days=days - 1)
+    # Each day's start in UTC (daylight saving time included): the database sorts campaigns
+    # into days with them, and sums, so a month of campaigns is a few dozen rows.
+    starts = [
+        datetime.combine(first + timedelta(days=n), time.min, zone).astimezone(UTC)
+        for n in range(days + 1)
+    ]
+    day = case(*((Campaign.started_at < starts[n + 1], n) for n in range(days)))
+    delivered = case((DeliveryCount.outcome == DeliveryOutcome.DELIVERED, DeliveryCount.count))
+    per_campaign = (  # the day is worked out once per campaign, not once per count row
+        select(
+            day.label("day"),
+            func.coalesce(func.sum(delivered), 0).label("delivered"),
+            func.sum(DeliveryCount.count).label("reported"),
+        )
+        .join(DeliveryCount, DeliveryCount.campaign_id == Campaign.id)
+        .where(Campaign.started_at >= starts[0], Campaign.started_at < starts[-1])
+        .group_by(Campaign.id, Campaign.started_at)
+        .subquery()
+    )
+    totals = {
+        index: (int(ok or 0), int(out_of or 0))
+        for index, ok, out_of in session.execute(
+            select(
+                per_campaign.c.day,
+                func.sum(per_campaign.c.delivered),
+                func.sum(per_campaign.c.reported),
+            ).group_by(per_campaign.c.day)
+        )
+    }
+    slot = WIDTH / days
+    bars = []
+    for position in range(days):
+        ok, out_of = totals.get(position, (0, 0))
+        height = round(HEIGHT * ok / out_of) if out_of else 0
+        bars.append(
+            DayRate(
+                day=first + timedelta(days=position),
+                delivered=ok,
+                reported=out_of,
+                x=round(position * slot),
+                y=HEIGHT - height,
+                width=max(1, round(slot * 0.8)),
+                height=height,
+            )
+        )
+    return RateChart(bars)

@@ -32,12 +32,15 @@ from webapp.services.audience import (
     audience_state,
     available_fields,
     each_number_once,
+    flagged_in,
+    list_sources,
     lists_by_id,
     recipients_of_lists,
 )
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
 from webapp.services.templates import find_template
+from webapp.services.undeliverable import flag_state
 from webapp.sms import (
     EXTENSION_CHARACTERS,
     GSM,
@@ -96,6 +99,7 @@ class ListCost:
     excluded_opted_out: int
     excluded_duplicates: int
     unicode_values: UnicodeValues | None = None
+    excluded_undeliverable: int = 0
     segments_by_country: dict[str, int] = field(default_factory=dict)
     near_boundary: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
@@ -178,6 +182,7 @@ class MessageCount:
     missing_tags: tuple[MissingTags, ...] = ()
     cut_saving: SegmentSaving | None = None
     lookalike_saving: SegmentSaving | None = None
+    include_undeliverable: bool = False
 
     @property
     def error(self) -> str | None:
@@ -233,6 +238,7 @@ def count_message(
     plain_values: bool = False,
     template_id: int | None = None,
     price_table: PriceTable | None = None,
+    include_undeliverable: bool = False,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`; an
     opt-out `footer` (as one recipient gets it) counts as part of every message. `template_id` is
@@ -243,7 +249,8 @@ def count_message(
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
     Lists that do not exist or are hidden are ignored. With `plain_values` the recipients'
     values are counted as `sms.gsm_spelling` writes them (the campaign's option); which values
-    need Unicode as they are is reported either way. Raises ValueError for an encoding other
+    need Unicode as they are is reported either way. Numbers flagged undeliverable are left out
+    unless `include_undeliverable` (the campaign's choice). Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
     if encoding not in ENCODINGS:
@@ -269,7 +276,7 @@ def count_message(
     list_cost = None
     if lists and not errors:
         list_cost, list_error = _cost_over_lists(
-            session, lists, message + footer, encoding, tags, plain_values
+            session, lists, message + footer, encoding, tags, plain_values, include_undeliverable
         )
         if list_error:
             errors.append(list_error)
@@ -289,7 +296,7 @@ def count_message(
         fixed_cost = None
         if fixed_alone is not None and list_cost is not None and list_cost.recipients:
             fixed_cost, _ = _cost_over_lists(
-                session, lists, fixed + footer, encoding, tags, plain_values
+                session, lists, fixed + footer, encoding, tags, plain_values, include_undeliverable
             )
         lookalike_saving = _lookalike_saving(
             (analysis, list_cost), (fixed_alone, fixed_cost), table
@@ -315,6 +322,7 @@ def count_message(
         ),
         cut_saving=None if errors else _cut_saving(analysis, tags, list_cost, table),
         lookalike_saving=lookalike_saving,
+        include_undeliverable=include_undeliverable,
     )
 
 
@@ -428,6 +436,7 @@ class _Audience:
     values: dict[str, list[str]]
     excluded_opted_out: int
     excluded_duplicates: int
+    excluded_undeliverable: int
     country_codes: array = field(default_factory=lambda: array("I"))
     countries: list[str] = field(default_factory=list)
 
@@ -461,10 +470,12 @@ def _cost_over_lists(
     encoding: str,
     tags: tuple[str, ...],
     plain_values: bool = False,
+    include_undeliverable: bool = False,
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
     # The database URL keeps two apps in one process apart.
-    audience_key = (str(session.get_bind().url), audience_state(session, lists))
+    flags = True if include_undeliverable else flag_state(session)
+    audience_key = (str(session.get_bind().url), audience_state(session, lists), flags)
     cost_key = (message, encoding, plain_values, audience_key)
     groups_key = (tags, plain_values, audience_key)
     with _cache_lock:
@@ -474,7 +485,7 @@ def _cost_over_lists(
     if cached is not None:
         return cached
     if audience is None:
-        audience = _resolve_audience(session, lists)
+        audience = _resolve_audience(session, lists, include_undeliverable)
         with _cache_lock:
             _audiences[audience_key] = audience
     if groups is None:
@@ -487,13 +498,18 @@ def _cost_over_lists(
     return result
 
 
-def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
+def _resolve_audience(
+    session: Session, lists: Sequence[RecipientList], include_undeliverable: bool = False
+) -> _Audience:
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
-    finished imports only, list by list (the first list wins), each number once, no opt-outs."""
+    finished imports only, list by list (the first list wins), each number once, no opt-outs,
+    no numbers flagged undeliverable unless `include_undeliverable`."""
     rows = recipients_of_lists(session, lists)
-    recipients, excluded_opted_out, excluded_duplicates = each_number_once(
+    flagged = set() if include_undeliverable else flagged_in(session, list_sources(lists))
+    recipients, excluded_opted_out, excluded_duplicates, excluded_undeliverable = each_number_once(
         ((msisdn, (msisdn, values or {}, country)) for msisdn, country, values in rows),
         opted_out_numbers(session),
+        flagged,
     )
     names = available_fields(lists)
     codes = {name: array("I") for name in names}
@@ -517,6 +533,7 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
         values,
         excluded_opted_out,
         excluded_duplicates,
+        excluded_undeliverable,
         country_codes,
         list(country_known),
     )
@@ -590,6 +607,7 @@ def _personalised_cost(
         unicode_values=unicode_values,
         segments_by_country={c: part.total_segments for c, part in by_country.items()},
         near_boundary={c: part.near_boundary for c, part in by_country.items()},
+        excluded_undeliverable=audience.excluded_undeliverable,
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None

@@ -24,9 +24,24 @@ from werkzeug.utils import secure_filename
 from webapp.access import requires
 from webapp.addresses import delivery_report_url
 from webapp.extensions import db
-from webapp.forms import CampaignForm, ConfirmForm, EmptyForm, SendTestForm, SpeedForm
+from webapp.forms import (
+    CampaignFilterForm,
+    CampaignForm,
+    ConfirmForm,
+    EmptyForm,
+    SendTestForm,
+    SpeedForm,
+)
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, DeliveryOutcome, MessageTemplate, Role
+from webapp.models import (
+    Batch,
+    BatchState,
+    Campaign,
+    CampaignStatus,
+    DeliveryOutcome,
+    MessageTemplate,
+    Role,
+)
 from webapp.services import (
     audience,
     campaigns,
@@ -54,6 +69,7 @@ from webapp.services.preview import (
     recipient_messages,
 )
 from webapp.services.progress import campaign_progress
+from webapp.services.undeliverable import EXPLANATION as UNDELIVERABLE_EXPLANATION
 from webapp.sms import replace_lookalikes
 from webapp.views.common import (
     csv_response,
@@ -89,11 +105,37 @@ def _campaign(campaign_id: int) -> Campaign:
 # --- Lists of campaigns and compose --------------------------------------------------------
 
 
+FILTER_KEYS = ("status", "sender", "q", "sent_from", "sent_to", "sort")
+
+
 @bp.route("/")
 @requires(Role.VIEWER)
 def index():
-    page = campaigns.campaigns_page(db.session, max(1, request.args.get("page", 1, type=int)))
-    return render_template("campaigns/index.html", campaigns=page)
+    """Every campaign, filtered, searched and sorted as the query string says, a page at a
+    time; filters that cannot be read are shown with what is wrong, as typed."""
+    form = CampaignFilterForm(formdata=request.args)
+    senders = campaigns.campaign_senders(db.session)
+    if form.sender.data and form.sender.data not in senders:
+        senders.append(form.sender.data)  # still shown as chosen: it matches nothing
+    form.sender.choices = [("", "any sender"), *((sender, sender) for sender in senders)]
+    # What the sort links and pages carry along: the filters as typed (empty ones left out).
+    kept = {key: request.args[key][:100] for key in FILTER_KEYS if request.args.get(key)}
+    if not form.validate():
+        return render_template("campaigns/index.html", form=form, campaigns=None, kept=kept), 400
+    chosen = campaigns.CampaignFilter(
+        status=CampaignStatus(form.status.data) if form.status.data else None,
+        sender=form.sender.data or "",
+        search=form.q.data or "",
+        sent_from=form.sent_from.data,
+        sent_to=form.sent_to.data,
+        sort=form.sort.data or "",
+    )
+    page = campaigns.campaigns_page(
+        db.session, chosen, page_number(request.args.get("page")), zone=_user_zone()
+    )
+    return render_template(
+        "campaigns/index.html", form=form, campaigns=page, chosen=chosen, kept=kept
+    )
 
 
 def _form_for(campaign: Campaign | None) -> CampaignForm:
@@ -128,6 +170,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         plain_values=bool(form.plain_values.data),
         opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
         template_id=id_or_none(form.template_id.data),
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
 
 
@@ -146,6 +189,7 @@ def _compose_page(
         footer,
         plain_values=bool(form.plain_values.data),
         template_id=id_or_none(form.template_id.data),
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
     return render_template(
         "campaigns/compose.html",
@@ -293,6 +337,23 @@ def run_preview(campaign_id: int):
     return _run_preview(_campaign(campaign_id))
 
 
+@bp.route("/<int:campaign_id>/undeliverable", methods=["POST"])
+@requires(Role.SENDER)
+def include_undeliverable(campaign_id: int):
+    """Include (or leave out again) the numbers flagged undeliverable, then preview again."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    campaign = _campaign(campaign_id)
+    try:
+        campaigns.set_include_undeliverable(
+            db.session, campaign, current_user, request.form.get("include") == "1"
+        )
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return _run_preview(campaign)
+
+
 @bp.route("/<int:campaign_id>/preview")
 @requires(Role.VIEWER)
 def preview(campaign_id: int):
@@ -315,6 +376,7 @@ def preview(campaign_id: int):
             balance_short=balance is not None and campaign.cost > balance.credit,
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
+            undeliverable_explanation=UNDELIVERABLE_EXPLANATION,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
             **_messages_context(campaign, current=current),
         )

@@ -1,10 +1,10 @@
 """The composer's live counter and its one-click look-alike fix, as htmx fragments.
 
 Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`,
-the checked `list_ids`, `opt_out_link` and the `template_id` the message came from. The compose
-page renders the same fragments on a plain submit by calling `count_message` itself, so the
-figures never depend on JavaScript. Saving the message as a template and starting from one
-are fragments of the composer too.
+the checked `list_ids`, `opt_out_link`, `include_undeliverable` and the `template_id` the
+message came from. The compose page renders the same fragments on a plain submit by calling
+`count_message` itself, so the figures never depend on JavaScript. Saving the message as a
+template and starting from one are fragments of the composer too.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def count():
         _footer(),
         plain_values=_plain_values(),
         template_id=id_or_none(request.form.get("template_id")),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
@@ -72,6 +73,7 @@ def fix_lookalikes():
         _footer(),
         plain_values=_plain_values(),
         template_id=id_or_none(request.form.get("template_id")),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     return render_template(
         "counter/_message_field.html",
@@ -101,6 +103,7 @@ def use_template():
         _footer(),
         plain_values=_plain_values(),
         template_id=template.id,
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     return render_template(
         "counter/_template_applied.html",
@@ -121,7 +124,12 @@ def save_template():
 
 def _plain_values() -> bool:
     """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
-    return request.form.get("plain_values", "") not in ("", "false", "n", "0")
+    return _ticked("plain_values")
+
+
+def _ticked(name: str) -> bool:
+    """Whether the form's checkbox ``name`` is ticked (a BooleanField's values)."""
+    return request.form.get(name, "") not in ("", "false", "n", "0")
 
 
 def _footer() -> str:

@@ -6,8 +6,9 @@ from flask import Blueprint, current_app, render_template
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.models import Role
-from webapp.services.overview import account_balance, overview
+from webapp.models import Role, utcnow
+from webapp.services.chart import delivery_rate_by_day
+from webapp.services.overview import WORKSPACE_ZONE, account_balance, monthly_spend, overview
 from webapp.services.progress import campaign_progress
 
 bp = Blueprint("dashboard", __name__)
@@ -18,7 +19,18 @@ bp = Blueprint("dashboard", __name__)
 def index():
     data = overview(db.session)
     progress = {c.id: campaign_progress(db.session, c) for c in data["active"]}
-    return render_template("dashboard/index.html", progress=progress, **data)
+    now = utcnow()
+    this_month, last_month = monthly_spend(db.session, now)
+    rates = delivery_rate_by_day(db.session, now.astimezone(WORKSPACE_ZONE).date(), WORKSPACE_ZONE)
+    return render_template(
+        "dashboard/index.html",
+        progress=progress,
+        this_month=this_month,
+        last_month=last_month,
+        rates=rates,
+        zone_name=str(WORKSPACE_ZONE),
+        **data,
+    )
 
 
 @bp.route("/balance")

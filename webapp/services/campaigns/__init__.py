@@ -38,6 +38,7 @@ from webapp.services.campaigns.drafts import (
     create_follow_up,
     delete_draft,
     save_draft,
+    set_include_undeliverable,
     validate_draft,
 )
 from webapp.services.campaigns.errors import (
@@ -54,7 +55,12 @@ from webapp.services.campaigns.payload import (
     tagged_batch_message,
 )
 from webapp.services.campaigns.queries import (
+    SORTS,
+    CampaignFilter,
+    CampaignRow,
     batches_in_state,
+    campaign_rows,
+    campaign_senders,
     campaigns_page,
     follow_ups_of,
     selectable_lists,
@@ -65,7 +71,10 @@ from webapp.services.campaigns.test_sends import MAX_TEST_NUMBERS, send_test
 __all__ = [
     "ENCODINGS",
     "MAX_TEST_NUMBERS",
+    "SORTS",
     "CampaignDraft",
+    "CampaignFilter",
+    "CampaignRow",
     "CampaignInvalid",
     "CampaignStateError",
     "DuplicateCampaign",
@@ -75,6 +84,8 @@ __all__ = [
     "batch_message",
     "batch_size_for",
     "batches_in_state",
+    "campaign_rows",
+    "campaign_senders",
     "chunks",
     "account_balance",
     "confirm_campaign",
@@ -97,6 +108,7 @@ __all__ = [
     "resolve_recipients",
     "save_draft",
     "selectable_lists",
+    "set_include_undeliverable",
     "send_test",
     "sent_tests_of",
     "tagged_batch_message",

@@ -1,7 +1,7 @@
 """message templates: saved messages shared in the workspace, and the campaign's template
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-08 10:00:00
 
 A template's name is unique with case ignored (an index on lower(name)); a campaign remembers
@@ -13,8 +13,8 @@ from alembic import op
 from webapp.models import UTCDateTime
 
 
-revision = '0015'
-down_revision = '0014'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
