@@ -146,8 +146,8 @@ def plan_reports(campaign_id: int, batches: dict[int, str], recipients: int):
     return signed, finals
 
 
-def start_gunicorn(url: str, port: int) -> subprocess.Popen:
-    """gunicorn exactly as scripts/start runs it, on this database."""
+def start_gunicorn(url: str, port: int, app: str = "app:app") -> subprocess.Popen:
+    """gunicorn exactly as scripts/start runs it, on this database (``app``: the floor's)."""
     env = dict(
         os.environ,
         DATABASE_URL=url,
@@ -157,10 +157,11 @@ def start_gunicorn(url: str, port: int) -> subprocess.Popen:
     )
     command = [
         str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--threads", "8",
-        "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--log-level", "info", "app:app",
+        "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--log-level", "info", app,
     ]  # fmt: skip
+    folder = ROOT if app == "app:app" else ROOT / "bench"
     server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -247,9 +248,21 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    floor_port = _free_port()
+    floor = start_gunicorn(url, floor_port, app="floor_app:app")
+    try:
+        floor_seconds, _ = post_all(floor_port, path, signed, args.senders)
+    finally:
+        floor.terminate()
+        floor.wait(timeout=30)
     rate = len(signed) / seconds
+    floor_rate = len(signed) / floor_seconds
     print(f"posted {len(signed):,} reports with {args.senders} senders in {seconds:.1f} s")
     print(f"  {rate:,.0f} reports/second (goal {GOAL:,}); answers: {codes}")
+    print(
+        f"  floor (bench/floor_app.py: a bare Flask endpoint, same gunicorn and senders): "
+        f"{floor_rate:,.0f} posts/second; the webhook does {rate / floor_rate:.2f} of it"
+    )
     stored = count_stored(url, campaign_id, finals)
     for name, value in stored.items():
         print(f"  {name}: {value:,}")

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import signal
 import subprocess
 
 PASSWORD = "correct horse battery"
+
+
+def text_of(fragment: str) -> str:
+    """What a user reads: tags dropped, entities decoded, whitespace collapsed."""
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
 def form_errors(html: str) -> list[str]:
@@ -117,9 +125,9 @@ def inbound_reply(gateway_id: int, msisdn: str, message: str, *, senttime: int =
     }
 
 
-def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi"):
-    """Compose and preview a campaign through the pages: (its id, the preview page, the
-    confirmation form's data with the tick)."""
+def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: str = "Hi", **form):
+    """Compose and preview a campaign through the pages (``form``: more of the compose form's
+    fields): (its id, the preview page, the confirmation form's data with the tick)."""
     import re
 
     response = client.post(
@@ -131,6 +139,7 @@ def preview_via_pages(client, list_id: int, *, name: str = "Campaign", message: 
             "list_ids": [list_id],
             "encoding": "auto",
             "action": "preview",
+            **form,
         },
     )
     cid = int(re.search(r"/campaigns/(\d+)", response.headers["Location"]).group(1))
@@ -359,3 +368,57 @@ def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+# --- Campaigns in the past (the undeliverable flags) ---
+
+_message_ids = itertools.count(900_001)
+
+
+def past_campaign(session, statuses: dict[str, str | None]):
+    """A sent campaign whose recipients got these final statuses (None: still awaiting), the
+    reports recorded as the webhook records them."""
+    from webapp.models import (
+        Batch,
+        BatchState,
+        Campaign,
+        CampaignRecipient,
+        CampaignStatus,
+        RecipientState,
+    )
+    from webapp.services.delivery import record_delivery_report
+
+    campaign = Campaign(name="Earlier", sender="Shop", status=CampaignStatus.DONE)
+    session.add(campaign)
+    session.flush()
+    message_id = str(next(_message_ids))
+    batch = Batch(
+        campaign_id=campaign.id,
+        number=1,
+        state=BatchState.SENT,
+        size=len(statuses),
+        message_id=message_id,
+    )
+    session.add(batch)
+    session.flush()
+    for msisdn in statuses:
+        session.add(
+            CampaignRecipient(
+                campaign_id=campaign.id,
+                batch_id=batch.id,
+                msisdn=msisdn,
+                state=RecipientState.SENT,
+            )
+        )
+    session.commit()
+    for msisdn, status in statuses.items():
+        if status is not None:
+            report = {
+                "id": int(message_id),
+                "msisdn": int(msisdn),
+                "time": 1764028800,
+                "status": status,
+                "userref": f"campaign-{campaign.id}-batch-1",
+            }
+            assert record_delivery_report(session, report)
+    return campaign

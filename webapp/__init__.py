@@ -183,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
         optouts,
         replies,
         sandbox,
+        templates,
         webhooks,
     )
 
@@ -199,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
         links.bp,
         replies.bp,
         sandbox.bp,
+        templates.bp,
         webhooks.bp,
     ):
         app.register_blueprint(blueprint)
@@ -237,6 +239,7 @@ def _register_hooks(app: Flask) -> None:
     navigation = [
         ("lists", "lists.index", "Lists"),
         ("campaigns", "campaigns.index", "Campaigns"),
+        ("templates", "templates.index", "Templates"),
         ("replies", "replies.index", "Replies"),
         ("sandbox", "sandbox.inbox", "Sandbox inbox"),
     ]

@@ -7,7 +7,10 @@ from __future__ import annotations
 def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports, from configuration only (the same in a web and a
     worker process): ``PUBLIC_URL``, or in sandbox mode the loopback address the dashboard was
-    started on (the sandbox runs beside it). None when unknown: reports are not asked for."""
+    started on (the sandbox runs beside it). None when unknown, or when reports are polled
+    (``DELIVERY_REPORTS=poll``): reports are not asked for."""
+    if app.config["DELIVERY_REPORTS"] == "poll":
+        return None
     return _public_url(app, delivery_report_path(app))
 
 

@@ -339,6 +339,31 @@ def export_campaign(name: str, output: Path, kind: str, semicolon: bool):
     click.echo(f"Wrote {campaign.recipient_count:,} outcomes to {output}.")
 
 
+@campaigns_cli.command("poll-reports")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def poll_reports(as_json: bool):
+    """Ask the gateway now for the delivery statuses of sent batches whose next poll is due
+    (with DELIVERY_REPORTS=poll a job does this every minute)."""
+    from webapp.services.delivery import FailureGuard
+    from webapp.services.polling import poll_delivery_reports
+    from webapp.tasks import poll_schedule
+
+    config = current_app.config
+    done = poll_delivery_reports(
+        db.session,
+        current_app.extensions["gateway"].client(),
+        schedule=poll_schedule(current_app),
+        guard=FailureGuard(config["PAUSE_FAILED_PERCENT"], config["PAUSE_AFTER_REPORTS"]),
+    )
+    if as_json:
+        click.echo(json.dumps(vars(done)))
+        return
+    click.echo(
+        f"Polled {done.batches:,} batches: {done.recorded:,} statuses recorded, "
+        f"{done.errors:,} gateway errors (asked again later), {done.ended:,} batches done."
+    )
+
+
 def _follow(campaign, *, quiet: bool) -> None:
     """Poll the campaign until it stops sending, showing batches done."""
     from webapp.services.progress import campaign_progress

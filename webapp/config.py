@@ -59,7 +59,12 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "PAUSE_FAILED_PERCENT": int,
     "PAUSE_AFTER_REPORTS": int,
     "ABANDONED_UPLOAD_HOURS": float,
+    "DELIVERY_REPORTS": str,
+    "DELIVERY_POLL_FIRST_SECONDS": float,
+    "DELIVERY_POLL_MAX_SECONDS": float,
 }
+
+DELIVERY_REPORT_MODES = ("webhook", "poll")
 
 
 class Defaults:
@@ -127,6 +132,13 @@ class Defaults:
     PAUSE_FAILED_PERCENT = 20  # a sending campaign pauses past this failed share (0: never)
     PAUSE_AFTER_REPORTS = 500  # ... counted once this many recipients have a final report
     ABANDONED_UPLOAD_HOURS = 24.0  # an upload not mapped within this long is removed
+    # How delivery reports come in: "webhook" (the gateway posts them) or "poll" (for a
+    # dashboard the gateway cannot reach: no callback URL is sent, and a job asks the gateway
+    # for each sent batch's statuses, first after DELIVERY_POLL_FIRST_SECONDS, then waiting
+    # twice as long each time up to DELIVERY_POLL_MAX_SECONDS, until the validity period ends).
+    DELIVERY_REPORTS = "webhook"
+    DELIVERY_POLL_FIRST_SECONDS = 60.0
+    DELIVERY_POLL_MAX_SECONDS = 1800.0
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True
@@ -179,6 +191,12 @@ def _derive(app) -> None:
             config["SECRET_KEY"].encode(), b"sandbox-webhook", "sha256"
         ).hexdigest()
     _derive_addresses(config)
+    mode = str(config["DELIVERY_REPORTS"]).strip().lower()
+    if mode not in DELIVERY_REPORT_MODES:
+        raise ValueError(
+            f"DELIVERY_REPORTS must be webhook or poll, not {config['DELIVERY_REPORTS']!r}."
+        )
+    config["DELIVERY_REPORTS"] = mode
     if config["SMS_GATEWAY_HONOURS_DRY_RUN"] is None:
         config["SMS_GATEWAY_HONOURS_DRY_RUN"] = config["SANDBOX_MODE"]
     config["SMS_MAX_CONNECTIONS"] = max(1, min(40, int(config["SMS_MAX_CONNECTIONS"])))

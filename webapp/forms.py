@@ -201,8 +201,15 @@ class CampaignForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, message="At least 1 recipient per minute.")],
         description="Recipients per minute; empty for as fast as the gateway allows.",
     )
+    # The saved template the message was taken from (set when one is chosen).
+    template_id = HiddenField()
     # Offered by the counter when field values force Unicode (templates/counter/_counter.html).
     plain_values = BooleanField("Send these values in GSM 7-bit letters")
+    include_undeliverable = BooleanField(
+        "Include numbers flagged undeliverable",
+        description="Numbers that were undeliverable in each of the last 3 campaigns sent to "
+        "them are left out unless you tick this.",
+    )
     opt_out_link = BooleanField(
         "Add an opt-out link",
         description="Each recipient gets a short link of their own to opt out with one click "
@@ -338,6 +345,11 @@ class AppendForm(FlaskForm):
 
 class RenameForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Give the list a name."), Length(max=200)])
+
+
+class TemplateRenameForm(FlaskForm):
+    # Checked by the templates service (empty, too long, taken), in the same words as saving.
+    name = StringField("New name")
 
 
 class OptOutAddForm(FlaskForm):

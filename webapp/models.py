@@ -24,12 +24,15 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    func,
+    text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
+from webapp.sms import find_tags
 from webapp.states import (
     BatchState,
     CampaignStatus,
@@ -396,6 +399,32 @@ campaign_lists = db.Table(
 )
 
 
+class MessageTemplate(db.Model):
+    """A saved message shared in the workspace: its text (with its %tags%) and encoding choice.
+    Names are unique, case ignored; `last_used_at` is when a campaign taken from it was last
+    confirmed."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8), default="auto")  # auto, GSM, UCS2
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def tags(self) -> list[str]:
+        """The field names its %tags% refer to, each once, in order."""
+        return find_tags(self.message)
+
+
+Index("uq_message_templates_name", func.lower(MessageTemplate.name), unique=True)
+
+
 class Campaign(db.Model):
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -418,6 +447,8 @@ class Campaign(db.Model):
     speed_per_minute: Mapped[int | None] = mapped_column()
     # Send field values in GSM 7-bit letters (François -> Francois): see sms.gsm_spelling.
     plain_values: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Reach numbers flagged undeliverable too (services.undeliverable); by default left out.
+    include_undeliverable: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # A follow-up campaign resends a parent's failed or unconfirmed recipients.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     pause_reason: Mapped[str | None] = mapped_column(Text)
@@ -427,6 +458,10 @@ class Campaign(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     # Paused because the gateway could not be reached: since when it has not answered.
     outage_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The saved template the message was taken from; confirming marks it as used.
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message_templates.id", ondelete="SET NULL")
+    )
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
@@ -506,6 +541,10 @@ class Batch(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # DELIVERY_REPORTS=poll: when the gateway is next asked for this batch's statuses (see
+    # services.polling); None once polling ended, or (with no attempt yet) before the first.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    poll_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # claimed by a dispatcher
     # Committed just before the request is handed to the HTTP client: without it a batch left
     # ``sending`` never went out; with it the request may have reached the gateway.
@@ -527,7 +566,14 @@ class CampaignRecipient(db.Model):
         UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
         Index("ix_campaign_recipients_batch", "batch_id"),
         Index("ix_campaign_recipients_outcome", "campaign_id", "delivery_outcome"),
-        Index("ix_campaign_recipients_msisdn", "msisdn"),  # a number's history
+        # A number's campaigns (contact history) and its undeliverable rows (undeliverable.py).
+        Index("ix_campaign_recipients_msisdn", "msisdn", "id"),
+        Index(
+            "ix_campaign_recipients_undeliverable",
+            "msisdn",
+            postgresql_where=text("delivery_outcome = 'undeliverable'"),
+            sqlite_where=text("delivery_outcome = 'undeliverable'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

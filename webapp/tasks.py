@@ -71,7 +71,13 @@ class JobQueue:
         self.huey = _make_huey(app)
         self.tasks = {name: self._register(name, function) for name, function in JOBS.items()}
         self.huey.periodic_task(crontab(minute="*"), name="every_minute")(
-            self._in_context(lambda: (JOBS["send_due_campaigns"](), JOBS["reconcile_batches"]()))
+            self._in_context(
+                lambda: (
+                    JOBS["send_due_campaigns"](),
+                    JOBS["reconcile_batches"](),
+                    JOBS["poll_delivery_reports"](),
+                )
+            )
         )
         self.huey.periodic_task(crontab(minute="*/15"), name="every_quarter_hour")(
             self._in_context(lambda: JOBS["discard_abandoned_uploads"]())
@@ -120,6 +126,11 @@ class JobQueue:
     def send_due_campaigns(self):
         """What the every-minute task runs, queued now."""
         return self._enqueue("send_due_campaigns")
+
+    def poll_delivery_reports(self):
+        """Ask the gateway for the statuses of sent batches that are due (DELIVERY_REPORTS=poll;
+        the every-minute task runs it too)."""
+        return self._enqueue("poll_delivery_reports")
 
     def start_consumer(self, workers: int = 2) -> None:
         """Run jobs in threads of this process (the embedded default); idempotent."""
@@ -288,6 +299,47 @@ def reconcile_batches() -> int:
     for item in confirmed:
         log.info("campaign %s: batch %s confirmed by %s reports", *vars(item).values())
     return len(confirmed)
+
+
+def poll_schedule(app):
+    """The polling schedule of ``DELIVERY_REPORTS=poll``, from configuration."""
+    from webapp.services.polling import PollSchedule
+
+    config = app.config
+    return PollSchedule(
+        first=timedelta(seconds=config["DELIVERY_POLL_FIRST_SECONDS"]),
+        longest=timedelta(seconds=config["DELIVERY_POLL_MAX_SECONDS"]),
+        validity=timedelta(hours=config["SMS_VALIDITY_HOURS"]),
+    )
+
+
+@job
+def poll_delivery_reports() -> int:
+    """Every minute with DELIVERY_REPORTS=poll: ask the gateway for the statuses of sent
+    batches whose next poll is due, and record them as delivery reports."""
+    from flask import current_app
+
+    from webapp.services.delivery import FailureGuard
+    from webapp.services.polling import poll_delivery_reports as poll
+
+    config = current_app.config
+    if config["DELIVERY_REPORTS"] != "poll":
+        return 0
+    done = poll(
+        db.session,
+        current_app.extensions["gateway"].client(),
+        schedule=poll_schedule(current_app),
+        guard=FailureGuard(config["PAUSE_FAILED_PERCENT"], config["PAUSE_AFTER_REPORTS"]),
+    )
+    if done.batches:
+        log.info(
+            "polled %s batches: %s statuses recorded, %s gateway errors, %s batches done",
+            done.batches,
+            done.recorded,
+            done.errors,
+            done.ended,
+        )
+    return done.recorded
 
 
 @job

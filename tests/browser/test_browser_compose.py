@@ -142,3 +142,32 @@ def test_a_slow_older_count_never_overwrites_the_newer_one(app, signed_in):
     expect(line).to_contain_text("Unicode · 11/70")
     assert first.is_set()
     assert page.console_errors == []
+
+
+def test_save_as_template_then_start_a_campaign_from_it(signed_in, live_server, screenshot):
+    page = signed_in
+    text = "Hi %first_name%, " + "the spring sale starts now at the shop on the corner. " * 3
+    page.get_by_label("Message").fill(text)
+    page.get_by_label("Name for a new template").fill("Spring sale")
+    page.get_by_role("button", name="Save as template").click()
+    expect(page.locator("#template-tools")).to_contain_text("Saved as the template “Spring sale”.")
+
+    page.goto(live_server + "/campaigns/new")
+    page.get_by_label("People (2 recipients)").check()
+    # Counted first: choosing the template at once would replace that count in flight.
+    expect(page.locator("#counter")).to_contain_text("for 2 recipients")
+    page.get_by_label("Start from a template").select_option(
+        label="Spring sale (uses %first_name%)"
+    )
+    page.get_by_role("button", name="Use template").click()
+    expect(page.get_by_label("Message")).to_have_value(text)
+    expect(page.locator("#counter")).to_contain_text("for 2 recipients")
+
+    # 162 characters: two segments, two above the boundary of one.
+    page.get_by_label("Message").fill("x" * 162)
+    saving = page.locator("#counter .counter-saving")
+    expect(saving).to_have_text(
+        "Cut 2 characters to save 1 segment per message: 2 fewer segments, about 0.30 DKK."
+    )
+    screenshot("compose-3-template-and-savings")
+    assert page.console_errors == []

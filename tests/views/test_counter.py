@@ -6,28 +6,12 @@ import html
 import re
 
 import pytest
-from helpers import danish_numbers, make_list
+from helpers import danish_numbers, make_list, text_of
 
 from webapp.extensions import db
 from webapp.models import OptOut, Role
-from webapp.services.counter import clear_counter_caches
 
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    clear_counter_caches()
-    yield
-    clear_counter_caches()
-
-
-@pytest.fixture
-def sender(login_as):
-    return login_as(Role.SENDER)
-
-
-def text_of(fragment: str) -> str:
-    """What a user reads: tags dropped, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+pytestmark = pytest.mark.usefixtures("fresh_counter_caches")
 
 
 def count(client, message, **form):
@@ -235,3 +219,24 @@ def test_the_counter_offers_and_keeps_the_plain_values_option(app, sender):
     assert 'id="plain_values" value="y" checked' in ticked
     assert "The values are sent in GSM 7-bit letters" in text_of(ticked)
     assert "needs Unicode ·" not in text_of(ticked) and "1 segment in total" in text_of(ticked)
+
+
+def test_counter_says_what_cutting_a_few_characters_saves(app, sender):
+    with app.app_context():
+        list_id = make_list(db.session, "People", [*danish_numbers(3), "46701234567"]).id
+    shown = text_of(count(sender, "x" * 164, list_ids=[str(list_id)]))
+    assert (
+        "Cut 4 characters to save 1 segment per message: 4 fewer segments, about 0.70 DKK." in shown
+    )
+    assert "Cut 1 character to save 1 segment per message." in text_of(count(sender, "x" * 161))
+    assert "Cut" not in text_of(count(sender, "x" * 160))
+
+
+def test_counter_says_what_replacing_lookalikes_saves(app, sender):
+    with app.app_context():
+        list_id = make_list(db.session, "People", danish_numbers(2)).id
+    shown = text_of(count(sender, "It’s “great” – " + "x" * 140, list_ids=[str(list_id)]))
+    assert (
+        "Replacing the look-alikes saves 2 segments per message: "
+        "4 fewer segments, about 0.60 DKK." in shown
+    )

@@ -39,6 +39,14 @@ class PriceTable:
     def price_for(self, country: str) -> Decimal:
         return self.prices.get(country, self.default)
 
+    def cost_of(self, segments_by_country: Mapping[str, int]) -> Decimal:
+        """What these segments cost: each country's count at its price, as a local preview
+        adds up each recipient's parts at their country's price."""
+        return sum(
+            (self.price_for(country) * count for country, count in segments_by_country.items()),
+            Decimal(0),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RecipientPrice:

@@ -1,4 +1,5 @@
-"""Who a campaign reaches: its lists merged in the order chosen, each number once, no opt-outs.
+"""Who a campaign reaches: its lists merged in the order chosen, each number once, no opt-outs,
+and (unless the campaign includes them) no numbers flagged undeliverable.
 
 The one definition of "a list's recipients" (those of its finished imports) lives here, and the
 one description of what changes an audience (`audience_state`): the composer's counter caches
@@ -8,11 +9,11 @@ whether a list changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import (
@@ -26,6 +27,7 @@ from webapp.models import (
     RecipientState,
 )
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.undeliverable import flagged_select
 
 T = TypeVar("T")
 
@@ -43,6 +45,9 @@ class ResolvedRecipients:
     fields: list[str]
     excluded_opted_out: int = 0
     excluded_duplicates: int = 0
+    excluded_undeliverable: int = 0
+    # Flagged numbers the campaign reaches because it includes them (then none are excluded).
+    included_undeliverable: int = 0
 
 
 def finished_recipients(list_id: int, recipient=Recipient) -> tuple[ColumnElement[bool], ...]:
@@ -127,18 +132,55 @@ def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipien
 
     A follow-up campaign reaches its parent's failed recipients instead of lists.
     """
+    chosen = sources(campaign)
     rows = (
         (msisdn, ResolvedRecipient(msisdn, country, values or {}))
-        for source in sources(campaign)
+        for source in chosen
         for msisdn, country, values in read(session, source.rows("msisdn", "country", "fields"))
     )
-    recipients, opted_out, duplicates = each_number_once(rows, opted_out_numbers(session))
+    flagged = flagged_in(session, chosen)
+    left_out = set() if campaign.include_undeliverable else flagged
+    recipients, opted_out, duplicates, undeliverable = each_number_once(
+        rows, opted_out_numbers(session), left_out
+    )
+    included = 0
+    if campaign.include_undeliverable and flagged:
+        included = sum(1 for recipient in recipients if recipient.msisdn in flagged)
     return ResolvedRecipients(
         recipients=recipients,
         fields=resolve_fields(session, campaign),
         excluded_opted_out=opted_out,
         excluded_duplicates=duplicates,
+        excluded_undeliverable=undeliverable,
+        included_undeliverable=included,
     )
+
+
+def flagged_in(session: Session, chosen: Sequence[Source]) -> set[str]:
+    """The numbers flagged undeliverable among the sources' rows (one query)."""
+    if not chosen:
+        return set()
+    return set(session.scalars(_flagged_among(chosen)))
+
+
+def _flagged_among(chosen: Sequence[Source]) -> Select:
+    numbers = [select(s.table.msisdn).where(*s.criteria) for s in chosen]
+    every = numbers[0] if len(numbers) == 1 else union_all(*numbers)
+    return flagged_select(select(every.subquery().c.msisdn))
+
+
+def left_out_undeliverable(session: Session, campaign: Campaign) -> set[str]:
+    """The flagged numbers a campaign leaves out: none when it includes them."""
+    if campaign.include_undeliverable:
+        return set()
+    return flagged_in(session, sources(campaign))
+
+
+def _left_out_query(campaign: Campaign, chosen: Sequence[Source]) -> Select | None:
+    """`left_out_undeliverable` as a query, for a criterion of the query that reads a page."""
+    if campaign.include_undeliverable or not chosen:
+        return None
+    return _flagged_among(chosen)
 
 
 def page_of_recipients(
@@ -152,10 +194,11 @@ def page_of_recipients(
     """
     found: list[ResolvedRecipient] = []
     chosen = sources(campaign)
+    flagged = _left_out_query(campaign, chosen)
     for index, source in enumerate(chosen):
         if len(found) >= limit:
             break
-        criteria = _new_numbers(source, chosen[:index])
+        criteria = _new_numbers(source, chosen[:index], flagged)
         statement = source.rows("msisdn", "country", "fields").where(*criteria)
         rows = session.execute(statement.offset(offset).limit(limit - len(found))).all()
         if rows:
@@ -170,21 +213,27 @@ def page_of_recipients(
 def count_recipients(session: Session, campaign: Campaign) -> int:
     """``len(resolve_recipients(...).recipients)``, counted by the database."""
     chosen = sources(campaign)
+    flagged = _left_out_query(campaign, chosen)
     return sum(
         session.scalar(
             select(func.count())
             .select_from(source.table)
-            .where(*source.criteria, *_new_numbers(source, chosen[:index]))
+            .where(*source.criteria, *_new_numbers(source, chosen[:index], flagged))
         )
         or 0
         for index, source in enumerate(chosen)
     )
 
 
-def _new_numbers(source: Source, earlier: Sequence[Source]) -> list[ColumnElement[bool]]:
-    """Criteria for the rows of `source` that `each_number_once` keeps after `earlier`."""
+def _new_numbers(
+    source: Source, earlier: Sequence[Source], flagged: Select | None = None
+) -> list[ColumnElement[bool]]:
+    """Criteria for the rows of `source` that `each_number_once` keeps after `earlier`, the
+    numbers of the ``flagged`` query (see `_left_out_query`) left out."""
     table = source.table
     criteria = [~exists().where(OptOut.msisdn == table.msisdn)]
+    if flagged is not None:
+        criteria.append(table.msisdn.not_in(flagged))
     for previous in earlier:
         other = aliased(previous.table)
         criteria.append(~exists().where(other.msisdn == table.msisdn, *previous.criteria_on(other)))
@@ -221,7 +270,12 @@ def sources(campaign: Campaign) -> list[Source]:
             CampaignRecipient.state == RecipientState.FAILED,
         )
         return [Source(CampaignRecipient, failed)]
-    return [Source(Recipient, finished_recipients(lst.id), lst.id) for lst in campaign.lists]
+    return list_sources(campaign.lists)
+
+
+def list_sources(lists: Sequence[RecipientList]) -> list[Source]:
+    """The lists' recipients, list by list in the order given."""
+    return [Source(Recipient, finished_recipients(lst.id), lst.id) for lst in lists]
 
 
 def read(session: Session, query: Select):
@@ -231,22 +285,26 @@ def read(session: Session, query: Select):
 
 
 def each_number_once(
-    rows: Iterable[tuple[str, T]], opted_out: set[str]
-) -> tuple[list[T], int, int]:
-    """The items of (msisdn, item) rows, each number once (the first row wins) and opted-out
-    numbers left out; and how many rows were left out for each of the two reasons."""
+    rows: Iterable[tuple[str, T]], opted_out: set[str], undeliverable: Collection[str] = ()
+) -> tuple[list[T], int, int, int]:
+    """The items of (msisdn, item) rows, each number once (the first row wins), opted-out and
+    ``undeliverable`` numbers left out; and how many rows were left out as opted out, as
+    repeated numbers, and how many undeliverable numbers were."""
     kept: list[T] = []
     seen: set[str] = set()
-    excluded_opted_out = excluded_duplicates = 0
+    excluded_opted_out = excluded_duplicates = excluded_undeliverable = 0
     for msisdn, item in rows:
         if msisdn in opted_out:
             excluded_opted_out += 1
         elif msisdn in seen:
             excluded_duplicates += 1
+        elif msisdn in undeliverable:
+            seen.add(msisdn)
+            excluded_undeliverable += 1
         else:
             seen.add(msisdn)
             kept.append(item)
-    return kept, excluded_opted_out, excluded_duplicates
+    return kept, excluded_opted_out, excluded_duplicates, excluded_undeliverable
 
 
 def recipients_of_lists(session: Session, lists: Sequence[RecipientList]):

@@ -8,6 +8,10 @@ LRU caches keyed by everything that changes the answer (`audience.audience_state
 message renders one text per group of recipients whose values have the same length and
 character classes (`sms.value_shape`), not one per recipient; typing again what was already
 counted costs two small queries.
+
+The counter also says what a few characters fewer would save (`SegmentSaving`): a message just
+above a segment boundary, or one that look-alike characters push into Unicode, priced over the
+chosen lists with the preview's local estimate (`PriceTable.cost_of`).
 """
 
 from __future__ import annotations
@@ -15,36 +19,45 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from threading import Lock
 
 from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
+from webapp.gateway.pricing import PriceTable
 from webapp.models import RecipientList
 from webapp.services.audience import (
     audience_state,
     available_fields,
     each_number_once,
+    flagged_in,
+    list_sources,
     lists_by_id,
     recipients_of_lists,
 )
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.templates import find_template
+from webapp.services.undeliverable import flag_state
 from webapp.sms import (
     EXTENSION_CHARACTERS,
     GSM,
     Analysis,
     EncodingError,
     LongestMessage,
+    PersonalisationSummary,
     Replacement,
     UnknownTagError,
     analyze,
     check_tags,
     find_tags,
     gsm_spelling,
+    near_boundary,
     non_gsm_characters,
     render,
+    replace_lookalikes,
     summarise_groups,
     value_shape,
     would_fix_encoding,
@@ -74,6 +87,8 @@ class ListCost:
     Recipients are the lists merged in the order chosen, each number once (the first list's
     fields win), opt-outs left out, as `campaigns.resolve_recipients` resolves a campaign.
     `extra_segment_recipients` need more segments than the template with its tags left empty.
+    `segments_by_country` is what the preview prices; `near_boundary[country][n - 1]` counts
+    that country's recipients whose message is n units above a segment boundary.
     """
 
     recipients: int
@@ -84,6 +99,36 @@ class ListCost:
     excluded_opted_out: int
     excluded_duplicates: int
     unicode_values: UnicodeValues | None = None
+    excluded_undeliverable: int = 0
+    segments_by_country: dict[str, int] = field(default_factory=dict)
+    near_boundary: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSaving:
+    """What a shorter message would save: cutting `characters` (None: replacing look-alikes
+    with GSM characters instead) saves `per_message` segments on the longest message.
+
+    Over the chosen lists, `messages` of the `recipients` messages get cheaper, by `segments`
+    in all, costing `cost` less in `currency` at the preview's local prices; all None when no
+    list is chosen.
+    """
+
+    characters: int | None
+    per_message: int
+    recipients: int | None = None
+    messages: int | None = None
+    segments: int | None = None
+    cost: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MissingTags:
+    """A chosen list without some of the message's tags: its recipients get them empty."""
+
+    list_name: str
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +162,9 @@ class MessageCount:
     When the chosen encoding is GSM but the text cannot be sent in it, `analysis` is the
     automatic (Unicode) count and `errors` says why GSM is impossible. `lists_chosen` counts the
     chosen lists that still exist; `list_cost` is None when none is chosen or an error prevents
-    counting the recipients.
+    counting the recipients. `template_name` names the saved template the message came from,
+    `missing_tags` the chosen lists that lack some of its tags. `cut_saving` and
+    `lookalike_saving` say what cutting a few characters or replacing look-alikes would save.
     """
 
     message: str
@@ -131,6 +178,11 @@ class MessageCount:
     extension_characters: tuple[str, ...]
     list_cost: ListCost | None
     plain_values: bool = False
+    template_name: str | None = None
+    missing_tags: tuple[MissingTags, ...] = ()
+    cut_saving: SegmentSaving | None = None
+    lookalike_saving: SegmentSaving | None = None
+    include_undeliverable: bool = False
 
     @property
     def error(self) -> str | None:
@@ -184,15 +236,21 @@ def count_message(
     footer: str = "",
     *,
     plain_values: bool = False,
+    template_id: int | None = None,
+    price_table: PriceTable | None = None,
+    include_undeliverable: bool = False,
 ) -> MessageCount:
     """Count `message` as the gateway will bill it, and over the lists in `list_ids`; an
-    opt-out `footer` (as one recipient gets it) counts as part of every message.
+    opt-out `footer` (as one recipient gets it) counts as part of every message. `template_id` is
+    the saved template the message was taken from (an unknown one is ignored). Savings are
+    priced from `price_table` (the preview's default table when None).
 
     Problems the user can fix (characters GSM cannot send, tags the lists do not offer, a
     recipient whose values need Unicode under forced GSM) are returned in `errors`, not raised.
     Lists that do not exist or are hidden are ignored. With `plain_values` the recipients'
     values are counted as `sms.gsm_spelling` writes them (the campaign's option); which values
-    need Unicode as they are is reported either way. Raises ValueError for an encoding other
+    need Unicode as they are is reported either way. Numbers flagged undeliverable are left out
+    unless `include_undeliverable` (the campaign's choice). Raises ValueError for an encoding other
     than "auto", "GSM" or "UCS2", or more than MAX_LISTS lists.
     """
     if encoding not in ENCODINGS:
@@ -200,7 +258,7 @@ def count_message(
     if len(set(list_ids)) > MAX_LISTS:
         raise ValueError(f"Choose at most {MAX_LISTS} lists at a time.")
     tags = tuple(find_tags(message))
-    template_alone = (render(message, dict.fromkeys(tags, "")) if tags else message) + footer
+    template_alone = _alone(message, tags) + footer
     errors: list[str] = []
     try:
         analysis = analyze(template_alone, encoding)
@@ -218,7 +276,7 @@ def count_message(
     list_cost = None
     if lists and not errors:
         list_cost, list_error = _cost_over_lists(
-            session, lists, message + footer, encoding, tags, plain_values
+            session, lists, message + footer, encoding, tags, plain_values, include_undeliverable
         )
         if list_error:
             errors.append(list_error)
@@ -226,6 +284,24 @@ def count_message(
     extension = ()
     if analysis.encoding == GSM and analysis.units != analysis.characters:
         extension = tuple(char for char in dict.fromkeys(message) if char in EXTENSION_CHARACTERS)
+    table = price_table or PriceTable()
+    fixable = bool(analysis.offending) and would_fix_encoding(message)
+    lookalike_saving = None
+    if fixable:
+        fixed = replace_lookalikes(message).text
+        try:
+            fixed_alone = analyze(_alone(fixed, tags) + footer, encoding)
+        except EncodingError:  # the footer, or forced Unicode, keeps it from fitting GSM
+            fixed_alone = None
+        fixed_cost = None
+        if fixed_alone is not None and list_cost is not None and list_cost.recipients:
+            fixed_cost, _ = _cost_over_lists(
+                session, lists, fixed + footer, encoding, tags, plain_values, include_undeliverable
+            )
+        lookalike_saving = _lookalike_saving(
+            (analysis, list_cost), (fixed_alone, fixed_cost), table
+        )
+    template = find_template(session, template_id)
     return MessageCount(
         message=message,
         encoding=encoding,
@@ -234,11 +310,80 @@ def count_message(
         available_fields=fields,
         lists_chosen=len(lists),
         errors=tuple(errors),
-        fixable=bool(analysis.offending) and would_fix_encoding(message),
+        fixable=fixable,
         extension_characters=extension,
         list_cost=list_cost,
         plain_values=plain_values,
+        template_name=template.name if template else None,
+        missing_tags=tuple(
+            MissingTags(lst.name, missing)
+            for lst in lists
+            if (missing := tuple(tag for tag in tags if tag not in (lst.fields or ())))
+        ),
+        cut_saving=None if errors else _cut_saving(analysis, tags, list_cost, table),
+        lookalike_saving=lookalike_saving,
+        include_undeliverable=include_undeliverable,
     )
+
+
+def _cut_saving(
+    analysis: Analysis, tags: tuple[str, ...], cost: ListCost | None, table: PriceTable
+) -> SegmentSaving | None:
+    """The characters to cut for the longest message to take one segment fewer, when it is
+    only a few (`sms.near_boundary`), and what that saves over the chosen lists."""
+    if cost is None:
+        # With tags but no list, the length of the messages is not known yet.
+        units = None if tags else near_boundary(analysis)
+        return SegmentSaving(units, 1) if units else None
+    if not cost.recipients:
+        return None
+    units = near_boundary(cost.longest.analysis)
+    if units is None:
+        return None
+    # Cutting `units` saves one segment on every message at most that far above a boundary.
+    saved = {country: sum(counts[:units]) for country, counts in cost.near_boundary.items()}
+    messages = sum(saved.values())
+    return SegmentSaving(
+        characters=units,
+        per_message=1,
+        recipients=cost.recipients,
+        messages=messages,
+        segments=messages,
+        cost=table.cost_of(saved),
+        currency=table.currency,
+    )
+
+
+def _lookalike_saving(
+    now: tuple[Analysis, ListCost | None],
+    fixed: tuple[Analysis | None, ListCost | None],
+    table: PriceTable,
+) -> SegmentSaving | None:
+    """What replacing the look-alikes saves, when it does: (template alone, cost over the
+    lists) as the message is `now` and once `fixed`."""
+    (analysis, cost), (fixed_alone, fixed_cost) = now, fixed
+    if fixed_alone is None:
+        return None
+    if cost is None or fixed_cost is None:
+        per_message = analysis.segments - fixed_alone.segments
+        return SegmentSaving(None, per_message) if per_message > 0 else None
+    segments = cost.total_segments - fixed_cost.total_segments
+    if segments <= 0:
+        return None
+    saved = table.cost_of(cost.segments_by_country) - table.cost_of(fixed_cost.segments_by_country)
+    return SegmentSaving(
+        characters=None,
+        per_message=cost.longest.analysis.segments - fixed_cost.longest.analysis.segments,
+        recipients=cost.recipients,
+        segments=segments,
+        cost=saved,
+        currency=table.currency,
+    )
+
+
+def _alone(message: str, tags: tuple[str, ...]) -> str:
+    """The template with every tag left empty: what every recipient's message holds."""
+    return render(message, dict.fromkeys(tags, "")) if tags else message
 
 
 def describe_replacements(replacement: Replacement) -> str:
@@ -280,7 +425,8 @@ def clear_counter_caches() -> None:
 @dataclass(frozen=True, slots=True)
 class _Audience:
     """The chosen lists resolved, in sending order, column by column: each recipient's number,
-    and for each field the code of its value (`values[field][code]`, "" when missing).
+    for each field the code of its value (`values[field][code]`, "" when missing), and the
+    code of their country (`countries[code]`, "ZZ" when unknown, as the preview prices it).
 
     Kept instead of each recipient's dict of values: a million recipients fit in tens of MB.
     """
@@ -290,6 +436,9 @@ class _Audience:
     values: dict[str, list[str]]
     excluded_opted_out: int
     excluded_duplicates: int
+    excluded_undeliverable: int
+    country_codes: array = field(default_factory=lambda: array("I"))
+    countries: list[str] = field(default_factory=list)
 
     def values_of(self, index: int, names: Sequence[str]) -> dict[str, str]:
         return {name: self.values[name][self.codes[name][index]] for name in names}
@@ -297,11 +446,13 @@ class _Audience:
 
 @dataclass(frozen=True, slots=True)
 class _Groups:
-    """The audience grouped by the shapes of the values of some tags (`sms.value_shape`):
-    (values of the group's first recipient, recipients in it, that recipient's position), in
-    order of position. Every member's message costs what the first one's does."""
+    """The audience grouped by country and the shapes of the values of some tags
+    (`sms.value_shape`): (values of the group's first recipient, recipients in it, that
+    recipient's position), in order of position, and each group's country. Every member's
+    message costs what the first one's does, at the same price."""
 
     groups: tuple[tuple[dict[str, str], int, int], ...]
+    countries: tuple[str, ...] = ()
 
 
 # functools.lru_cache cannot take a session argument; cachetools' LRU with a lock can be shared
@@ -319,10 +470,12 @@ def _cost_over_lists(
     encoding: str,
     tags: tuple[str, ...],
     plain_values: bool = False,
+    include_undeliverable: bool = False,
 ) -> tuple[ListCost, str | None]:
     """The personalised figures over `lists` and an error for forced GSM, cached."""
     # The database URL keeps two apps in one process apart.
-    audience_key = (str(session.get_bind().url), audience_state(session, lists))
+    flags = True if include_undeliverable else flag_state(session)
+    audience_key = (str(session.get_bind().url), audience_state(session, lists), flags)
     cost_key = (message, encoding, plain_values, audience_key)
     groups_key = (tags, plain_values, audience_key)
     with _cache_lock:
@@ -332,7 +485,7 @@ def _cost_over_lists(
     if cached is not None:
         return cached
     if audience is None:
-        audience = _resolve_audience(session, lists)
+        audience = _resolve_audience(session, lists, include_undeliverable)
         with _cache_lock:
             _audiences[audience_key] = audience
     if groups is None:
@@ -345,19 +498,27 @@ def _cost_over_lists(
     return result
 
 
-def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audience:
+def _resolve_audience(
+    session: Session, lists: Sequence[RecipientList], include_undeliverable: bool = False
+) -> _Audience:
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
-    finished imports only, list by list (the first list wins), each number once, no opt-outs."""
+    finished imports only, list by list (the first list wins), each number once, no opt-outs,
+    no numbers flagged undeliverable unless `include_undeliverable`."""
     rows = recipients_of_lists(session, lists)
-    recipients, excluded_opted_out, excluded_duplicates = each_number_once(
-        ((msisdn, (msisdn, values or {})) for msisdn, _country, values in rows),
+    flagged = set() if include_undeliverable else flagged_in(session, list_sources(lists))
+    recipients, excluded_opted_out, excluded_duplicates, excluded_undeliverable = each_number_once(
+        ((msisdn, (msisdn, values or {}, country)) for msisdn, country, values in rows),
         opted_out_numbers(session),
+        flagged,
     )
     names = available_fields(lists)
     codes = {name: array("I") for name in names}
     values: dict[str, list[str]] = {name: [] for name in names}
     known: dict[str, dict[str, int]] = {name: {} for name in names}
-    for _, fields in recipients:
+    country_codes = array("I")
+    country_known: dict[str, int] = {}
+    for _, fields, country in recipients:
+        country_codes.append(country_known.setdefault(country or "ZZ", len(country_known)))
         for name in names:
             value = fields.get(name) or ""
             code = known[name].get(value)
@@ -365,19 +526,30 @@ def _resolve_audience(session: Session, lists: Sequence[RecipientList]) -> _Audi
                 code = known[name][value] = len(values[name])
                 values[name].append(value)
             codes[name].append(code)
-    msisdns = tuple(msisdn for msisdn, _ in recipients)
-    return _Audience(msisdns, codes, values, excluded_opted_out, excluded_duplicates)
+    msisdns = tuple(msisdn for msisdn, _, _ in recipients)
+    return _Audience(
+        msisdns,
+        codes,
+        values,
+        excluded_opted_out,
+        excluded_duplicates,
+        excluded_undeliverable,
+        country_codes,
+        list(country_known),
+    )
 
 
 def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
-    """Group the recipients by the shapes of their values of `tags` as ``spell`` writes them
-    (the plain-values option's GSM letters, or as they are): one group when no tag."""
+    """Group the recipients by country and the shapes of their values of `tags` as ``spell``
+    writes them (the plain-values option's GSM letters, or as they are): one group per country
+    when no tag."""
     count = len(audience.msisdns)
     if not count:
         return _Groups(())
-    if not tags:
-        return _Groups((({}, count, 0),))
-    columns = []
+    one_country = len(audience.countries) == 1
+    if not tags and one_country:
+        return _Groups((({}, count, 0),), (audience.countries[0],))
+    columns = [] if one_country else [audience.country_codes]
     for name in tags:
         shapes: dict[object, int] = {}
         shape_codes = [
@@ -392,6 +564,7 @@ def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
             sizes[key] += 1
         else:
             first[key], sizes[key] = index, 1
+    in_order = sorted(first.items(), key=lambda item: item[1])
     return _Groups(
         tuple(
             (
@@ -399,8 +572,9 @@ def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
                 sizes[key],
                 index,
             )
-            for key, index in sorted(first.items(), key=lambda item: item[1])
-        )
+            for key, index in in_order
+        ),
+        tuple(audience.countries[audience.country_codes[index]] for _, index in in_order),
     )
 
 
@@ -415,7 +589,10 @@ def _personalised_cost(
     # Under forced GSM, count as the gateway would send it ("auto") and report the recipients
     # whose values need Unicode by number: "recipient 17" means nothing to a user.
     counted_as = "auto" if encoding == GSM else encoding
-    summary = summarise_groups(message, groups.groups, counted_as)
+    by_country = _summarise_by_country(message, groups, counted_as)
+    summary = _merged(list(by_country.values())) if by_country else None
+    if summary is None:
+        summary = summarise_groups(message, (), counted_as)
     unicode_values = None
     if (summary.ucs2_recipients or plain_values) and summary.template_alone.encoding == GSM:
         unicode_values = _unicode_values(audience, tags)
@@ -428,10 +605,44 @@ def _personalised_cost(
         excluded_opted_out=audience.excluded_opted_out,
         excluded_duplicates=audience.excluded_duplicates,
         unicode_values=unicode_values,
+        segments_by_country={c: part.total_segments for c, part in by_country.items()},
+        near_boundary={c: part.near_boundary for c, part in by_country.items()},
+        excluded_undeliverable=audience.excluded_undeliverable,
     )
     if encoding != GSM or not summary.ucs2_recipients:
         return cost, None
     return cost, _gsm_refused_for(audience, groups, message, summary.ucs2_recipients)
+
+
+def _summarise_by_country(
+    message: str, groups: _Groups, counted_as: str
+) -> dict[str, PersonalisationSummary]:
+    """`sms.summarise_groups` for each country's groups: what the preview prices per country."""
+    by_country: dict[str, list[tuple[dict[str, str], int, int]]] = {}
+    for group, country in zip(groups.groups, groups.countries, strict=True):
+        by_country.setdefault(country, []).append(group)
+    return {
+        country: summarise_groups(message, part, counted_as) for country, part in by_country.items()
+    }
+
+
+def _merged(parts: list[PersonalisationSummary]) -> PersonalisationSummary:
+    """The countries' summaries as one; the longest message is the one summarise_groups would
+    pick from all of them (most segments, least room left, then the first in sending order)."""
+    longest = max(
+        (part.longest for part in parts if part.longest is not None),
+        key=lambda m: (m.analysis.segments, -m.analysis.remaining, -m.index),
+        default=None,
+    )
+    return PersonalisationSummary(
+        recipients=sum(part.recipients for part in parts),
+        total_segments=sum(part.total_segments for part in parts),
+        longest=longest,
+        ucs2_recipients=sum(part.ucs2_recipients for part in parts),
+        extra_segment_recipients=sum(part.extra_segment_recipients for part in parts),
+        template_alone=parts[0].template_alone,
+        near_boundary=tuple(map(sum, zip(*(part.near_boundary for part in parts), strict=True))),
+    )
 
 
 def _unicode_values(audience: _Audience, tags: tuple[str, ...]) -> UnicodeValues:

@@ -30,6 +30,7 @@ from webapp.models import (
 )
 from webapp.services.audience import finished_recipients
 from webapp.services.pages import Page
+from webapp.services.undeliverable import flagged_numbers
 
 MAX_NAME_LENGTH = 200
 UTF8_BOM = "\ufeff"
@@ -208,6 +209,7 @@ class RecipientRow:
     line: int
     fields: dict[str, str]
     opted_out: bool
+    undeliverable: bool = False  # flagged: see services.undeliverable
 
 
 def _visible_recipients(recipient_list: RecipientList):
@@ -248,6 +250,8 @@ def search_recipients(
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
+    found = found.all()
+    flagged = flagged_numbers(session, [recipient.msisdn for recipient, _ in found])
     rows = [
         RecipientRow(
             recipient.msisdn,
@@ -256,6 +260,7 @@ def search_recipients(
             recipient.line,
             recipient.fields or {},
             opted_out is not None,
+            recipient.msisdn in flagged,
         )
         for recipient, opted_out in found
     ]

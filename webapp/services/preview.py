@@ -114,6 +114,8 @@ def preview_campaign(
         "recipients": len(resolved.recipients),
         "excluded_opted_out": resolved.excluded_opted_out,
         "excluded_duplicates": resolved.excluded_duplicates,
+        "excluded_undeliverable": resolved.excluded_undeliverable,
+        "included_undeliverable": resolved.included_undeliverable,
         "messages": len(resolved.recipients),
         "batches": batches,
         "batch_size": size,
@@ -190,6 +192,7 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
         send_at=campaign.send_at,
         speed_per_minute=campaign.speed_per_minute,
         plain_values=campaign.plain_values,
+        include_undeliverable=campaign.include_undeliverable,
     )
 
 

@@ -1,4 +1,4 @@
-"""The SMS text engine: encoding, segments, look-alikes and personalisation.
+"""The SMS text engine: encoding, segments, look-alikes, personalisation and segment savings.
 
 Pure functions: no Flask, no database, no HTTP, and nothing else from webapp. Import from here:
 `from webapp.sms import analyze`.
@@ -32,6 +32,7 @@ from webapp.sms.personalise import (
     to_gateway_tags,
     value_shape,
 )
+from webapp.sms.savings import HINT_UNITS, near_boundary, units_to_save_segment
 from webapp.sms.segments import (
     GSM,
     GSM_PER_SEGMENT,
@@ -50,6 +51,7 @@ __all__ = [
     "GSM_CHARACTERS",
     "GSM_PER_SEGMENT",
     "GSM_SINGLE_SEGMENT",
+    "HINT_UNITS",
     "UCS2",
     "UCS2_PER_SEGMENT",
     "UCS2_SINGLE_SEGMENT",
@@ -66,6 +68,7 @@ __all__ = [
     "gsm_encode",
     "gsm_spelling",
     "is_gsm",
+    "near_boundary",
     "non_gsm_characters",
     "render",
     "replace_lookalikes",
@@ -73,6 +76,7 @@ __all__ = [
     "summarise_groups",
     "summarise_personalised",
     "tagvalues_for",
+    "units_to_save_segment",
     "to_gateway_tags",
     "value_shape",
     "would_fix_encoding",

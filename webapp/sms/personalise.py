@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from webapp.sms.gsm import EXTENSION_CHARACTERS, EncodingError, non_gsm_characters
+from webapp.sms.savings import HINT_UNITS, near_boundary
 from webapp.sms.segments import AUTO, UCS2, Analysis, analyze
 
 TAG_PATTERN = re.compile(r"%([A-Za-z0-9_]+)%")
@@ -57,7 +58,9 @@ class PersonalisationSummary:
     """What a personalised message costs over a whole list.
 
     `template_alone` is the template with every tag left empty: the part every recipient pays
-    for. `longest` is None for an empty list.
+    for. `longest` is None for an empty list. `near_boundary[n - 1]` counts the recipients whose
+    message is n units above a segment boundary (`savings.near_boundary`), n up to HINT_UNITS:
+    cutting n units from the template saves each of them, and those nearer, one segment.
     """
 
     recipients: int
@@ -66,6 +69,7 @@ class PersonalisationSummary:
     ucs2_recipients: int
     extra_segment_recipients: int
     template_alone: Analysis
+    near_boundary: tuple[int, ...] = (0,) * HINT_UNITS
 
 
 def find_tags(template: str) -> list[str]:
@@ -118,6 +122,7 @@ def summarise_groups(
         functools.partial(analyze, encoding=encoding)
     )
     recipients = total_segments = ucs2_recipients = extra_segment_recipients = 0
+    near = [0] * HINT_UNITS
     longest: LongestMessage | None = None
     longest_key = (-1, 0)
     for row, count, index in groups:
@@ -136,6 +141,9 @@ def summarise_groups(
             ucs2_recipients += count
         if analysis.segments > template_alone.segments:
             extra_segment_recipients += count
+        units_to_cut = near_boundary(analysis)
+        if units_to_cut is not None:
+            near[units_to_cut - 1] += count
         # Most segments first; among equals, the one with the least room left.
         key = (analysis.segments, -analysis.remaining)
         if key > longest_key:
@@ -147,6 +155,7 @@ def summarise_groups(
         ucs2_recipients=ucs2_recipients,
         extra_segment_recipients=extra_segment_recipients,
         template_alone=template_alone,
+        near_boundary=tuple(near),
     )
 
 

@@ -33,7 +33,15 @@ from webapp.forms import (
     SpeedForm,
 )
 from webapp.gateway.rules import sender_problem
-from webapp.models import Batch, BatchState, Campaign, CampaignStatus, DeliveryOutcome, Role
+from webapp.models import (
+    Batch,
+    BatchState,
+    Campaign,
+    CampaignStatus,
+    DeliveryOutcome,
+    MessageTemplate,
+    Role,
+)
 from webapp.services import (
     audience,
     campaigns,
@@ -61,13 +69,17 @@ from webapp.services.preview import (
     recipient_messages,
 )
 from webapp.services.progress import campaign_progress
+from webapp.services.undeliverable import EXPLANATION as UNDELIVERABLE_EXPLANATION
 from webapp.sms import replace_lookalikes
 from webapp.views.common import (
     client_address,
     csv_response,
     default_country,
     flash_form_errors,
+    id_or_none,
     opt_out_footer,
+    save_message_as_template,
+    template_tools,
 )
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -158,10 +170,14 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         speed_per_minute=form.speed_per_minute.data,
         plain_values=bool(form.plain_values.data),
         opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
+        template_id=id_or_none(form.template_id.data),
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
 
 
-def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 200):
+def _compose_page(
+    form: CampaignForm, campaign: Campaign | None, status: int = 200, tools: dict | None = None
+):
     chosen = campaigns.lists_by_id(db.session, form.list_ids.data or [])
     fields = audience.fields_for_compose(db.session, campaign, chosen)
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
@@ -173,6 +189,8 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         [lst.id for lst in chosen],
         footer,
         plain_values=bool(form.plain_values.data),
+        template_id=id_or_none(form.template_id.data),
+        include_undeliverable=bool(form.include_undeliverable.data),
     )
     return render_template(
         "campaigns/compose.html",
@@ -181,6 +199,7 @@ def _compose_page(form: CampaignForm, campaign: Campaign | None, status: int = 2
         counter=counter,
         available_tags=fields,
         zone=current_user.timezone,
+        **(tools or template_tools()),
     ), status
 
 
@@ -191,6 +210,15 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.message.data = replacement.text
         flash(describe_replacements(replacement), "info")
         return _compose_page(form, campaign)
+    if "use_template" in request.form:  # the templates' buttons, without JavaScript
+        template = db.get_or_404(MessageTemplate, id_or_none(request.form.get("template_choice")))
+        form.message.data, form.encoding.data = template.message, template.encoding
+        form.template_id.data = str(template.id)
+        flash(f"The message of the template “{template.name}” was filled in.", "info")
+        return _compose_page(form, campaign)
+    if "save_template" in request.form:
+        tools = save_message_as_template()
+        return _compose_page(form, campaign, 400 if tools["template_error"] else 200, tools)
     # The form's own checks and the service's run together, so every problem shows at once.
     form_ok = form.validate_on_submit()
     wants_preview = request.form.get("action") == "preview"
@@ -310,6 +338,23 @@ def run_preview(campaign_id: int):
     return _run_preview(_campaign(campaign_id))
 
 
+@bp.route("/<int:campaign_id>/undeliverable", methods=["POST"])
+@requires(Role.SENDER)
+def include_undeliverable(campaign_id: int):
+    """Include (or leave out again) the numbers flagged undeliverable, then preview again."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    campaign = _campaign(campaign_id)
+    try:
+        campaigns.set_include_undeliverable(
+            db.session, campaign, current_user, request.form.get("include") == "1"
+        )
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return _run_preview(campaign)
+
+
 @bp.route("/<int:campaign_id>/preview")
 @requires(Role.VIEWER)
 def preview(campaign_id: int):
@@ -332,6 +377,7 @@ def preview(campaign_id: int):
             balance_short=balance is not None and campaign.cost > balance.credit,
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
             test_form=test_form,
+            undeliverable_explanation=UNDELIVERABLE_EXPLANATION,
             phone=phone_view(db.session, campaign, request.args.get("phone")),
             **_messages_context(campaign, current=current),
         )

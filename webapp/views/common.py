@@ -1,5 +1,6 @@
 """What several blueprints share: the workspace's default country, CSV downloads, form errors,
-upload limits, finding a visible list or import (404 otherwise), and the audit log's events."""
+upload limits, finding a visible list or import (404 otherwise), the composer's templates and the
+audit log's events."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from werkzeug.utils import secure_filename
 from webapp.addresses import public_base_url
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
-from webapp.services import audit, lists, settings
+from webapp.services import audit, lists, settings, templates
 from webapp.services.optout_links import footer_for
 
 
@@ -95,3 +96,40 @@ def audit_event(action: str, obj=None, detail: str | None = None) -> None:
         db.session, action, user=acting_user(), obj=obj, address=client_address(), detail=detail
     )
     db.session.commit()
+
+
+_MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare it
+
+
+def id_or_none(value: object) -> int | None:
+    """A form's id as an int, or None when it is empty or not a plausible id."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS else None
+
+
+def template_tools(name: str = "", *, error: str | None = None, saved: str | None = None) -> dict:
+    """What counter/_template_tools.html shows: the templates, the name typed (kept after an
+    error), the error, and the name just saved."""
+    return {
+        "templates": templates.list_templates(db.session),
+        "template_name": name,
+        "template_error": error,
+        "template_saved": saved,
+    }
+
+
+def save_message_as_template() -> dict:
+    """Save the compose form's message and encoding as a template named as typed; the template
+    tools saying how it went."""
+    name = request.form.get("template_name", "")
+    try:
+        template = templates.save_template(
+            db.session,
+            current_user,
+            name,
+            request.form.get("message", ""),
+            request.form.get("encoding") or "auto",
+        )
+    except templates.TemplateInvalid as error:
+        return template_tools(name, error=str(error))
+    return template_tools(saved=template.name)

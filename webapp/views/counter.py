@@ -1,8 +1,10 @@
 """The composer's live counter and its one-click look-alike fix, as htmx fragments.
 
 Both read the compose form as it stands (`hx-include="closest form"`): `message`, `encoding`,
-the checked `list_ids` and `opt_out_link`. The compose page renders the same fragments on a
-plain submit by calling `count_message` itself, so the figures never depend on JavaScript.
+the checked `list_ids`, `opt_out_link`, `include_undeliverable` and the `template_id` the
+message came from. The compose page renders the same fragments on a plain submit by calling
+`count_message` itself, so the figures never depend on JavaScript. Saving the message as a
+template and starting from one are fragments of the composer too.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from flask import Blueprint, abort, render_template, request
 
 from webapp.access import requires
 from webapp.extensions import db
-from webapp.models import Role
+from webapp.forms import CampaignForm
+from webapp.models import MessageTemplate, Role
 from webapp.services.campaigns import ENCODINGS
 from webapp.services.counter import MAX_LISTS, count_message, describe_replacements
 from webapp.services.optout_links import footer_text_for
 from webapp.sms import replace_lookalikes
-from webapp.views.common import opt_out_footer
+from webapp.views.common import (
+    id_or_none,
+    opt_out_footer,
+    save_message_as_template,
+)
 
 bp = Blueprint("counter", __name__, url_prefix="/compose")
 
 _FIELDS_OUTSIDE_LIST_CHOOSER = {"message", "encoding"}
-_MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database cannot even compare it
 
 
 @bp.post("/counter")
@@ -30,7 +36,14 @@ def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
     counter = count_message(
-        db.session, message, encoding, list_ids, _footer(), plain_values=_plain_values()
+        db.session,
+        message,
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        template_id=id_or_none(request.form.get("template_id")),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
@@ -53,7 +66,14 @@ def fix_lookalikes():
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
     counter = count_message(
-        db.session, replacement.text, encoding, list_ids, _footer(), plain_values=_plain_values()
+        db.session,
+        replacement.text,
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        template_id=id_or_none(request.form.get("template_id")),
+        include_undeliverable=_ticked("include_undeliverable"),
     )
     return render_template(
         "counter/_message_field.html",
@@ -65,9 +85,51 @@ def fix_lookalikes():
     )
 
 
+@bp.post("/use-template")
+@requires(Role.SENDER)
+def use_template():
+    """The message field filled from the chosen template, counted over the chosen lists, with
+    the template's encoding and id out of band."""
+    template_id = id_or_none(request.form.get("template_choice"))
+    if template_id is None:
+        abort(404)
+    template = db.get_or_404(MessageTemplate, template_id)
+    _, _, list_ids = _compose_input()
+    counter = count_message(
+        db.session,
+        template.message,
+        template.encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        template_id=template.id,
+        include_undeliverable=_ticked("include_undeliverable"),
+    )
+    return render_template(
+        "counter/_template_applied.html",
+        form=CampaignForm(formdata=None, encoding=template.encoding, template_id=template.id),
+        message_value=template.message,
+        message_errors=[],
+        available_tags=counter.available_fields,
+        counter=counter,
+    )
+
+
+@bp.post("/save-template")
+@requires(Role.SENDER)
+def save_template():
+    """The composer's templates again, after saving the message as one (or saying why not)."""
+    return render_template("counter/_template_tools.html", **save_message_as_template())
+
+
 def _plain_values() -> bool:
     """The counter's "Send these values in GSM 7-bit letters" box (a BooleanField's values)."""
-    return request.form.get("plain_values", "") not in ("", "false", "n", "0")
+    return _ticked("plain_values")
+
+
+def _ticked(name: str) -> bool:
+    """Whether the form's checkbox ``name`` is ticked (a BooleanField's values)."""
+    return request.form.get(name, "") not in ("", "false", "n", "0")
 
 
 def _footer() -> str:
@@ -88,7 +150,7 @@ def _compose_input() -> tuple[str, str, list[int]]:
         dict.fromkeys(
             int(value)
             for value in request.form.getlist("list_ids")
-            if value.isascii() and value.isdigit() and len(value) <= _MAX_ID_DIGITS
+            if id_or_none(value) is not None
         )
     )
     if len(list_ids) > MAX_LISTS:

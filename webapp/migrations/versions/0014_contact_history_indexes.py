@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade():
-    op.create_index('ix_campaign_recipients_msisdn', 'campaign_recipients', ['msisdn'])
+    op.create_index('ix_campaign_recipients_msisdn', 'campaign_recipients', ['msisdn', 'id'])
     op.create_index('ix_recipients_msisdn', 'recipients', ['msisdn'])
 
 

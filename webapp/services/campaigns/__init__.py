@@ -38,6 +38,7 @@ from webapp.services.campaigns.drafts import (
     create_follow_up,
     delete_draft,
     save_draft,
+    set_include_undeliverable,
     validate_draft,
 )
 from webapp.services.campaigns.errors import (
@@ -107,6 +108,7 @@ __all__ = [
     "resolve_recipients",
     "save_draft",
     "selectable_lists",
+    "set_include_undeliverable",
     "send_test",
     "sent_tests_of",
     "tagged_batch_message",

@@ -30,7 +30,14 @@ from webapp.models import (
 )
 from webapp.money import money_text
 from webapp.services.actors import user_id_of
-from webapp.services.audience import Source, audience_state, each_number_once, read, sources
+from webapp.services.audience import (
+    Source,
+    audience_state,
+    each_number_once,
+    left_out_undeliverable,
+    read,
+    sources,
+)
 from webapp.services.budget import over_budget_refusal
 from webapp.services.campaigns.errors import (
     RECENT_DAYS,
@@ -40,11 +47,13 @@ from webapp.services.campaigns.errors import (
 )
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.templates import mark_template_used
 from webapp.statistics import refresh_statistics
 
 
 def content_fingerprint(session: Session, campaign: Campaign) -> str:
-    """Changes whenever what would be sent changes: text, sender, encoding, lists, opt-outs."""
+    """Changes whenever what would be sent changes: text, sender, encoding, lists, opt-outs,
+    and the numbers flagged undeliverable it leaves out (or that it includes them)."""
     state = {
         "name": campaign.name,
         "sender": campaign.sender,
@@ -57,6 +66,13 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
     }
     if campaign.plain_values:  # only when set, so the fingerprints of earlier previews hold
         state["plain_values"] = True
+    if campaign.include_undeliverable:
+        state["include_undeliverable"] = True
+    else:
+        left_out = left_out_undeliverable(session, campaign)
+        if left_out:  # the numbers themselves: a flag that comes or goes changes the audience
+            digest = hashlib.sha256(" ".join(sorted(left_out)).encode()).hexdigest()
+            state["undeliverable"] = digest
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
@@ -168,7 +184,8 @@ def confirm_campaign(
         raise CampaignStateError(over_budget)
     if not preview_is_current(session, campaign):
         raise CampaignStateError(
-            "The campaign changed since its preview (text, lists or opt-outs). "
+            "The campaign changed since its preview (text, lists, opt-outs or numbers flagged "
+            "undeliverable). "
             "Preview it again before sending."
         )
     if not allow_duplicate:
@@ -185,7 +202,8 @@ def confirm_campaign(
         for index, source in enumerate(chosen)
         for row_id, msisdn, country in read(session, source.rows("id", "msisdn", "country"))
     )
-    frozen, _, _ = each_number_once(rows, opted_out_numbers(session))
+    left_out = left_out_undeliverable(session, campaign)
+    frozen, _, _, _ = each_number_once(rows, opted_out_numbers(session), left_out)
     if by_country:
         frozen.sort(key=lambda row: row[2] or "")  # stable: each country keeps its order
     connection = session.connection()
@@ -207,6 +225,7 @@ def confirm_campaign(
     campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
     campaign.confirmed_by_id = user_id_of(user)
+    mark_template_used(session, campaign.template_id, now)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
     detail = f"{campaign.recipient_count} recipients, {cost}"
     record_event(session, campaign, "confirmed", user, detail.strip(), address=address)

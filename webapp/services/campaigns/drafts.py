@@ -23,7 +23,9 @@ from webapp.models import (
 from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
+from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import ENCODINGS
+from webapp.services.templates import find_template
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
 
 
@@ -40,6 +42,9 @@ class CampaignDraft:
     speed_per_minute: int | None = None
     plain_values: bool = False
     opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
+    template_id: int | None = None  # the saved template the message was taken from
+    # Reach the numbers flagged undeliverable too (services.undeliverable); left out otherwise.
+    include_undeliverable: bool = False
 
 
 def validate_draft(
@@ -101,6 +106,10 @@ def save_draft(
     campaign.speed_per_minute = draft.speed_per_minute
     campaign.plain_values = draft.plain_values
     campaign.opt_out_footer = draft.opt_out_footer or None
+    # A template deleted since it was chosen is forgotten; the message stays as it is.
+    template = find_template(session, draft.template_id)
+    campaign.template_id = template.id if template else None
+    campaign.include_undeliverable = draft.include_undeliverable
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
@@ -131,10 +140,26 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         encoding=campaign.encoding,
         plain_values=campaign.plain_values,
         opt_out_footer=campaign.opt_out_footer,
+        template_id=campaign.template_id,
+        include_undeliverable=campaign.include_undeliverable,
         created_by_id=user_id_of(user),
         status=CampaignStatus.DRAFT,
         **values,
     )
+
+
+def set_include_undeliverable(
+    session: Session, campaign: Campaign, user: User | None, include: bool
+) -> None:
+    """Reach (or leave out) the numbers flagged undeliverable: saved with the draft, so its
+    preview must be made again."""
+    if not campaign.status.can_edit:
+        raise CampaignStateError("Only a draft can be changed; copy the campaign to change it.")
+    if campaign.include_undeliverable != include:
+        campaign.include_undeliverable = include
+        what = "included" if include else "left out"
+        record_event(session, campaign, "changed", user, f"numbers flagged undeliverable {what}")
+    session.commit()
 
 
 def copy_campaign(session: Session, campaign: Campaign, user: User | None) -> Campaign:

@@ -1,7 +1,7 @@
 """the audit log
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-01 13:30:00
 
 Every change by a person or by the system becomes an append-only ``audit_events`` row: who,
@@ -13,8 +13,8 @@ from alembic import op
 
 import webapp.models
 
-revision = '0016'
-down_revision = '0015'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

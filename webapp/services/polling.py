@@ -1,0 +1,234 @@
+"""Delivery reports by polling (``DELIVERY_REPORTS=poll``), for a dashboard the gateway cannot
+reach with its webhooks.
+
+A job asks the gateway for each sent batch's statuses (``GET /rest/mtsms/<id>``): first a while
+after the send, then waiting twice as long each time, until every recipient of the batch has a
+final status or the batch's validity period has ended (one last look then, and no more). Each
+status goes through `delivery.record_delivery_report`, the webhook's own path, so the ordering
+rule, the history and the counts hold alike and the campaign page shows the same.
+
+A batch is claimed for a poll by a compare-and-set on its attempt count, committed before the
+request: two workers polling at once ask the gateway once. A gateway error is logged and the
+batch waits for its next poll, as it would after an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp.gateway.errors import GatewayError
+from webapp.gateway.reports import DELIVERY_STATUSES
+from webapp.models import (
+    Batch,
+    BatchState,
+    CampaignRecipient,
+    DeliveryOutcome,
+    RecipientState,
+    utcnow,
+)
+from webapp.services.campaigns.payload import batch_userref
+from webapp.services.delivery import FailureGuard, UnknownReport, record_delivery_report
+
+log = logging.getLogger(__name__)
+
+BATCHES_PER_ROUND = 200
+"""Batches polled by one round at most (each is one request); the rest wait for the next."""
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When a sent batch is polled: ``first`` after its send, then after each poll twice the
+    previous wait, at most ``longest``, until ``validity`` after the send."""
+
+    first: timedelta = timedelta(seconds=60)
+    longest: timedelta = timedelta(minutes=30)
+    validity: timedelta = timedelta(hours=48)
+
+    def wait_after(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th poll (1, 2, ...)."""
+        doubled = self.first * 2 ** min(max(attempts, 0), 30)
+        return min(self.longest, doubled)
+
+    def next_poll(self, sent_at: datetime, attempts: int, now: datetime) -> datetime | None:
+        """When to poll after the ``attempts``-th poll at ``now``; None: polling has ended (the
+        validity period is over, so this was the last look)."""
+        ends = sent_at + self.validity
+        if now >= ends:
+            return None
+        return min(now + self.wait_after(attempts), ends)
+
+
+@dataclass
+class PollRound:
+    """What one round did: batches asked about, recipients whose status changed, gateway
+    errors (each logged; the batch is asked again later), batches whose polling ended."""
+
+    batches: int = 0
+    recorded: int = 0
+    errors: int = 0
+    ended: int = 0
+
+
+def _awaiting(batch_id):
+    """Criteria for a batch's recipients that were sent and have no final status yet."""
+    return (
+        CampaignRecipient.batch_id == batch_id,
+        CampaignRecipient.state == RecipientState.SENT,
+        or_(
+            CampaignRecipient.delivery_outcome.is_(None),
+            CampaignRecipient.delivery_outcome == DeliveryOutcome.AWAITING,
+        ),
+    )
+
+
+def due_batches(
+    session: Session, schedule: PollSchedule, now: datetime, limit: int = BATCHES_PER_ROUND
+) -> list[Batch]:
+    """Sent batches with recipients awaiting a final status whose next poll is due: never
+    polled and sent at least ``schedule.first`` ago, or polled and due again."""
+    due = or_(
+        and_(Batch.poll_attempts == 0, Batch.finished_at <= now - schedule.first),
+        and_(Batch.poll_attempts > 0, Batch.next_poll_at <= now),
+    )
+    return list(
+        session.scalars(
+            select(Batch)
+            .where(
+                Batch.state == BatchState.SENT,
+                Batch.message_id.is_not(None),
+                due,
+                exists().where(*_awaiting(Batch.id)),
+            )
+            .order_by(func.coalesce(Batch.next_poll_at, Batch.finished_at), Batch.id)
+            .limit(limit)
+        )
+    )
+
+
+def poll_delivery_reports(
+    session: Session,
+    client,
+    *,
+    schedule: PollSchedule | None = None,
+    guard: FailureGuard | None = None,
+    now: datetime | None = None,
+) -> PollRound:
+    """Poll every batch that is due (see `due_batches`) and record what the gateway says."""
+    schedule = schedule or PollSchedule()
+    now = now or utcnow()
+    done = PollRound()
+    for batch in due_batches(session, schedule, now):
+        claimed = _claim(session, batch, schedule, now)
+        if claimed is None:
+            continue  # another worker polls it
+        done.batches += 1
+        done.ended += claimed.ended
+        try:
+            answer = client.status(int(claimed.message_id))
+        except GatewayError as error:
+            done.errors += 1
+            log.warning(
+                "campaign %s batch %s: polling message %s for delivery statuses failed (%s); %s",
+                claimed.campaign_id,
+                claimed.number,
+                claimed.message_id,
+                error,
+                "no more polls: its validity period is over"
+                if claimed.ended
+                else f"asked again at {claimed.next_poll_at:%H:%M:%S} UTC",
+            )
+            continue
+        done.recorded += record_polled_statuses(session, claimed, answer, guard=guard)
+    return done
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    batch_id: int
+    campaign_id: int
+    number: int
+    message_id: str
+    next_poll_at: datetime | None
+
+    @property
+    def ended(self) -> bool:
+        return self.next_poll_at is None
+
+
+def _claim(session: Session, batch: Batch, schedule: PollSchedule, now: datetime):
+    """Count the poll and set the next one before asking, by compare-and-set on the attempts
+    read; None when another worker claimed it first."""
+    attempts = batch.poll_attempts + 1
+    next_poll_at = schedule.next_poll(batch.finished_at, attempts, now)
+    claimed = _Claimed(batch.id, batch.campaign_id, batch.number, batch.message_id, next_poll_at)
+    changed = session.execute(
+        update(Batch)
+        .where(Batch.id == batch.id, Batch.poll_attempts == batch.poll_attempts)
+        .values(poll_attempts=attempts, next_poll_at=next_poll_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return claimed if changed == 1 else None
+
+
+def record_polled_statuses(
+    session: Session, batch, answer: dict, *, guard: FailureGuard | None = None
+) -> int:
+    """Record the statuses of a ``GET /rest/mtsms/<id>`` answer for the batch's recipients
+    still awaiting a final one, as delivery reports; returns how many changed a recipient.
+
+    A status the recipient already holds, with the same time, is not recorded again (each
+    poll would otherwise add it to the history once more).
+    """
+    held = {
+        msisdn: (status, at)
+        for msisdn, status, at in session.execute(
+            select(
+                CampaignRecipient.msisdn,
+                CampaignRecipient.delivery_status,
+                CampaignRecipient.delivery_updated_at,
+            ).where(*_awaiting(batch.batch_id))
+        )
+    }
+    recipients = answer.get("recipients")
+    if not isinstance(recipients, list):
+        log.warning(
+            "campaign %s batch %s: the gateway's status answer lists no recipients",
+            batch.campaign_id,
+            batch.number,
+        )
+        return 0
+    userref = batch_userref(batch.campaign_id, batch.number)
+    recorded = 0
+    for entry in recipients:
+        if not isinstance(entry, dict):
+            continue
+        msisdn = str(entry.get("msisdn", ""))
+        status = str(entry.get("dsnstatus") or "").upper()
+        if msisdn not in held or status not in DELIVERY_STATUSES:
+            continue
+        time = entry.get("dsntime")
+        held_status, held_at = held[msisdn]
+        if held_status == status and (
+            time is None or (held_at is not None and int(held_at.timestamp()) == int(time))
+        ):
+            continue
+        report = {
+            "id": int(batch.message_id),
+            "msisdn": msisdn,
+            "time": time,
+            "status": status,
+            "error": entry.get("dsnerror"),
+            "code": entry.get("dsnerrorcode"),
+            "userref": userref,
+        }
+        try:
+            recorded += record_delivery_report(session, report, guard=guard)
+        except UnknownReport:  # e.g. a recipient who opted out since: no longer ours to track
+            session.rollback()
+    return recorded
