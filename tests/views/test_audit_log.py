@@ -177,6 +177,12 @@ def campaign_speed(env):
     return lambda: env.client.post(f"/campaigns/{cid}/speed", data={"speed_per_minute": "100"})
 
 
+def campaign_changed(env):
+    env.request.getfixturevalue("sandbox")
+    cid, _, _ = preview_via_pages(env.client, env.list_id(), name="Spring")
+    return lambda: env.client.post(f"/campaigns/{cid}/undeliverable", data={"include": "1"})
+
+
 def campaign_decided(env):
     cid = env.confirmed_campaign()
     with env.app.app_context():
@@ -223,6 +229,7 @@ CASES = {
         campaign_resumed,
         campaign_cancelled,
         campaign_speed,
+        campaign_changed,
         campaign_decided,
         webhook_rejected,
     )

@@ -45,6 +45,7 @@ ACTIONS = {
     "campaign_resumed": "campaign resumed",
     "campaign_cancelled": "campaign cancelled",
     "campaign_speed": "campaign speed changed",
+    "campaign_changed": "campaign changed",
     "campaign_decided": "unconfirmed batch decided",
     "campaign_reconciled": "batch confirmed by reports",
     "campaign_finished": "campaign finished",

@@ -347,7 +347,11 @@ def include_undeliverable(campaign_id: int):
     campaign = _campaign(campaign_id)
     try:
         campaigns.set_include_undeliverable(
-            db.session, campaign, current_user, request.form.get("include") == "1"
+            db.session,
+            campaign,
+            current_user,
+            request.form.get("include") == "1",
+            address=client_address(),
         )
     except CampaignStateError as error:
         flash(str(error), "error")

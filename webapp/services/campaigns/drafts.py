@@ -149,7 +149,12 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
 
 
 def set_include_undeliverable(
-    session: Session, campaign: Campaign, user: User | None, include: bool
+    session: Session,
+    campaign: Campaign,
+    user: User | None,
+    include: bool,
+    *,
+    address: str | None = None,
 ) -> None:
     """Reach (or leave out) the numbers flagged undeliverable: saved with the draft, so its
     preview must be made again."""
@@ -158,7 +163,14 @@ def set_include_undeliverable(
     if campaign.include_undeliverable != include:
         campaign.include_undeliverable = include
         what = "included" if include else "left out"
-        record_event(session, campaign, "changed", user, f"numbers flagged undeliverable {what}")
+        record_event(
+            session,
+            campaign,
+            "changed",
+            user,
+            f"numbers flagged undeliverable {what}",
+            address=address,
+        )
     session.commit()
 
 
