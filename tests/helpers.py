@@ -325,9 +325,10 @@ def sent_campaign(
     return campaign
 
 
-def report_deliveries(session, campaign, statuses, *, time: int = 100) -> None:
+def report_deliveries(session, campaign, statuses, *, time: int = 100, **extra) -> None:
     """Record a delivery report for each of ``campaign``'s recipients in turn (by id), with the
-    gateway ``statuses`` in order ("DELIVERED", "EXPIRED", ...); the rest get none."""
+    gateway ``statuses`` in order ("DELIVERED", "EXPIRED", ...); the rest get none. ``extra``
+    fields (``error``, ``code``) go into every report."""
     from sqlalchemy import select
 
     from webapp.models import Batch, CampaignRecipient
@@ -349,6 +350,7 @@ def report_deliveries(session, campaign, statuses, *, time: int = 100) -> None:
                 "time": time,
                 "status": status,
                 "userref": f"campaign-{campaign.id}-batch-{number}",
+                **extra,
             },
         )
 

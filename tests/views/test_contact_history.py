@@ -6,29 +6,20 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import danish_numbers, gateway_client, inbound_reply, make_list, sent_campaign
+from helpers import (
+    danish_numbers,
+    gateway_client,
+    inbound_reply,
+    make_list,
+    report_deliveries,
+    sent_campaign,
+)
 
 from webapp.extensions import db
-from webapp.models import Campaign, Role, User
+from webapp.models import Role, User
 from webapp.services import campaigns, contacts, replies
-from webapp.services.delivery import record_delivery_report
 
 NUMBER, OTHER = danish_numbers(2)  # 4520100000, 4520100001
-
-
-def deliver(campaign: Campaign, msisdn: str, status: str, **extra) -> None:
-    batch = campaign.batches[0]
-    record_delivery_report(
-        db.session,
-        {
-            "id": int(batch.message_id),
-            "msisdn": int(msisdn),
-            "time": 1_764_028_900,
-            "status": status,
-            "userref": f"campaign-{campaign.id}-batch-{batch.number}",
-            **extra,
-        },
-    )
 
 
 @pytest.fixture
@@ -46,9 +37,11 @@ def history(app, make_user, sandbox):
             message="Hi %name%, spring sale",
             fields=["name"],
         )
-        deliver(spring, NUMBER, "DELIVERED")
+        report_deliveries(db.session, spring, ["DELIVERED"])  # NUMBER, the first recipient
         summer = sent_campaign(db.session, user, client, [NUMBER], name="Summer", message="Sun!")
-        deliver(summer, NUMBER, "UNDELIVERABLE", error="Absent subscriber", code="0x0101")
+        report_deliveries(
+            db.session, summer, ["UNDELIVERABLE"], error="Absent subscriber", code="0x0101"
+        )
         campaigns.send_test(
             db.session,
             spring,

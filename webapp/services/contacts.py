@@ -21,7 +21,7 @@ from webapp.models import (
     Reply,
 )
 from webapp.services.outcomes import OutcomeRow, outcome_rows
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows, within_pages
 from webapp.sms.phones import normalise_msisdn
 from webapp.states import DeliveryOutcome
 
@@ -100,7 +100,7 @@ def contact_history(session: Session, msisdn: str, *, page: int = 1) -> ContactH
         messages=_campaign_messages(session, msisdn, page),
         tests=_test_messages(session, msisdn),
         lists=_list_entries(session, msisdn),
-        lists_total=_count(
+        lists_total=count_rows(
             session,
             select(Recipient.id)
             .join(RecipientList, RecipientList.id == Recipient.list_id)
@@ -115,7 +115,7 @@ def contact_history(session: Session, msisdn: str, *, page: int = 1) -> ContactH
                 .limit(MAX_SHOWN)
             )
         ),
-        replies_total=_count(session, select(Reply.id).where(Reply.msisdn == msisdn)),
+        replies_total=count_rows(session, select(Reply.id).where(Reply.msisdn == msisdn)),
         opt_out=session.get(OptOut, msisdn),
         consent=list(
             session.scalars(
@@ -128,15 +128,10 @@ def contact_history(session: Session, msisdn: str, *, page: int = 1) -> ContactH
     )
 
 
-def _count(session: Session, query) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
-
-
 def _campaign_messages(session: Session, msisdn: str, page: int) -> Page[CampaignMessage]:
     query = select(CampaignRecipient).where(CampaignRecipient.msisdn == msisdn)
-    total = _count(session, query)
-    pages = max(1, -(-total // MESSAGES_PER_PAGE))
-    page = min(max(1, page), pages)
+    total = count_rows(session, query)
+    page = within_pages(page, total, MESSAGES_PER_PAGE)
     sent_at = func.coalesce(Campaign.started_at, Campaign.confirmed_at, Campaign.created_at)
     recipients = list(
         session.scalars(

@@ -29,7 +29,7 @@ from webapp.models import (
     campaign_lists,
 )
 from webapp.services.audience import finished_recipients
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows
 from webapp.services.undeliverable import flagged_numbers
 
 MAX_NAME_LENGTH = 200
@@ -238,10 +238,7 @@ def search_recipients(
         statement = statement.where(_matches(session, query))
     if landlines_only:
         statement = statement.where(Recipient.landline.is_(True))
-    if filtered:
-        total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    else:
-        total = recipient_list.recipient_count
+    total = count_rows(session, statement) if filtered else recipient_list.recipient_count
     page = max(1, page)
     found = session.execute(
         statement.add_columns(OptOut.msisdn)

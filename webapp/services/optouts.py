@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from webapp.csvimport import CsvFormatError, iter_rows, sniff_csv
 from webapp.models import ConsentAction, ConsentEvent, ConsentSource, OptOut, User, utcnow
 from webapp.services.actors import user_id_of
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows
 from webapp.sms.phones import normalise_msisdn
 
 MAX_NOTE_LENGTH = 200
@@ -341,7 +341,7 @@ def search_opt_outs(
         statement = statement.where(OptOut.msisdn.contains(digits, autoescape=True))
     elif (query or "").strip():
         statement = statement.where(OptOut.note.icontains(query.strip(), autoescape=True))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    total = count_rows(session, statement)
     page = max(1, page)
     rows = list(
         session.scalars(

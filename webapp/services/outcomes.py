@@ -28,7 +28,7 @@ from webapp.money import money_text
 from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.payload import engine_encoding, render_for
 from webapp.services.lists import UTF8_BOM, neutralise_formula
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows, within_pages
 from webapp.sms import analyze
 
 R = CampaignRecipient
@@ -130,9 +130,8 @@ def outcome_page(
 ) -> Page[OutcomeRow]:
     """One page of the outcome table, each row with its text, price and status history."""
     query = _filtered(campaign, chosen)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    total = count_rows(session, query)
+    page = within_pages(page, total, per_page)
     recipients = session.scalars(query.order_by(R.id).offset((page - 1) * per_page).limit(per_page))
     rows = _rows(_Rendering.of(session, campaign), list(recipients))
     _add_history(session, rows)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from webapp.models import (
 from webapp.services.actors import user_id_of
 from webapp.services.delivery import verify_report
 from webapp.services.optouts import record_consent
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows
 from webapp.services.settings import SettingError, get_setting, set_setting
 
 STOP = "stop"
@@ -283,7 +283,7 @@ def search_replies(
         statement = statement.where(Reply.handled_at.is_not(None))
     elif handled == "no":
         statement = statement.where(Reply.handled_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    total = count_rows(session, statement)
     page = max(1, page)
     rows = list(
         session.scalars(

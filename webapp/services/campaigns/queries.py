@@ -20,7 +20,7 @@ from webapp.models import (
     RecipientList,
 )
 from webapp.services.delivery import delivery_counts
-from webapp.services.pages import Page
+from webapp.services.pages import Page, count_rows, within_pages
 
 PER_PAGE = 50
 SORTS = ("name", "status", "sent", "sender", "recipients", "rate", "cost")
@@ -174,9 +174,8 @@ def campaigns_page(
     """
     query = _filtered(chosen, zone)
     only_ids = query.with_only_columns(Campaign.id)
-    total = session.scalar(select(func.count()).select_from(only_ids.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    total = count_rows(session, only_ids)
+    page = within_pages(page, total, per_page)
     ids = _sorted(only_ids, chosen.sort).offset((page - 1) * per_page).limit(per_page)
     campaigns = list(
         session.scalars(
