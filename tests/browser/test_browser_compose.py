@@ -114,33 +114,60 @@ def test_plain_values_option_recounts_the_names_in_gsm(signed_in):
 
 
 def test_a_slow_older_count_never_overwrites_the_newer_one(app, signed_in):
-    """The list chooser, the encoding and the message each ask the server to count; when an
-    older answer is slower than a newer one, the counter must still end on what the form holds."""
+    """The list chooser, the encoding and the message each ask the server to count. If an
+    older count's answer replaces the counter while a newer one is in flight, the newer answer
+    lands in a counter that is no longer in the page, and the stale one stays: the counts must
+    queue on the form.
+
+    The server holds each count until the test lets it go, and the test waits on htmx's own
+    events, never on time: the older answer lands first, then the newer one."""
     import functools
     import threading
-    import time
+
+    import flask
 
     page = signed_in
     count = app.view_functions["counter.count"]
-    first = threading.Event()
+    arrived = [threading.Event(), threading.Event()]
+    release = [threading.Event(), threading.Event()]
+    arrivals = iter(range(2))
 
     @functools.wraps(count)  # keeps the role it requires
-    def slow_first_count(*args, **kwargs):
-        if not first.is_set():
-            first.set()
-            time.sleep(1.5)  # the first count's answer comes late
+    def held_count(*args, **kwargs):
+        turn = next(arrivals, None)
+        if turn is not None:
+            arrived[turn].set()
+            release[turn].wait(timeout=10)
         return count(*args, **kwargs)
 
-    app.view_functions["counter.count"] = slow_first_count
-    message = page.get_by_label("Message")
-    page.get_by_label("People (2 recipients)").check()  # a count from the list chooser: slow
-    page.wait_for_timeout(300)
-    message.fill("Hi there, ł")  # "ł" needs Unicode: the newer count, from the message, says so
-    line = page.locator("#counter .counter-line")  # replaced whole by every count's answer
-    expect(line).to_contain_text("Unicode · 11/70", timeout=10_000)
-    page.wait_for_timeout(2500)  # long after the slow, older answer would have landed
-    expect(line).to_contain_text("Unicode · 11/70")
-    assert first.is_set()
+    app.view_functions["counter.count"] = held_count
+    with app.test_request_context():
+        count_path = flask.url_for("counter.count")
+    # htmx's events, marked on <body> for the test to wait on (the page's CSP forbids eval).
+    page.evaluate(
+        """(path) => {
+            let asked = 0, answered = 0;
+            const isCount = (e) => (e.detail.path || e.detail.requestConfig.path) === path;
+            const body = document.body;
+            body.addEventListener("htmx:confirm", (e) => {
+                if (isCount(e)) body.dataset.countsAsked = ++asked;
+            });
+            body.addEventListener("htmx:afterRequest", (e) => {
+                if (isCount(e)) body.dataset.countsAnswered = ++answered;
+            });
+        }""",
+        count_path,
+    )
+    body = page.locator("body")
+    page.get_by_label("People (2 recipients)").check()  # the older count, from the list chooser
+    assert arrived[0].wait(timeout=10)
+    page.get_by_label("Message").fill("Hi there, ł")  # the newer: "ł" needs Unicode
+    expect(body).to_have_attribute("data-counts-asked", "2")  # sent, or queued behind the first
+    release[0].set()
+    expect(body).to_have_attribute("data-counts-answered", "1")  # the older answer is in
+    release[1].set()
+    expect(body).to_have_attribute("data-counts-answered", "2")
+    expect(page.locator("#counter .counter-line")).to_contain_text("Unicode · 11/70")
     assert page.console_errors == []
 
 
