@@ -360,7 +360,8 @@ def poll_reports(as_json: bool):
         return
     click.echo(
         f"Polled {done.batches:,} batches: {done.recorded:,} statuses recorded, "
-        f"{done.errors:,} gateway errors (asked again later), {done.ended:,} batches done."
+        f"{done.errors:,} gateway errors (asked again later), {done.ended:,} batches done; "
+        f"{done.test_messages:,} test messages polled."
     )
 
 

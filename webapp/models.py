@@ -646,6 +646,9 @@ class CampaignTestSend(db.Model):
     deliveries: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # DELIVERY_REPORTS=poll: when its statuses are asked for next (see services.polling).
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    poll_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
     campaign: Mapped[Campaign] = relationship()
 

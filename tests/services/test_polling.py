@@ -17,11 +17,13 @@ from webapp.models import (
     Batch,
     Campaign,
     CampaignRecipient,
+    CampaignTestSend,
     DeliveryOutcome,
     DeliveryReport,
     Role,
     User,
 )
+from webapp.services import campaigns
 from webapp.services.delivery import delivery_summary
 from webapp.services.polling import PollSchedule, poll_delivery_reports
 
@@ -220,4 +222,82 @@ def test_the_poll_command_polls_what_is_due_now(app, slow_batch):
     app.config["DELIVERY_POLL_FIRST_SECONDS"] = 0
     result = app.test_cli_runner().invoke(args=["campaigns", "poll-reports", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"batches": 1, "recorded": 2, "errors": 0, "ended": 0}
+    assert json.loads(result.output) == {
+        "batches": 1,
+        "recorded": 2,
+        "errors": 0,
+        "ended": 0,
+        "test_messages": 0,
+    }
+
+
+def test_a_test_message_gets_its_status_by_polling_too(sender, sandbox):
+    """Without webhooks (no callback URL), a test message's status comes from the same polls,
+    on the same schedule from its send, and polling it stops once every number is final."""
+    client = gateway_client(sandbox)
+    campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
+    numbers = danish_numbers(2, start=30_100_000)
+    test = campaigns.send_test(
+        db.session,
+        campaign,
+        sender,
+        client,
+        numbers=numbers,
+        sample_msisdn=None,
+        default_country="DK",
+    )
+    assert test.message_id and sandbox.store.message(int(test.message_id))["callback_url"] is None
+    truth = poll(
+        lambda: (
+            (s := gateway_statuses(sandbox, [test.message_id]))
+            and all(is_final(status) for status in s.values())
+            and s
+        ),
+        what="final statuses for the test message at the sandbox",
+    )
+    sent_at = test.created_at
+    early = poll_delivery_reports(db.session, client, schedule=SCHEDULE, now=sent_at)
+    assert early.test_messages == 0  # the first poll waits as a batch's does
+    done = poll_delivery_reports(
+        db.session, client, schedule=SCHEDULE, now=sent_at + SCHEDULE.first
+    )
+    assert done.test_messages == 1
+    db.session.expire_all()
+    test = db.session.get(CampaignTestSend, test.id)
+    assert {n: entry["status"] for n, entry in test.deliveries.items()} == {
+        n: truth[n] for n in numbers
+    }
+    later = poll_delivery_reports(
+        db.session, client, schedule=SCHEDULE, now=sent_at + SCHEDULE.validity
+    )
+    assert later.test_messages == 0  # every number final: nothing left to ask
+
+
+def test_a_test_message_still_in_flight_is_asked_again_with_backoff(sender, sandbox):
+    sandbox.config.report_delay_seconds = 3600  # ENROUTE for an hour
+    client = gateway_client(sandbox)
+    campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
+    test = campaigns.send_test(
+        db.session,
+        campaign,
+        sender,
+        client,
+        numbers=danish_numbers(1, start=30_100_000),
+        sample_msisdn=None,
+        default_country="DK",
+    )
+    sent_at = test.created_at
+    asked = [
+        poll_delivery_reports(db.session, client, schedule=SCHEDULE, now=now).test_messages
+        for now in (
+            sent_at + timedelta(seconds=60),
+            sent_at + timedelta(seconds=179),  # the next waits twice as long
+            sent_at + timedelta(seconds=180),
+            sent_at + SCHEDULE.validity,  # the last look
+            sent_at + SCHEDULE.validity + SCHEDULE.longest,  # then no more
+        )
+    ]
+    assert asked == [1, 0, 1, 1, 0]
+    db.session.expire_all()
+    test = db.session.get(CampaignTestSend, test.id)
+    assert test.deliveries[test.numbers[0]]["status"] == "ENROUTE"

@@ -7,9 +7,12 @@ final status or the batch's validity period has ended (one last look then, and n
 status goes through `delivery.record_delivery_report`, the webhook's own path, so the ordering
 rule, the history and the counts hold alike and the campaign page shows the same.
 
-A batch is claimed for a poll by a compare-and-set on its attempt count, committed before the
-request: two workers polling at once ask the gateway once. A gateway error is logged and the
-batch waits for its next poll, as it would after an answer.
+Test messages are polled alike, on the same schedule from their send, so a test's status on the
+campaign page comes from the gateway in this mode too.
+
+A batch (or a test message) is claimed for a poll by a compare-and-set on its attempt count,
+committed before the request: two workers polling at once ask the gateway once. A gateway error
+is logged and the batch waits for its next poll, as it would after an answer.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import GatewayError
-from webapp.gateway.reports import DELIVERY_STATUSES
+from webapp.gateway.reports import DELIVERY_STATUSES, is_final
 from webapp.models import (
     Batch,
     BatchState,
     CampaignRecipient,
+    CampaignTestSend,
     DeliveryOutcome,
     RecipientState,
     utcnow,
@@ -66,12 +70,14 @@ class PollSchedule:
 @dataclass
 class PollRound:
     """What one round did: batches asked about, recipients whose status changed, gateway
-    errors (each logged; the batch is asked again later), batches whose polling ended."""
+    errors (each logged; the batch is asked again later), batches whose polling ended, and test
+    messages asked about."""
 
     batches: int = 0
     recorded: int = 0
     errors: int = 0
     ended: int = 0
+    test_messages: int = 0
 
 
 def _awaiting(batch_id):
@@ -144,7 +150,75 @@ def poll_delivery_reports(
             )
             continue
         done.recorded += record_polled_statuses(session, claimed, answer, guard=guard)
+    for test in due_test_messages(session, schedule, now):
+        if _claim_poll(session, CampaignTestSend, test, test.created_at, schedule, now) is False:
+            continue
+        done.test_messages += 1
+        try:
+            answer = client.status(int(test.message_id))
+        except GatewayError as error:
+            done.errors += 1
+            log.warning("test message %s: polling for statuses failed (%s)", test.id, error)
+            continue
+        done.recorded += record_polled_test_statuses(session, test, answer)
     return done
+
+
+def due_test_messages(
+    session: Session, schedule: PollSchedule, now: datetime, limit: int = BATCHES_PER_ROUND
+) -> list[CampaignTestSend]:
+    """Test messages the gateway took whose next poll is due (as `due_batches`), leaving out
+    those whose every number already has a final status."""
+    due = or_(
+        and_(
+            CampaignTestSend.poll_attempts == 0,
+            CampaignTestSend.created_at <= now - schedule.first,
+            CampaignTestSend.created_at > now - schedule.validity - schedule.longest,
+        ),
+        and_(CampaignTestSend.poll_attempts > 0, CampaignTestSend.next_poll_at <= now),
+    )
+    candidates = session.scalars(
+        select(CampaignTestSend)
+        .where(CampaignTestSend.message_id.is_not(None), due)
+        .order_by(CampaignTestSend.id)
+        .limit(limit)
+    )
+    return [test for test in candidates if not _all_final(test)]
+
+
+def _all_final(test: CampaignTestSend) -> bool:
+    deliveries = test.deliveries or {}
+    return all(is_final((deliveries.get(n) or {}).get("status") or "") for n in test.numbers)
+
+
+def record_polled_test_statuses(session: Session, test: CampaignTestSend, answer: dict) -> int:
+    """Record a status answer's entries for a test message's numbers, as delivery reports
+    (the webhook's path, so the same ordering rule holds); returns how many changed one."""
+    recorded = 0
+    for entry in answer.get("recipients") or []:
+        if not isinstance(entry, dict):
+            continue
+        msisdn = str(entry.get("msisdn", ""))
+        status = str(entry.get("dsnstatus") or "").upper()
+        if msisdn not in test.numbers or status not in DELIVERY_STATUSES:
+            continue
+        held = (test.deliveries or {}).get(msisdn) or {}
+        time = entry.get("dsntime")
+        if held.get("status") == status and (time is None or held.get("time") == float(time)):
+            continue
+        report = {
+            "id": int(test.message_id),
+            "msisdn": msisdn,
+            "time": time,
+            "status": status,
+            "error": entry.get("dsnerror"),
+            "code": entry.get("dsnerrorcode"),
+        }
+        recorded += record_delivery_report(session, report)
+    if _all_final(test):
+        test.next_poll_at = None  # nothing left to ask about
+        session.commit()
+    return recorded
 
 
 @dataclass(frozen=True)
@@ -161,19 +235,27 @@ class _Claimed:
 
 
 def _claim(session: Session, batch: Batch, schedule: PollSchedule, now: datetime):
-    """Count the poll and set the next one before asking, by compare-and-set on the attempts
-    read; None when another worker claimed it first."""
-    attempts = batch.poll_attempts + 1
-    next_poll_at = schedule.next_poll(batch.finished_at, attempts, now)
-    claimed = _Claimed(batch.id, batch.campaign_id, batch.number, batch.message_id, next_poll_at)
+    """Count the poll and set the next one before asking; None when another worker claimed it
+    first."""
+    next_poll_at = _claim_poll(session, Batch, batch, batch.finished_at, schedule, now)
+    if next_poll_at is False:
+        return None
+    return _Claimed(batch.id, batch.campaign_id, batch.number, batch.message_id, next_poll_at)
+
+
+def _claim_poll(session: Session, model, row, sent_at: datetime, schedule, now):
+    """Compare-and-set on the attempts read, committed: the next poll's time (None: this is the
+    last look), or False when another worker claimed this poll first."""
+    attempts = row.poll_attempts + 1
+    next_poll_at = schedule.next_poll(sent_at, attempts, now)
     changed = session.execute(
-        update(Batch)
-        .where(Batch.id == batch.id, Batch.poll_attempts == batch.poll_attempts)
+        update(model)
+        .where(model.id == row.id, model.poll_attempts == row.poll_attempts)
         .values(poll_attempts=attempts, next_poll_at=next_poll_at)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
-    return claimed if changed == 1 else None
+    return next_poll_at if changed == 1 else False
 
 
 def record_polled_statuses(
