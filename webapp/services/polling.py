@@ -206,15 +206,7 @@ def record_polled_test_statuses(session: Session, test: CampaignTestSend, answer
         time = entry.get("dsntime")
         if held.get("status") == status and (time is None or held.get("time") == float(time)):
             continue
-        report = {
-            "id": int(test.message_id),
-            "msisdn": msisdn,
-            "time": time,
-            "status": status,
-            "error": entry.get("dsnerror"),
-            "code": entry.get("dsnerrorcode"),
-        }
-        recorded += record_delivery_report(session, report)
+        recorded += record_delivery_report(session, _as_report(test.message_id, entry))
     if _all_final(test):
         test.next_poll_at = None  # nothing left to ask about
         session.commit()
@@ -300,17 +292,22 @@ def record_polled_statuses(
             time is None or (held_at is not None and int(held_at.timestamp()) == int(time))
         ):
             continue
-        report = {
-            "id": int(batch.message_id),
-            "msisdn": msisdn,
-            "time": time,
-            "status": status,
-            "error": entry.get("dsnerror"),
-            "code": entry.get("dsnerrorcode"),
-            "userref": userref,
-        }
+        report = _as_report(batch.message_id, entry, userref=userref)
         try:
             recorded += record_delivery_report(session, report, guard=guard)
         except UnknownReport:  # e.g. a recipient who opted out since: no longer ours to track
             session.rollback()
     return recorded
+
+
+def _as_report(message_id: str, entry: dict, **extra) -> dict:
+    """A status answer's recipient entry as the delivery report a webhook would have posted."""
+    return {
+        "id": int(message_id),
+        "msisdn": str(entry.get("msisdn", "")),
+        "time": entry.get("dsntime"),
+        "status": str(entry.get("dsnstatus") or "").upper(),
+        "error": entry.get("dsnerror"),
+        "code": entry.get("dsnerrorcode"),
+        **extra,
+    }
