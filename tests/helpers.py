@@ -327,8 +327,8 @@ def sent_campaign(
 
 def report_deliveries(session, campaign, statuses, *, time: int = 100, **extra) -> None:
     """Record a delivery report for each of ``campaign``'s recipients in turn (by id), with the
-    gateway ``statuses`` in order ("DELIVERED", "EXPIRED", ...); the rest get none. ``extra``
-    fields (``error``, ``code``) go into every report."""
+    gateway ``statuses`` in order ("DELIVERED", "EXPIRED", ...; None: no report for that one);
+    the rest get none. ``extra`` fields (``error``, ``code``) go into every report."""
     from sqlalchemy import select
 
     from webapp.models import Batch, CampaignRecipient
@@ -342,6 +342,8 @@ def report_deliveries(session, campaign, statuses, *, time: int = 100, **extra) 
     ).all()
     assert len(statuses) <= len(recipients), "more statuses than recipients"
     for (msisdn, message_id, number), status in zip(recipients, statuses, strict=False):
+        if status is None:
+            continue
         record_delivery_report(
             session,
             {

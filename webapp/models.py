@@ -523,6 +523,9 @@ class Batch(db.Model):
         UniqueConstraint("campaign_id", "number", name="uq_batches_campaign_number"),
         Index("ix_batches_message_id", "message_id"),  # reports without a userref
         Index("ix_batches_state_finished", "state", "finished_at"),  # the month's spend
+        # The campaigns list's cost column and sort: what each campaign's sent batches cost,
+        # read from the index alone.
+        Index("ix_batches_campaign_state_cost", "campaign_id", "state", "cost"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -80,7 +80,9 @@ class JobQueue:
             )
         )
         self.huey.periodic_task(crontab(minute="*/15"), name="every_quarter_hour")(
-            self._in_context(lambda: JOBS["discard_abandoned_uploads"]())
+            self._in_context(
+                lambda: (JOBS["discard_abandoned_uploads"](), JOBS["fold_settled_counts"]())
+            )
         )
         self.consumer = None
         self._consumer_lock = threading.Lock()
@@ -372,6 +374,18 @@ def discard_abandoned_uploads() -> int:
     if discarded:
         log.info("discarded %s uploads not mapped within %s hours", discarded, hours)
     return discarded
+
+
+@job
+def fold_settled_counts() -> int:
+    """Every quarter of an hour: fold finished campaigns' delivery counts into one row per
+    outcome (see services.settled_counts)."""
+    from webapp.services.settled_counts import fold_settled_counts as fold
+
+    folded = fold(db.session)
+    if folded:
+        log.info("folded %s delivery count rows of finished campaigns", folded)
+    return folded
 
 
 @job
