@@ -94,25 +94,6 @@ def send_one_sms_then_interrupt(command: list[str], token: str, **popen) -> str:
     return announced + output
 
 
-def send_campaign(session, user, client, recipient_list, *, name="Hello", message="Hi"):
-    """A campaign to ``recipient_list``, previewed, confirmed and sent at once through
-    ``client`` (the sandbox's); returns it."""
-    from webapp.services import campaigns, dispatch
-    from webapp.services.preview import preview_campaign
-
-    campaign = campaigns.save_draft(
-        session,
-        user,
-        campaigns.CampaignDraft(
-            name=name, sender="Shop", message=message, list_ids=[recipient_list.id]
-        ),
-    )
-    preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=100)
-    campaigns.confirm_campaign(session, campaign, user, batch_size=100)
-    dispatch.dispatch_campaign(session, campaign.id, client)
-    return campaign
-
-
 def inbound_reply(gateway_id: int, msisdn: str, message: str, *, senttime: int = 1764028800):
     """A reply as the gateway's inbound webhook posts it."""
     return {
@@ -309,14 +290,20 @@ def sent_campaign(
     sender="Shop",
     **options,
 ):
-    """A campaign to ``numbers`` (a new list; msisdns or (msisdn, fields) pairs), previewed,
+    """A campaign to ``numbers`` (a new list of msisdns or (msisdn, fields) pairs, or an existing
+    RecipientList), previewed,
     confirmed and sent through ``client`` (the sandbox) in batches of ``batch_size``; the
     sandbox gets no callback URL, so a test posts the delivery reports itself (see
     ``report_deliveries``). ``options`` go to the dispatcher (``clock=`` sets the send time)."""
+    from webapp.models import RecipientList
     from webapp.services import campaigns, dispatch
     from webapp.services.preview import preview_campaign
 
-    people = make_list(session, f"{name} list", numbers, fields=fields)
+    people = (
+        numbers
+        if isinstance(numbers, RecipientList)
+        else make_list(session, f"{name} list", numbers, fields=fields)
+    )
     draft = campaigns.CampaignDraft(name=name, sender=sender, message=message, list_ids=[people.id])
     campaign = campaigns.save_draft(session, user, draft)
     preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=batch_size)

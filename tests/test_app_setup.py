@@ -46,3 +46,12 @@ def test_cli_creates_a_user_after_prompting_for_the_password(app):
     )
     assert again.exit_code != 0
     assert "already exists" in again.output
+
+
+def test_the_webhook_addresses_given_to_the_gateway_are_the_routes(app):
+    """What `flask webhooks urls` and the sandbox are told is where the webhooks answer."""
+    from webapp.addresses import DELIVERY_REPORT_PATH, REPLY_WEBHOOK_PATH
+
+    routes = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
+    assert routes[DELIVERY_REPORT_PATH] == "webhooks.delivery_report"
+    assert routes[REPLY_WEBHOOK_PATH] == "webhooks.reply"

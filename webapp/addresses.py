@@ -3,6 +3,11 @@ configuration only, so a web process, a worker and the embedded sandbox all agre
 
 from __future__ import annotations
 
+# The webhooks' paths (views.webhooks) carry no secret, since paths end up in access logs: the
+# signature does the work.
+DELIVERY_REPORT_PATH = "/webhooks/delivery-reports"
+REPLY_WEBHOOK_PATH = "/webhooks/replies"
+
 
 def delivery_report_url(app) -> str | None:
     """Where the gateway posts delivery reports, from configuration only (the same in a web and a
@@ -11,21 +16,12 @@ def delivery_report_url(app) -> str | None:
     (``DELIVERY_REPORTS=poll``): reports are not asked for."""
     if app.config["DELIVERY_REPORTS"] == "poll":
         return None
-    return _public_url(app, delivery_report_path(app))
+    return _public_url(app, DELIVERY_REPORT_PATH)
 
 
 def reply_webhook_url(app) -> str | None:
     """Where the gateway posts replies (inbound SMS); found like `delivery_report_url`."""
-    return _public_url(app, reply_webhook_path(app))
-
-
-def delivery_report_path(app) -> str:
-    """The paths carry no secret (paths end up in access logs): the signature does the work."""
-    return "/webhooks/delivery-reports"
-
-
-def reply_webhook_path(app) -> str:
-    return "/webhooks/replies"
+    return _public_url(app, REPLY_WEBHOOK_PATH)
 
 
 def public_base_url(app) -> str | None:

@@ -591,14 +591,14 @@ webhooks_cli = AppGroup("webhooks", help="The addresses the gateway posts to.")
 @webhooks_cli.command("urls")
 def webhook_urls():
     """Print the delivery-report and inbound (replies) webhook addresses to enter at the gateway."""
-    from webapp.addresses import delivery_report_path, reply_webhook_path
+    from webapp.addresses import DELIVERY_REPORT_PATH, REPLY_WEBHOOK_PATH
 
     app = current_app
     base = (app.config.get("PUBLIC_URL") or "").rstrip("/")
     if not base:
         click.echo("PUBLIC_URL is not set: put the dashboard's public address first.", err=True)
         base = "<PUBLIC_URL>"
-    click.echo(f"Delivery reports: {base}{delivery_report_path(app)}")
-    click.echo(f"Replies (inbound): {base}{reply_webhook_path(app)}")
+    click.echo(f"Delivery reports: {base}{DELIVERY_REPORT_PATH}")
+    click.echo(f"Replies (inbound): {base}{REPLY_WEBHOOK_PATH}")
     if app.config.get("WEBHOOK_SECRET"):
         click.echo("Both are signed with WEBHOOK_SECRET: enter the same secret at the gateway.")

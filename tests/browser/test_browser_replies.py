@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import PASSWORD, danish_numbers, gateway_client, make_list, send_campaign
+from helpers import PASSWORD, danish_numbers, gateway_client, make_list, sent_campaign
 from playwright.sync_api import expect
 
 from mtsms_sandbox.replies import ReplySimulation, simulate_replies
-from webapp.addresses import reply_webhook_path
+from webapp.addresses import REPLY_WEBHOOK_PATH
 from webapp.extensions import db
 from webapp.models import Role, User
 
@@ -29,8 +29,8 @@ def test_a_stop_reply_opts_out_and_the_next_preview_leaves_the_number_out(
     with app.app_context():
         user = db.session.get(User, make_user(Role.SENDER, "sara@example.com"))
         people = make_list(db.session, "Customers", NUMBERS)
-        send_campaign(db.session, user, gateway_client(sandbox), people, name="Spring sale")
-    url = live_server + reply_webhook_path(app)
+        sent_campaign(db.session, user, gateway_client(sandbox), people, name="Spring sale")
+    url = live_server + REPLY_WEBHOOK_PATH
     secret = app.config["WEBHOOK_SECRET"]
     stop = simulate_replies(
         NUMBERS[:1], url=url, secret=secret, simulation=ReplySimulation(1.0, 0.0), first_id=7001

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import danish_numbers, gateway_client, inbound_reply, make_list, send_campaign
+from helpers import danish_numbers, gateway_client, inbound_reply, make_list, sent_campaign
 
 from webapp.extensions import db
 from webapp.models import Reply, Role, User
@@ -19,14 +19,14 @@ def inbox(app, make_user, sandbox):
     """Two campaigns; a STOP answering the second, a question answering the first."""
     with app.app_context():
         user = db.session.get(User, make_user(Role.SENDER, "ops@example.com"))
-        first = send_campaign(
+        first = sent_campaign(
             db.session,
             user,
             gateway_client(sandbox),
             make_list(db.session, "A", NUMBERS[:1]),
             name="Spring",
         )
-        send_campaign(
+        sent_campaign(
             db.session,
             user,
             gateway_client(sandbox),

@@ -10,12 +10,11 @@ from helpers import (
     inbound_reply,
     make_list,
     poll,
-    send_campaign,
     sent_campaign,
 )
 from sqlalchemy import func, select
 
-from webapp.addresses import reply_webhook_path
+from webapp.addresses import REPLY_WEBHOOK_PATH
 from webapp.extensions import db
 from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
 from webapp.models import ConsentAction, ConsentEvent, ConsentSource, OptOut, Reply, Role, User
@@ -30,7 +29,7 @@ def campaign_id(app, make_user, sandbox):
     with app.app_context():
         user = db.session.get(User, make_user(Role.SENDER, "ops@example.com"))
         people = make_list(db.session, "People", NUMBERS)
-        return send_campaign(db.session, user, gateway_client(sandbox), people).id
+        return sent_campaign(db.session, user, gateway_client(sandbox), people).id
 
 
 def post_reply(app, client, body, *, secret=None):
@@ -180,7 +179,7 @@ def test_the_sandbox_posts_replies_of_delivered_recipients_to_the_dashboard(
     inbox, each reply answering the campaign."""
     sandbox.config.report_outcomes = {"DELIVERED": 1.0}
     sandbox.config.reply_stop_share, sandbox.config.reply_question_share = 0.5, 0.5
-    sandbox.config.reply_webhook_url = live_server + reply_webhook_path(app)
+    sandbox.config.reply_webhook_url = live_server + REPLY_WEBHOOK_PATH
     numbers = danish_numbers(6)
     with app.app_context():
         user = db.session.get(User, make_user(Role.SENDER))
