@@ -238,3 +238,54 @@ def test_a_real_workbook_is_a_workbook_and_the_file_is_left_where_it_was(tmp_pat
         assert identify(file) is FileKind.WORKBOOK
         assert file.tell() == 0
     assert dataclasses.is_dataclass(sniff_xlsx(path, "DK"))
+
+
+def _rewritten(data: bytes, part: str, change) -> bytes:
+    """The workbook with one of its XML parts changed by ``change``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == part:
+                content = change(content.decode()).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_a_workbook_cannot_make_the_reader_open_other_files(tmp_path):
+    """An uploaded sheet declaring an external entity (XXE) gets no file's text into a row."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    data = xlsx_bytes({"People": [["phone", "name"], ["20100000", "Ann"]]})
+
+    def with_entity(xml: str) -> str:
+        declaration = f'<!DOCTYPE worksheet [<!ENTITY leak SYSTEM "file://{secret}">]>'
+        assert ">Ann<" in xml
+        return declaration + xml.replace(">Ann<", ">&leak;<", 1)
+
+    path = tmp_path / "leak.xlsx"
+    path.write_bytes(_rewritten(data, "xl/worksheets/sheet1.xml", with_entity))
+    try:
+        fmt = sniff_xlsx(path, "DK")
+        text = repr(fmt) + repr(list(iter_rows(path, fmt)))
+    except CsvFormatError:
+        return  # refused as damaged: also safe
+    assert "TOP-SECRET" not in text
+
+
+def test_inline_strings_rich_text_and_formulas_read_as_excel_shows_them(tmp_path):
+    data = xlsx_bytes({"People": [["phone", "name", "code"], ["20100000", "Ann", "=A2&B2"]]})
+
+    def with_inline(xml: str) -> str:
+        return xml.replace(
+            "</row></sheetData>",
+            '</row><row r="3"><c r="A3" t="inlineStr"><is><t>20100001</t></is></c>'
+            '<c r="B3" t="inlineStr"><is><r><t>B</t></r><r><t>o</t></r></is></c></row>'
+            "</sheetData>",
+        )
+
+    path = tmp_path / "inline.xlsx"
+    path.write_bytes(_rewritten(data, "xl/worksheets/sheet1.xml", with_inline))
+    fmt = sniff_xlsx(path, "DK")
+    rows = [row.cells for row in iter_rows(path, fmt)]
+    assert rows == [["20100000", "Ann", "=A2&B2"], ["20100001", "Bo"]]
