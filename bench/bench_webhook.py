@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, insert, select, text
@@ -66,7 +68,14 @@ OUTCOMES = {"DELIVERED": 0.9, "UNDELIVERABLE": 0.06, "EXPIRED": 0.04}
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--senders", type=int, default=8, help="parallel posting threads")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1),
+        help="gunicorn web workers (default: as scripts/start, WEB_CONCURRENCY or the cores)",
+    )
+    parser.add_argument("--clients", type=int, default=2, help="posting processes")
+    parser.add_argument("--threads", type=int, default=4, help="connections per process")
     parser.add_argument("--database-url", help="PostgreSQL instead of a temporary SQLite file")
     parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: free)")
     return parser.parse_args()
@@ -146,8 +155,10 @@ def plan_reports(campaign_id: int, batches: dict[int, str], recipients: int):
     return signed, finals
 
 
-def start_gunicorn(url: str, port: int, app: str = "app:app") -> subprocess.Popen:
-    """gunicorn exactly as scripts/start runs it, on this database (``app``: the floor's)."""
+def start_gunicorn(url: str, port: int, workers: int, app: str = "app:app") -> subprocess.Popen:
+    """gunicorn as scripts/start runs it, on this database: gunicorn.conf.py (with several
+    workers, its background process too), ``workers`` processes of eight threads. The floor
+    (``app`` = floor_app:app) gets the same workers and threads, without the dashboard's hooks."""
     env = dict(
         os.environ,
         DATABASE_URL=url,
@@ -155,18 +166,28 @@ def start_gunicorn(url: str, port: int, app: str = "app:app") -> subprocess.Pope
         WEBHOOK_SECRET=WEBHOOK_SECRET,
         WORKER="none",
     )
+    env.pop("SMS_API_TOKEN", None)
+    env.pop("SMS_GATEWAY_URL", None)
+    dashboard = app == "app:app"
     command = [
-        str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--threads", "8",
-        "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--log-level", "info", app,
+        str(ROOT / ".venv/bin/gunicorn"), *(["-c", "gunicorn.conf.py"] if dashboard else []),
+        "--workers", str(workers), "--threads", "8", "--bind", f"127.0.0.1:{port}",
+        "--access-logfile", "-", "--log-level", "info", app,
     ]  # fmt: skip
-    folder = ROOT if app == "app:app" else ROOT / "bench"
     server = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=ROOT if dashboard else ROOT / "bench",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/webhooks/delivery-reports")
+            connection.getresponse().read()  # answered (405): a worker has loaded the app
+            connection.close()
             return server
         except OSError:
             time.sleep(0.2)
@@ -174,13 +195,54 @@ def start_gunicorn(url: str, port: int, app: str = "app:app") -> subprocess.Pope
     raise SystemExit("gunicorn did not start")
 
 
-def post_all(port: int, path: str, signed, senders: int) -> tuple[float, dict[int, int]]:
+@dataclass
+class Posted:
+    seconds: float
+    codes: dict[int, int]
+    latencies: list[float]  # seconds per answered post, sorted
+
+    def percentile(self, share: float) -> float:
+        return self.latencies[min(len(self.latencies) - 1, int(share * len(self.latencies)))]
+
+
+def post_all(port: int, path: str, signed, clients: int, threads: int) -> Posted:
+    """Post every report from ``clients`` processes of ``threads`` keep-alive connections each
+    (several processes, so the client's own Python is not what limits the figure)."""
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    results = context.Queue()
+    shares = [signed[n::clients] for n in range(clients)]
+    processes = [
+        context.Process(target=_client, args=(port, path, share, threads, start, results))
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(0.5)  # every client process is up and waiting
+    started = time.perf_counter()
+    start.set()
+    codes: dict[int, int] = {}
+    latencies: list[float] = []
+    for _ in processes:
+        their_codes, their_latencies = results.get()
+        for code, count in their_codes.items():
+            codes[code] = codes.get(code, 0) + count
+        latencies += their_latencies
+    seconds = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return Posted(seconds, codes, sorted(latencies))
+
+
+def _client(port: int, path: str, signed, threads: int, start, results) -> None:
     local = threading.local()
     codes: dict[int, int] = {}
+    latencies: list[float] = []
     lock = threading.Lock()
 
     def post(item) -> None:
         body, signature = item
+        began = time.perf_counter()
         for _ in range(3):  # a dropped keep-alive connection is reopened, the report resent
             connection = getattr(local, "connection", None)
             if connection is None:
@@ -201,13 +263,15 @@ def post_all(port: int, path: str, signed, senders: int) -> tuple[float, dict[in
                 local.connection = None
         else:
             status = 0  # never answered
+        took = time.perf_counter() - began
         with lock:
             codes[status] = codes.get(status, 0) + 1
+            latencies.append(took)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(senders) as pool:
-        list(pool.map(post, signed, chunksize=64))
-    return time.perf_counter() - started, codes
+    start.wait()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, signed, chunksize=16))
+    results.put((codes, latencies))
 
 
 def count_stored(url: str, campaign_id: int, finals: dict[str, str]) -> dict:
@@ -237,31 +301,41 @@ def main() -> None:
     args = parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
-    print(f"database: {url.split('@')[-1]}; {args.recipients:,} recipients")
+    print(
+        f"database: {url.split('@')[-1]}; {args.recipients:,} recipients; {args.workers} web "
+        f"workers; {args.clients} client processes x {args.threads} connections; "
+        f"load average before: {_load()}"
+    )
     campaign_id, batches = build(folder, url, args.recipients)
     signed, finals = plan_reports(campaign_id, batches, args.recipients)
+    path = "/webhooks/delivery-reports"
     port = args.port or _free_port()
-    server = start_gunicorn(url, port)
+    server = start_gunicorn(url, port, args.workers)
     try:
-        path = "/webhooks/delivery-reports"
-        seconds, codes = post_all(port, path, signed, args.senders)
+        posted = post_all(port, path, signed, args.clients, args.threads)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=90)
+    load_after = _load()
     floor_port = _free_port()
-    floor = start_gunicorn(url, floor_port, app="floor_app:app")
+    floor = start_gunicorn(url, floor_port, args.workers, app="floor_app:app")
     try:
-        floor_seconds, _ = post_all(floor_port, path, signed, args.senders)
+        floor_posted = post_all(floor_port, path, signed, args.clients, args.threads)
     finally:
         floor.terminate()
         floor.wait(timeout=30)
-    rate = len(signed) / seconds
-    floor_rate = len(signed) / floor_seconds
-    print(f"posted {len(signed):,} reports with {args.senders} senders in {seconds:.1f} s")
-    print(f"  {rate:,.0f} reports/second (goal {GOAL:,}); answers: {codes}")
+    rate = len(signed) / posted.seconds
+    floor_rate = len(signed) / floor_posted.seconds
+    print(f"posted {len(signed):,} reports in {posted.seconds:.1f} s (load average {load_after})")
+    print(f"  {rate:,.0f} reports/second (goal {GOAL:,}); answers: {posted.codes}")
     print(
-        f"  floor (bench/floor_app.py: a bare Flask endpoint, same gunicorn and senders): "
-        f"{floor_rate:,.0f} posts/second; the webhook does {rate / floor_rate:.2f} of it"
+        f"  latency p50 {1000 * posted.percentile(0.5):.1f} ms, "
+        f"p95 {1000 * posted.percentile(0.95):.1f} ms, p99 {1000 * posted.percentile(0.99):.1f} ms"
+    )
+    print(
+        f"  floor (bench/floor_app.py: a bare Flask endpoint, same workers, threads and "
+        f"clients): {floor_rate:,.0f} posts/second, p95 {1000 * floor_posted.percentile(0.95):.1f}"
+        f" ms; the webhook does {rate / floor_rate:.2f} of it"
     )
     stored = count_stored(url, campaign_id, finals)
     for name, value in stored.items():
@@ -269,6 +343,10 @@ def main() -> None:
     lost = len(signed) - stored["reports in the history"]
     good = rate >= GOAL and lost == 0 and not stored["recipients wrong or missing"]
     print(f"  lost: {lost:,}; {'OK' if good else 'BELOW GOAL'}")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _free_port() -> int:
