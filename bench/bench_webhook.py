@@ -200,14 +200,17 @@ class Posted:
     seconds: float
     codes: dict[int, int]
     latencies: list[float]  # seconds per answered post, sorted
+    server_cpu: float  # CPU seconds the server's processes used while posting
+    client_cpu: float  # CPU seconds the posting processes used
 
     def percentile(self, share: float) -> float:
         return self.latencies[min(len(self.latencies) - 1, int(share * len(self.latencies)))]
 
 
-def post_all(port: int, path: str, signed, clients: int, threads: int) -> Posted:
+def post_all(port: int, path: str, signed, clients: int, threads: int, server) -> Posted:
     """Post every report from ``clients`` processes of ``threads`` keep-alive connections each
-    (several processes, so the client's own Python is not what limits the figure)."""
+    (several processes, so the client's own Python is not what limits the figure), and measure
+    the CPU time the server (``server``: its gunicorn master) and the clients spent."""
     context = multiprocessing.get_context("fork")
     start = context.Event()
     results = context.Queue()
@@ -219,19 +222,57 @@ def post_all(port: int, path: str, signed, clients: int, threads: int) -> Posted
     for process in processes:
         process.start()
     time.sleep(0.5)  # every client process is up and waiting
+    server_cpu = cpu_seconds(server.pid)
     started = time.perf_counter()
     start.set()
     codes: dict[int, int] = {}
     latencies: list[float] = []
+    client_cpu = 0.0
     for _ in processes:
-        their_codes, their_latencies = results.get()
+        their_codes, their_latencies, their_cpu = results.get()
         for code, count in their_codes.items():
             codes[code] = codes.get(code, 0) + count
         latencies += their_latencies
+        client_cpu += their_cpu
     seconds = time.perf_counter() - started
+    server_cpu = cpu_seconds(server.pid) - server_cpu
     for process in processes:
         process.join()
-    return Posted(seconds, codes, sorted(latencies))
+    return Posted(seconds, codes, sorted(latencies), server_cpu, client_cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue  # it has just exited
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime and stime
+        pending += [int(child) for child in children]
+    return total
+
+
+def database_cpu_seconds(url: str) -> float:
+    """CPU time of the PostgreSQL backends serving ``url``'s database (same machine only;
+    0 for SQLite, whose work is in the server's processes)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        total = sum(cpu_seconds(pid) for pid in pids)
+    engine.dispose()
+    return total
 
 
 def _client(port: int, path: str, signed, threads: int, start, results) -> None:
@@ -269,9 +310,10 @@ def _client(port: int, path: str, signed, threads: int, start, results) -> None:
             latencies.append(took)
 
     start.wait()
+    began = time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, signed, chunksize=16))
-    results.put((codes, latencies))
+    results.put((codes, latencies, time.process_time() - began))
 
 
 def count_stored(url: str, campaign_id: int, finals: dict[str, str]) -> dict:
@@ -312,7 +354,9 @@ def main() -> None:
     port = args.port or _free_port()
     server = start_gunicorn(url, port, args.workers)
     try:
-        posted = post_all(port, path, signed, args.clients, args.threads)
+        database_cpu = database_cpu_seconds(url)
+        posted = post_all(port, path, signed, args.clients, args.threads, server)
+        database_cpu = database_cpu_seconds(url) - database_cpu
     finally:
         server.terminate()
         server.wait(timeout=90)
@@ -320,7 +364,7 @@ def main() -> None:
     floor_port = _free_port()
     floor = start_gunicorn(url, floor_port, args.workers, app="floor_app:app")
     try:
-        floor_posted = post_all(floor_port, path, signed, args.clients, args.threads)
+        floor_posted = post_all(floor_port, path, signed, args.clients, args.threads, floor)
     finally:
         floor.terminate()
         floor.wait(timeout=30)
@@ -336,6 +380,18 @@ def main() -> None:
         f"  floor (bench/floor_app.py: a bare Flask endpoint, same workers, threads and "
         f"clients): {floor_rate:,.0f} posts/second, p95 {1000 * floor_posted.percentile(0.95):.1f}"
         f" ms; the webhook does {rate / floor_rate:.2f} of it"
+    )
+    per_report = {
+        "server": posted.server_cpu / len(signed),
+        "database": database_cpu / len(signed),
+        "client": posted.client_cpu / len(signed),
+    }
+    cores = os.cpu_count() or 1
+    print(
+        "  CPU per report: "
+        + ", ".join(f"{name} {1000 * value:.2f} ms" for name, value in per_report.items())
+        + f"; floor server {1000 * floor_posted.server_cpu / len(signed):.2f} ms. On {cores} idle"
+        f" cores that caps it near {cores / sum(per_report.values()):,.0f} reports/second"
     )
     stored = count_stored(url, campaign_id, finals)
     for name, value in stored.items():
