@@ -18,6 +18,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 # More than STOP_GRACE_SECONDS: gunicorn kills a worker that is still busy after this long.
 graceful_timeout = 45
 control_socket_disable = True  # one per user and machine otherwise, shared by every instance
+logger_class = "webapp.access_log.AccessLog"  # no access-log line per accepted delivery report
 
 
 def when_ready(server):

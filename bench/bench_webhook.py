@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "bench-webhook-secret-key"
 WEBHOOK_SECRET = "bench-webhook-signing-secret-long-enough"
 GOAL = 1_000
+ACCESS_LOG = "webapp.access_log.AccessLog"  # gunicorn.conf.py's, for the floor too
 OUTCOMES = {"DELIVERED": 0.9, "UNDELIVERABLE": 0.06, "EXPIRED": 0.04}
 
 
@@ -169,8 +170,9 @@ def start_gunicorn(url: str, port: int, workers: int, app: str = "app:app") -> s
     env.pop("SMS_API_TOKEN", None)
     env.pop("SMS_GATEWAY_URL", None)
     dashboard = app == "app:app"
+    settings = ["-c", "gunicorn.conf.py"] if dashboard else ["--logger-class", ACCESS_LOG]
     command = [
-        str(ROOT / ".venv/bin/gunicorn"), *(["-c", "gunicorn.conf.py"] if dashboard else []),
+        str(ROOT / ".venv/bin/gunicorn"), *settings,
         "--workers", str(workers), "--threads", "8", "--bind", f"127.0.0.1:{port}",
         "--access-logfile", "-", "--log-level", "info", app,
     ]  # fmt: skip
