@@ -98,6 +98,8 @@ def run_background(app: Flask, announce) -> None:
     jobs = app.extensions["jobs"]
     jobs.start_background_work()
     announce(environment)
+    if sandbox is None and app.config["WORKER"] != "thread":
+        return  # a real gateway, and `flask worker` processes run the jobs: nothing to run
     parent = os.getppid()
     while not stop.wait(1.0) and os.getppid() == parent:
         pass
