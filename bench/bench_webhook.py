@@ -88,6 +88,9 @@ def parse_args() -> argparse.Namespace:
         default=int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1),
         help="gunicorn web workers (default: as scripts/start, WEB_CONCURRENCY or the cores)",
     )
+    parser.add_argument(
+        "--web-threads", type=int, default=8, help="threads per web worker (as scripts/start)"
+    )
     parser.add_argument("--clients", type=int, default=2, help="posting processes")
     parser.add_argument("--threads", type=int, default=4, help="connections per process")
     parser.add_argument("--database-url", help="PostgreSQL instead of a temporary SQLite file")
@@ -169,9 +172,11 @@ def plan_reports(campaign_id: int, batches: dict[int, str], recipients: int):
     return signed, finals
 
 
-def start_gunicorn(url: str, port: int, workers: int, app: str = "app:app") -> subprocess.Popen:
+def start_gunicorn(
+    url: str, port: int, workers: int, threads: int = 8, app: str = "app:app"
+) -> subprocess.Popen:
     """gunicorn as scripts/start runs it, on this database: gunicorn.conf.py (with several
-    workers, its background process too), ``workers`` processes of eight threads. The floor
+    workers, its background process too), ``workers`` processes of ``threads``. The floor
     (``app`` = floor_app:app) gets the same workers and threads, without the dashboard's hooks."""
     env = dict(
         os.environ,
@@ -186,7 +191,7 @@ def start_gunicorn(url: str, port: int, workers: int, app: str = "app:app") -> s
     settings = ["-c", "gunicorn.conf.py"] if dashboard else ["--logger-class", ACCESS_LOG]
     command = [
         str(ROOT / ".venv/bin/gunicorn"), *settings,
-        "--workers", str(workers), "--threads", "8", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
         "--access-logfile", "-", "--log-level", "info", app,
     ]  # fmt: skip
     server = subprocess.Popen(
@@ -360,14 +365,14 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
     print(
         f"database: {url.split('@')[-1]}; {args.recipients:,} recipients; {args.workers} web "
-        f"workers; {args.clients} client processes x {args.threads} connections; "
-        f"load average before: {_load()}"
+        f"workers x {args.web_threads} threads; {args.clients} client processes x "
+        f"{args.threads} connections; load average before: {_load()}"
     )
     campaign_id, batches = build(folder, url, args.recipients)
     signed, finals = plan_reports(campaign_id, batches, args.recipients)
     path = "/webhooks/delivery-reports"
     port = args.port or _free_port()
-    server = start_gunicorn(url, port, args.workers)
+    server = start_gunicorn(url, port, args.workers, args.web_threads)
     try:
         database_cpu = database_cpu_seconds(url)
         posted = post_all(port, path, signed, args.clients, args.threads, server)
@@ -377,7 +382,7 @@ def main() -> None:
         server.wait(timeout=90)
     load_after = _load()
     floor_port = _free_port()
-    floor = start_gunicorn(url, floor_port, args.workers, app="floor_app:app")
+    floor = start_gunicorn(url, floor_port, args.workers, args.web_threads, app="floor_app:app")
     try:
         floor_posted = post_all(floor_port, path, signed, args.clients, args.threads, floor)
     finally:
