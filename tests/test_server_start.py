@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import requests
 from helpers import confirmed_campaign_of, poll, process_environment
 from sqlalchemy import func, select
 
@@ -28,7 +29,8 @@ def free_port() -> int:
 
 
 def serve(instance: Path, port: int, *, workers: int, env: dict) -> subprocess.Popen:
-    """gunicorn with the dashboard's gunicorn.conf.py, its log (stderr) kept for the test."""
+    """gunicorn with the dashboard's gunicorn.conf.py, its logs (access log on stdout, the rest
+    on stderr) kept for the test."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -38,11 +40,13 @@ def serve(instance: Path, port: int, *, workers: int, env: dict) -> subprocess.P
             str(workers),
             "--bind",
             f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
             f"webapp:create_app(instance_path={str(instance)!r})",
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
@@ -91,11 +95,21 @@ def test_two_web_workers_send_once_through_one_background_sandbox_and_stop_with_
 
     try:
         poll(lambda: reported() == 12, timeout=90, what="the reports of the 12 recipients")
+        forged = requests.post(
+            f"http://127.0.0.1:{port}/webhooks/delivery-reports",
+            json={"id": 1, "msisdn": 4520000000, "status": "DELIVERED"},
+            headers={"X-Gwapi-Signature": "forged"},
+            timeout=10,
+        )
     finally:
         server.send_signal(signal.SIGTERM)
-        _, errors = server.communicate(timeout=120)
+        access, errors = server.communicate(timeout=120)
     log = errors.decode()
     assert server.returncode == 0, log[-3000:]
+    assert forged.status_code == 401
+    # The access log: the refused post, none of the sandbox's accepted reports.
+    posts = [line for line in access.decode().splitlines() if "/webhooks/delivery-reports" in line]
+    assert len(posts) == 1 and '" 401 ' in posts[0], posts[:5]
     from mtsms_sandbox import SandboxStore
 
     received = SandboxStore(instance / "sandbox.sqlite3").received_for(label="Two workers")
