@@ -24,12 +24,12 @@ work shares the cores, the rates move with it, the CPU per report much less; the
 by the CPU per report is what the machine would do idle.
 
 Goal (issue 14, on the 2-core machine): at least 1,000 reports per second, none lost.
-Measured 2026-12-01, 10,000 recipients (30,000 reports), 2 web workers of 8 threads, the 2 cores
-shared with other agents (load average 6-12): SQLite 519 reports/s, none lost, p95 40 ms, floor
-1,546/s; server CPU 1.97 ms per report (floor 0.60 ms), client 0.39 ms: about 850/s on two idle
-cores. PostgreSQL 298/s, none lost, p95 72 ms, floor 1,434/s; server 2.74 ms, backends 0.63 ms,
-client 0.43 ms: about 530/s idle. Before (one worker, one client process): SQLite 219/s,
-PostgreSQL 156/s.
+Measured 2026-12-01 (2 web workers of 8 threads; the 2 cores shared with other agents, load
+average 6-14; five runs): SQLite 428-635 reports/s, none lost, p95 31-48 ms, floor 1,350-1,550/s;
+server CPU 1.7-2.4 ms per report (floor 0.5-0.76 ms), client 0.36-0.46 ms: 720-960/s on two
+idle cores. PostgreSQL 298-382/s, none lost, p95 48-72 ms, floor 1,430-1,770/s; server
+2.6-2.74 ms, backends 0.6 ms, client 0.43 ms: about 530-550/s idle. Before (one worker, one
+client process): SQLite 219/s, PostgreSQL 156/s.
 WARNING: with a PostgreSQL URL the schema ``public`` of that database is dropped and recreated.
 """
 
