@@ -6,6 +6,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
@@ -37,6 +38,18 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request with no session cookie (the
+    gateway's webhooks, a first visit) starts an empty session without building a signing
+    serializer: the webhook takes a thousand reports a second. One is built when a page stores
+    something (its CSRF token, a sign-in)."""
+
+    def open_session(self, app, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 class DatabaseIdConverter(IntegerConverter):
     """``<int:...>`` in a route: a number a database id column can hold. A larger one (say 25
     digits) matches no route, a 404, instead of overflowing the database's integers."""
@@ -54,6 +67,7 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
         static_folder=str(PROJECT_ROOT / "static"),
     )
     load_config(app, config)
+    app.session_interface = CookieSessionInterface()
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 

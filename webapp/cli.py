@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def register(app: Flask) -> None:
         users,
         campaigns_cli,
         worker,
+        background,
         sandbox,
         lists_cli,
         optouts_cli,
@@ -401,6 +403,25 @@ def worker(workers: int):
         workers, on_ready=lambda: click.echo(WORKER_READY, err=True)
     )
     consumer.run()
+
+
+@click.command("background")
+@click.option("--ready-fd", type=int, help="Write one JSON line here once running (gunicorn).")
+def background(ready_fd: int | None):
+    """Run once, for every web worker, what a single web worker runs in-process: the embedded
+    sandbox gateway and the job consumer with its sweep (gunicorn.conf.py starts it when
+    WEB_CONCURRENCY is above 1). Ctrl+C or SIGTERM stops it gracefully."""
+    from webapp.serving import run_background
+
+    def announce(environment: dict) -> None:
+        line = json.dumps(environment) + "\n"
+        if ready_fd is None:
+            click.echo(f"Background work running; web workers need: {line}", nl=False)
+            return
+        os.write(ready_fd, line.encode())
+        os.close(ready_fd)
+
+    run_background(current_app._get_current_object(), announce)
 
 
 @click.command("sandbox")

@@ -183,6 +183,11 @@ def _derive(app) -> None:
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = f"sqlite:///{instance / 'dashboard.sqlite3'}"
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    if config["DATABASE_URL"].startswith("sqlite"):  # a file: no connection can go stale
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
+        }
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
     config["SANDBOX_MODE"] = not config.get("SMS_API_TOKEN")
     if config["SANDBOX_MODE"] and not config.get("WEBHOOK_SECRET"):

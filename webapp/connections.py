@@ -87,6 +87,14 @@ class GatewayConnection:
         self._store = self._sandbox.store
         return MtsmsClient(self._sandbox.mtsms_url, self._sandbox.token, **options)
 
+    def start_embedded_sandbox(self) -> RunningSandbox | None:
+        """Start the embedded sandbox now instead of on first use, for web workers in other
+        processes (``flask background``); None when this app uses another gateway."""
+        if not self.sandbox_mode or self.config.get("SMS_GATEWAY_URL"):
+            return None
+        self.client()
+        return self._sandbox
+
     def sandbox_store(self) -> SandboxStore | None:
         """What the sandbox received, for the inbox page (sandbox mode only)."""
         if not self.sandbox_mode:

@@ -256,3 +256,36 @@ def test_an_unsigned_algorithm_is_rejected():
 
     with pytest.raises(InvalidDeliveryReport):
         verify_delivery_report(REPORT, unsigned.decode(), WEBHOOK_SECRET)
+
+
+def _token(header: dict, claims: dict, secret: str = WEBHOOK_SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm=header.pop("alg", "HS256"), headers=header)
+
+
+def test_a_signature_changed_by_one_character_is_rejected():
+    signature = sign_delivery_report(REPORT, WEBHOOK_SECRET)
+    changed = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+
+    with pytest.raises(InvalidDeliveryReport, match="does not verify"):
+        verify_delivery_report(REPORT, changed, WEBHOOK_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (lambda: _token({"alg": "HS512"}, dict(REPORT)), "InvalidAlgorithmError"),
+        (lambda: _token({}, {**REPORT, "exp": 1_000_000_000}), "ExpiredSignatureError"),
+        (lambda: _token({}, {**REPORT, "nbf": 4_000_000_000}), "ImmatureSignatureError"),
+        (lambda: _token({"kid": "k1"}, dict(REPORT), "another-secret-" * 3), "InvalidSignature"),
+    ],
+    ids=["another algorithm", "expired", "not yet valid", "another header, another secret"],
+)
+def test_tokens_unlike_the_gateways_are_judged_by_every_jwt_rule(token, reason):
+    with pytest.raises(InvalidDeliveryReport, match=reason):
+        verify_delivery_report(dict(REPORT), token(), WEBHOOK_SECRET)
+
+
+def test_a_correct_token_with_another_header_still_verifies():
+    with_kid = _token({"kid": "k1"}, dict(REPORT))
+
+    assert verify_delivery_report(dict(REPORT), with_kid, WEBHOOK_SECRET) == REPORT

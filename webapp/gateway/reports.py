@@ -7,6 +7,11 @@ dashboard's webhook calls `verify_delivery_report` and rejects the report when i
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 from typing import Any
 
 import jwt
@@ -74,17 +79,17 @@ def verify_delivery_report(
         raise InvalidDeliveryReport(f"The delivery report has no {SIGNATURE_HEADER} header.")
     if not secret:
         raise InvalidDeliveryReport("No webhook secret is configured to verify the report.")
-    try:
-        claims = jwt.decode(
-            signature,
-            secret,
-            algorithms=[SIGNATURE_ALGORITHM],
-            options={"require": [], "verify_aud": False},
-        )
-    except jwt.InvalidTokenError as error:
-        raise InvalidDeliveryReport(
-            f"The delivery report's signature does not verify ({type(error).__name__})."
-        ) from None
+    claims = _plain_hs256_claims(signature, secret)
+    if claims is None:
+        try:
+            claims = jwt.decode(
+                signature,
+                secret,
+                algorithms=[SIGNATURE_ALGORITHM],
+                options={"require": [], "verify_aud": False},
+            )
+        except jwt.InvalidTokenError as error:
+            raise _not_verified(type(error).__name__) from None
     signed_fields = set(claims) & set(REPORT_FIELDS)
     for key in set(body) | signed_fields:
         if key not in claims:
@@ -94,3 +99,43 @@ def verify_delivery_report(
                 f"The report's field {key!r} differs from the signed claims."
             )
     return body
+
+
+# JWT claims with rules of their own (expiry, audience...): such a token is left to PyJWT.
+_REGISTERED_CLAIMS = frozenset({"exp", "nbf", "iat", "iss", "aud", "sub", "jti"})
+
+
+def _plain_hs256_claims(token: str, secret: str) -> dict[str, Any] | None:
+    """The claims of a token as the gateway signs reports (header exactly ``alg`` HS256 and
+    ``typ`` JWT, no registered claims), checked with one HMAC: what PyJWT would conclude, at a
+    tenth of its cost (the webhook takes a thousand reports a second). Raises when the
+    signature is wrong; None for any other token (malformed, another algorithm, an expiry),
+    which PyJWT then judges."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    header, claims = _json_segment(parts[0]), _json_segment(parts[1])
+    if header != {"alg": SIGNATURE_ALGORITHM, "typ": "JWT"} or not isinstance(claims, dict):
+        return None
+    if _REGISTERED_CLAIMS & claims.keys():
+        return None
+    digest = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256)
+    expected = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(expected, parts[2]):  # the one canonical encoding, as PyJWT
+        raise _not_verified("InvalidSignatureError")
+    return claims
+
+
+def _json_segment(segment: str) -> Any:
+    """A base64url JSON segment of a JWT, or None unless it is in its one canonical form."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+            return None
+        return json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+
+
+def _not_verified(reason: str) -> InvalidDeliveryReport:
+    return InvalidDeliveryReport(f"The delivery report's signature does not verify ({reason}).")

@@ -62,6 +62,7 @@ class _Match:
     recipient_id: int
     campaign_id: int
     outcome: DeliveryOutcome | None
+    can_pause: bool  # the campaign's status; a done one is no longer checked by the guard
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def record_delivery_report(
         {**values, "message_id": message_id, "received_at": utcnow(), "applied": applied},
     )
     session.commit()
-    if applied and outcome.is_failure and guard is not None and guard.percent:
+    if applied and outcome.is_failure and guard is not None and guard.percent and match.can_pause:
         _pause_if_failing(session, match.campaign_id, guard)
     return applied
 
@@ -199,13 +200,16 @@ _ADD_COUNT = text(
     "DO UPDATE SET count = delivery_counts.count + excluded.count"
 )
 _MATCH_BY_USERREF = text(
-    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id FROM campaign_recipients r "
+    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id, c.status "
+    "FROM campaign_recipients r "
     "JOIN batches b ON b.id = r.batch_id AND b.campaign_id = r.campaign_id "
+    "JOIN campaigns c ON c.id = r.campaign_id "
     "WHERE r.campaign_id = :campaign_id AND r.msisdn = :msisdn AND b.number = :number"
 )
 _MATCH_BY_MESSAGE_ID = text(
-    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id FROM batches b "
+    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id, c.status FROM batches b "
     "JOIN campaign_recipients r ON r.batch_id = b.id AND r.campaign_id = b.campaign_id "
+    "JOIN campaigns c ON c.id = b.campaign_id "
     "WHERE b.message_id = :message_id AND r.msisdn = :msisdn"
 )
 
@@ -253,7 +257,7 @@ def _find_recipient(connection, message_id: str, msisdn: str, report: dict) -> _
     if row is None:
         raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")
     outcome = DeliveryOutcome(row.delivery_outcome) if row.delivery_outcome else None
-    return _Match(row.id, row.campaign_id, outcome)
+    return _Match(row.id, row.campaign_id, outcome, CampaignStatus(row.status).can_pause)
 
 
 def _report_time(report: dict) -> datetime:
