@@ -107,10 +107,10 @@ _REGISTERED_CLAIMS = frozenset({"exp", "nbf", "iat", "iss", "aud", "sub", "jti"}
 
 def _plain_hs256_claims(token: str, secret: str) -> dict[str, Any] | None:
     """The claims of a token as the gateway signs reports (header exactly ``alg`` HS256 and
-    ``typ`` JWT, no registered claims), checked with one HMAC: what PyJWT would conclude, at a
-    tenth of its cost (the webhook takes a thousand reports a second). Raises when the
-    signature is wrong; None for any other token (malformed, another algorithm, an expiry),
-    which PyJWT then judges."""
+    ``typ`` JWT, no registered claims) whose signature is the HMAC of its first two parts: what
+    PyJWT would accept, at a quarter of its cost (the webhook takes a thousand reports a
+    second). None for any other token, a wrong signature included: PyJWT judges those, so this
+    only ever accepts sooner, never refuses."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -121,8 +121,8 @@ def _plain_hs256_claims(token: str, secret: str) -> dict[str, Any] | None:
         return None
     digest = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256)
     expected = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-    if not hmac.compare_digest(expected, parts[2]):  # the one canonical encoding, as PyJWT
-        raise _not_verified("InvalidSignatureError")
+    if not hmac.compare_digest(expected, parts[2]):
+        return None
     return claims
 
 
