@@ -47,6 +47,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "REPLY_STOP_CONFIRMATION": str,
     "OPT_OUT_FOOTER_TEXT": str,
     "OPT_OUT_LINK_LIMIT": str,
+    "WEBHOOK_REJECTION_AUDIT_LIMIT": str,
     "QUIET_HOURS": bool,
     "QUIET_HOURS_START": str,
     "QUIET_HOURS_END": str,
@@ -118,6 +119,8 @@ class Defaults:
     # address may open or confirm opt-out links.
     OPT_OUT_FOOTER_TEXT = "Opt out: {link}"
     OPT_OUT_LINK_LIMIT = "20 per minute"
+    # Refused webhook posts written to the audit log per client address; the rest only logged.
+    WEBHOOK_REJECTION_AUDIT_LIMIT = "20 per minute"
     # Quiet hours (Settings can change them): send only between these local hours of each
     # recipient's country; optionally never on Sundays or on listed dates (YYYY-MM-DD ...).
     QUIET_HOURS = False

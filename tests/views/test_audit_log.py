@@ -424,3 +424,15 @@ def test_a_campaigns_page_links_admins_to_its_events(app, env):
     assert "campaign confirmed" in events
     with app.app_context():
         assert db.session.get(Campaign, cid).name == "Spring"
+
+
+def test_a_flood_of_forged_webhook_posts_cannot_fill_the_log(app, env, caplog):
+    """Past WEBHOOK_REJECTION_AUDIT_LIMIT per address, refused posts are refused alike but only
+    logged: the audit log keeps the first ones."""
+    app.config["WEBHOOK_REJECTION_AUDIT_LIMIT"] = "3 per minute"
+    post = webhook_rejected(env)
+    before = last_event_id(app)
+    codes = [post().status_code for _ in range(10)]
+    assert codes == [401] * 10
+    assert [event.action for event in events_after(app, before)] == ["webhook_rejected"] * 3
+    assert "not in the audit log" in caplog.text

@@ -5,6 +5,7 @@ no secret, since paths end up in access logs. Exempt from CSRF: the caller is th
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -21,6 +22,8 @@ from webapp.services.delivery import (
     verify_report,
 )
 from webapp.views.common import audit_event
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -86,9 +89,22 @@ def reply():
 
 
 def _rejected(webhook: str, error: InvalidDeliveryReport):
-    """A post whose signature does not hold: refused, and recorded in the audit log."""
+    """A post whose signature does not hold: refused, and recorded in the audit log, up to
+    WEBHOOK_REJECTION_AUDIT_LIMIT per client address, so a flood of forged posts cannot fill
+    the log (the rest are refused alike and logged as warnings)."""
     db.session.rollback()
-    audit_event("webhook_rejected", Target("webhook", None, webhook), str(error))
+    limiter = current_app.extensions["rate_limiter"]
+    limit = current_app.config["WEBHOOK_REJECTION_AUDIT_LIMIT"]
+    if limiter.hit(limit, "webhook-rejected", request.remote_addr or "-"):
+        audit_event("webhook_rejected", Target("webhook", None, webhook), str(error))
+    else:
+        log.warning(
+            "%s webhook: refused a post from %s (%s); more than %s, so not in the audit log",
+            webhook,
+            request.remote_addr,
+            error,
+            limit,
+        )
     return jsonify(error=str(error)), 401
 
 
