@@ -107,3 +107,9 @@ def test_approve_checks_the_budget_again(app, make_user, sandbox):
         budget.set_monthly_budget(db.session, "0.10", "DKK")
     result = app.test_cli_runner().invoke(args=["campaigns", "approve", "Dear"])
     assert result.exit_code == 1 and "over the monthly budget" in result.output
+
+
+def test_send_stops_before_asking_to_send(app, people, sandbox):
+    result = app.test_cli_runner().invoke(args=[*ARGS, "--message", "Hi"], input="y\n")
+    assert result.exit_code == EXIT_NEEDS_APPROVAL
+    assert "30 recipients" in result.output and "Send it?" not in result.output

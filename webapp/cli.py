@@ -157,7 +157,7 @@ def send_campaign(
     name, sender, list_names, message, encoding, yes, wait, as_json, allow_duplicate, key
 ):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
-    from webapp.services import campaigns, lists, settings
+    from webapp.services import approval, campaigns, lists, settings
     from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
@@ -219,6 +219,9 @@ def send_campaign(
             click.echo(f"Warning: {warning}")
         for held in summary["quiet_hours"]:
             click.echo(f"Quiet hours: {held}")
+    needs_approval = approval.approval_reason(db.session, campaign)
+    if needs_approval:  # before asking "Send it?": the answer could not send it
+        _stop_for_approval(campaign, _needs_approval_text(campaign, needs_approval))
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
     try:
@@ -231,18 +234,21 @@ def send_campaign(
             by_country=quiet_hours(db.session, app.config) is not None,
             balance=campaigns.account_balance(app.extensions["gateway"].client()),
         )
-    except campaigns.ApprovalNeeded as error:
-        _stop_for_approval(
-            campaign,
-            f"It needs approval before it is sent: {error.reason}. The command line cannot "
-            f"ask for it: a sender asks for approval on the campaign's page (campaign "
-            f"{campaign.id}, kept as a draft), then an approver approves it there, or an admin "
-            f"runs `flask campaigns approve {campaign.name!r}`.",
-        )
+    except campaigns.ApprovalNeeded as error:  # the limits changed since the check above
+        _stop_for_approval(campaign, _needs_approval_text(campaign, error.reason))
     except campaigns.CampaignStateError as error:
         raise click.ClickException(f"{error} Nothing was sent.") from error
     app.extensions["jobs"].dispatch_campaign(campaign.id)
     _finish_send(campaign, summary, wait=wait, as_json=as_json)
+
+
+def _needs_approval_text(campaign, reason: str) -> str:
+    return (
+        f"It needs approval before it is sent: {reason}. The command line cannot ask for it: "
+        f"a sender asks for approval on the campaign's page (campaign {campaign.id}, kept as a "
+        "draft), then an approver approves it there, or an admin runs "
+        f"`flask campaigns approve {campaign.name!r}`."
+    )
 
 
 def _stop_for_approval(campaign, message: str):

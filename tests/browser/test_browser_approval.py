@@ -72,6 +72,8 @@ def test_a_sender_asks_an_admin_approves_in_another_browser_and_it_sends(
         waiting = admin.locator('[data-test="awaiting-approval"]')
         expect(waiting).to_contain_text("1 campaign waits for your decision")
         expect(waiting).to_contain_text("sara@example.com")
+        ARTIFACTS.mkdir(exist_ok=True)
+        admin.screenshot(path=str(ARTIFACTS / "approval-3-admin-home.png"), full_page=True)
         waiting.get_by_role("link", name="Review").click()
         expect(admin.get_by_role("heading", name="Preview: Big sale")).to_be_visible()
         expect(admin.locator('[data-test="waiting-for-approval"]')).to_contain_text("asked for")
@@ -80,12 +82,11 @@ def test_a_sender_asks_an_admin_approves_in_another_browser_and_it_sends(
         ).to_be_visible()
         expect(admin.get_by_text("0.75 DKK").first).to_be_visible()
         admin.get_by_label("Comment").fill("Checked the list: go ahead.")
-        ARTIFACTS.mkdir(exist_ok=True)
-        admin.screenshot(path=str(ARTIFACTS / "approval-3-admin-reviews.png"), full_page=True)
+        admin.screenshot(path=str(ARTIFACTS / "approval-4-admin-reviews.png"), full_page=True)
         admin.get_by_role("button", name="Approve and send").click()
         expect(admin.get_by_text("Approved. It is sent now")).to_be_visible()
         expect(admin.locator("#progress")).to_contain_text("5 of 5 recipients sent", timeout=20_000)
-        admin.screenshot(path=str(ARTIFACTS / "approval-4-admin-approved.png"), full_page=True)
+        admin.screenshot(path=str(ARTIFACTS / "approval-5-admin-approved.png"), full_page=True)
     finally:
         admin_context.close()
 
@@ -100,5 +101,5 @@ def test_a_sender_asks_an_admin_approves_in_another_browser_and_it_sends(
     expect(page.locator('[data-test="approval-fact"]')).to_contain_text(
         "approved by ada@example.com"
     )
-    screenshot("approval-5-history")
+    screenshot("approval-6-history")
     assert page.console_errors == []

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from webapp.gateway.messages import Balance
 from webapp.models import (
@@ -243,6 +243,7 @@ def awaiting_approval(session: Session) -> list[Campaign]:
         session.scalars(
             select(Campaign)
             .where(Campaign.status == CampaignStatus.AWAITING_APPROVAL)
+            .options(selectinload(Campaign.approval_requested_by))
             .order_by(Campaign.approval_requested_at, Campaign.id)
         )
     )
