@@ -413,3 +413,39 @@ def past_campaign(session, statuses: dict[str, str | None]):
             }
             assert record_delivery_report(session, report)
     return campaign
+
+
+# --- Approval (issue 18) ---
+
+
+def approval_limits(session, *, recipients: int | None = None, cost: str = ""):
+    """Set the workspace's approval limits (``cost`` such as "1.00 DKK"; empty: none)."""
+    from webapp.services.approval import set_approval_limits
+
+    amount, _, currency = cost.partition(" ")
+    return set_approval_limits(
+        session, "" if recipients is None else str(recipients), amount, currency
+    )
+
+
+def waiting_campaign(
+    session, sandbox, user, *, name="Big", count=5, batch_size=2, numbers=None, **draft
+):
+    """A campaign to ``count`` Danish numbers (or ``numbers``), previewed against the sandbox
+    and asked for approval by ``user`` (the workspace's limits must call for it)."""
+    from webapp.services import campaigns
+    from webapp.services.preview import preview_campaign
+
+    people = make_list(session, f"{name} list", numbers or danish_numbers(count))
+    campaign = campaigns.save_draft(
+        session,
+        user,
+        campaigns.CampaignDraft(
+            name=name, sender="Shop", message="Hi", list_ids=[people.id], **draft
+        ),
+    )
+    preview_campaign(
+        session, campaign, user, gateway_client(sandbox), honours_dry_run=True, batch_size=10
+    )
+    campaigns.request_approval(session, campaign, user, batch_size=batch_size)
+    return campaign

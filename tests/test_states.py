@@ -20,6 +20,10 @@ ALLOWED = {
     C: {
         (C.DRAFT, C.QUEUED),
         (C.DRAFT, C.SCHEDULED),
+        (C.DRAFT, C.AWAITING_APPROVAL),  # asked for approval: frozen, waiting
+        (C.AWAITING_APPROVAL, C.QUEUED),  # approved
+        (C.AWAITING_APPROVAL, C.SCHEDULED),  # approved, for its send time
+        (C.AWAITING_APPROVAL, C.DRAFT),  # rejected, withdrawn or changed
         (C.SCHEDULED, C.SENDING),
         (C.SCHEDULED, C.PAUSED),
         (C.SCHEDULED, C.CANCELLED),
@@ -51,6 +55,7 @@ ALLOWED = {
         (R.UNCONFIRMED, R.SENT),
         (R.UNCONFIRMED, R.FAILED),
         (R.FAILED, R.RESENT),
+        (R.RESENT, R.FAILED),  # its follow-up went back to a draft before it was sent
     },
     IS: {
         (IS.AWAITING_COLUMNS, IS.PENDING),
@@ -88,7 +93,7 @@ def test_final_states_are_those_without_moves(kind):
 
 
 ACTIONS = {
-    "can_edit": {C.DRAFT},
+    "can_edit": {C.DRAFT, C.AWAITING_APPROVAL},  # a change to a waiting one withdraws it
     "can_preview": {C.DRAFT},
     "can_confirm": {C.DRAFT},
     "can_delete": {C.DRAFT},
@@ -97,6 +102,12 @@ ACTIONS = {
     "can_cancel": {C.QUEUED, C.SCHEDULED, C.SENDING, C.PAUSED},
     "is_live": {C.QUEUED, C.SCHEDULED, C.SENDING},
     "is_under_way": {C.QUEUED, C.SCHEDULED, C.SENDING, C.PAUSED},
+    "awaits_approval": {C.AWAITING_APPROVAL},
+    "can_approve": {C.AWAITING_APPROVAL},
+    "can_reject": {C.AWAITING_APPROVAL},
+    "can_withdraw": {C.AWAITING_APPROVAL},
+    "is_confirmed": {C.QUEUED, C.SCHEDULED, C.SENDING, C.PAUSED, C.DONE, C.CANCELLED},
+    "has_frozen_recipients": set(CampaignStatus) - {C.DRAFT},
 }
 
 
@@ -113,7 +124,17 @@ def test_a_campaign_action_is_possible_exactly_when_its_move_is():
     for state in CampaignStatus:
         assert state.can_pause is state.can_move_to(C.PAUSED)
         assert state.can_cancel is state.can_move_to(C.CANCELLED)
-        assert state.can_confirm is (state.can_move_to(C.QUEUED) and state.can_move_to(C.SCHEDULED))
+        assert state.can_confirm is (state.can_move_to(C.AWAITING_APPROVAL))
+        assert state.can_approve is (
+            state.can_move_to(C.QUEUED) and state.can_move_to(C.SCHEDULED) and not state.is_draft
+        )
+        assert state.can_withdraw is (state.can_move_to(C.DRAFT))
+
+
+def test_a_waiting_campaign_is_never_live_nor_sent_by_a_sweep():
+    waiting = C.AWAITING_APPROVAL
+    assert not (waiting.is_live or waiting.is_under_way or waiting.is_final)
+    assert not waiting.can_pause and not waiting.can_cancel and not waiting.can_resume
 
 
 IMPORT_QUESTIONS = {

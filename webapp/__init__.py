@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from webapp.config import load_config
-from webapp.extensions import csrf, db, htmx, login_manager, migrate
+from webapp.extensions import csrf, db, htmx, login_manager, mail, migrate
 from webapp.money import money_text
 from webapp.statistics import tune_statistics
 
@@ -76,6 +76,7 @@ def create_app(config: dict | None = None, *, instance_path: str | Path | None =
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    mail.init_app(app)
     _init_login(app)
 
     # Before the blueprints: their <int:...> rules are built with it.

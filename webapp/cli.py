@@ -47,6 +47,19 @@ def setup_link():
         click.echo(f"Create the first administrator at: {link}")
 
 
+AT_THE_COMMAND_LINE = "at the command line"
+
+
+def _audit(action: str, obj=None, detail: str | None = None) -> None:
+    """Record what a command just changed in the audit log: by the command line (the log's
+    "system": who is at the shell cannot be told), one event per command."""
+    from webapp.services import audit
+
+    words = f"{detail} ({AT_THE_COMMAND_LINE})" if detail else AT_THE_COMMAND_LINE
+    audit.record(db.session, action, user=None, obj=obj, detail=words)
+    db.session.commit()
+
+
 users = AppGroup("users", help="Manage dashboard users.")
 
 
@@ -65,6 +78,7 @@ def create_user(email: str, role: str, password: str):
         user = accounts.create_user(db.session, email, password, Role(role))
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from error
+    _audit("user_created", user, f"Role: {user.role.value}.")
     click.echo(f"Created {user.email} ({user.role.value}).")
 
 
@@ -77,6 +91,7 @@ def unlock_user(email: str):
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from error
     accounts.unlock(db.session, user)
+    _audit("user_unlocked", user)
     click.echo(f"{user.email} is unlocked.")
 
 
@@ -90,6 +105,7 @@ def set_password(email: str, password: str):
         accounts.set_password(db.session, user, password)
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from error
+    _audit("user_password", user, "Signed out everywhere and unlocked.")
     click.echo(f"{user.email} has a new password and is signed out everywhere.")
 
 
@@ -104,6 +120,7 @@ EXIT_PAUSED = 5  # the campaign stopped, paused by a user or by the gateway: it 
 EXIT_CANCELLED = 6
 EXIT_UNCONFIRMED = 4  # some batches may or may not have been accepted: decide on the page
 EXIT_FAILED = 3  # some recipients were certainly not sent: a follow-up can reach them
+EXIT_NEEDS_APPROVAL = 7  # over the workspace's approval limits: nothing was sent
 
 
 def send_exit_code(status, progress) -> int:
@@ -142,11 +159,13 @@ def send_campaign(
     name, sender, list_names, message, encoding, yes, wait, as_json, allow_duplicate, key
 ):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
-    from webapp.services import campaigns, lists, settings
+    from webapp.services import approval, campaigns, lists, settings
     from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
     campaign = _campaign_with_key(key) if key else None
+    if campaign is not None and campaign.status.awaits_approval:
+        _stop_for_approval(campaign, f"It is waiting for approval (campaign {campaign.id}).")
     if campaign is not None and not campaign.status.is_draft:
         if not as_json:
             click.echo(
@@ -202,6 +221,9 @@ def send_campaign(
             click.echo(f"Warning: {warning}")
         for held in summary["quiet_hours"]:
             click.echo(f"Quiet hours: {held}")
+    needs_approval = approval.approval_reason(db.session, campaign)
+    if needs_approval:  # before asking "Send it?": the answer could not send it
+        _stop_for_approval(campaign, _needs_approval_text(campaign, needs_approval))
     if not yes and not click.confirm("Send it?", err=as_json):
         raise click.ClickException(f"Not sent; the draft {campaign.name!r} was kept.")
     try:
@@ -214,10 +236,27 @@ def send_campaign(
             by_country=quiet_hours(db.session, app.config) is not None,
             balance=campaigns.account_balance(app.extensions["gateway"].client()),
         )
+    except campaigns.ApprovalNeeded as error:  # the limits changed since the check above
+        _stop_for_approval(campaign, _needs_approval_text(campaign, error.reason))
     except campaigns.CampaignStateError as error:
         raise click.ClickException(f"{error} Nothing was sent.") from error
     app.extensions["jobs"].dispatch_campaign(campaign.id)
     _finish_send(campaign, summary, wait=wait, as_json=as_json)
+
+
+def _needs_approval_text(campaign, reason: str) -> str:
+    return (
+        f"It needs approval before it is sent: {reason}. The command line cannot ask for it: "
+        f"a sender asks for approval on the campaign's page (campaign {campaign.id}, kept as a "
+        "draft), then an approver approves it there, or an admin runs "
+        f"`flask campaigns approve {campaign.name!r}`."
+    )
+
+
+def _stop_for_approval(campaign, message: str):
+    """Stop `campaigns send` for the approval rule: nothing sent, EXIT_NEEDS_APPROVAL."""
+    click.echo(f"Error: {message} Nothing was sent.", err=True)
+    sys.exit(EXIT_NEEDS_APPROVAL)
 
 
 def _campaign_with_key(key: str):
@@ -289,6 +328,51 @@ def _named_campaign(name: str):
         return outcomes.find_campaign_by_name(db.session, name)
     except outcomes.UnknownCampaign as error:
         raise click.ClickException(str(error)) from error
+
+
+@campaigns_cli.command("approve")
+@click.argument("name")
+@click.option("--comment", default="", help="Why, for the campaign's history.")
+def approve_campaign(name: str, comment: str):
+    """Approve the campaign NAME, waiting for approval: it is sent now, or at its send time.
+
+    For admins at the shell: recorded as approved at the command line (the audit log's
+    "system"), like every command. The balance and the monthly budget are checked again.
+    """
+    from sqlalchemy import select
+
+    from webapp.models import Campaign, CampaignStatus
+    from webapp.services import campaigns
+
+    # Names are not unique: the newest one of that name that waits, else the newest one.
+    campaign = db.session.scalar(
+        select(Campaign)
+        .where(Campaign.name == name, Campaign.status == CampaignStatus.AWAITING_APPROVAL)
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    ) or _named_campaign(name)
+    try:
+        campaigns.approve_campaign(
+            db.session,
+            campaign,
+            None,
+            comment=comment,
+            balance=campaigns.account_balance(current_app.extensions["gateway"].client()),
+        )
+    except campaigns.CampaignInvalid as error:
+        raise click.ClickException("; ".join(error.errors.values())) from error
+    except campaigns.CampaignStateError as error:
+        raise click.ClickException(f"{error} Nothing was approved.") from error
+    current_app.extensions["jobs"].dispatch_campaign(campaign.id, eta=campaign.send_at)
+    when = (
+        f"it will be sent at {campaign.send_at:%Y-%m-%d %H:%M} UTC"
+        if campaign.send_at
+        else "it is queued to be sent now"
+    )
+    click.echo(
+        f"Approved {campaign.name!r} (campaign {campaign.id}, "
+        f"{campaign.recipient_count:,} recipients): {when}."
+    )
 
 
 @campaigns_cli.command("report")
@@ -517,6 +601,13 @@ def import_list(file: Path, name, append_to, phone_column, sheet, as_json, max_m
         if not as_json:
             bar.render_finish()
     report = imports.report(list_import)
+    outcome = (
+        f"{report['imported']} imported, {report['invalid']} invalid, "
+        f"{report['duplicates']} duplicates, {report['opted_out']} opted out"
+        if list_import.status.is_done
+        else f"failed: {list_import.error}"
+    )
+    _audit("list_imported", list_import.recipient_list, f"{file.name}: {outcome}")
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -565,6 +656,15 @@ def list_opt_outs(as_json: bool):
             click.echo(f"+{row['msisdn']}  {row['at']}  {row['how']}{campaign}")
 
 
+def _audit_opt_outs(action: str, numbers, result, done: str, not_done: str) -> None:
+    """One audit event for the command, when it changed the list."""
+    from webapp.services.audit import Target
+
+    if result.added:
+        what = f"{result.added} {done}, {result.already} {not_done}, {len(result.invalid)} invalid"
+        _audit(action, Target("opt_out", None, " ".join(numbers)[:200]), what)
+
+
 def _report(result, done: str, not_done: str) -> None:
     for given, reason in result.invalid:
         click.echo(f"{given}: {reason}", err=True)
@@ -590,6 +690,7 @@ def add_opt_outs(numbers, note):
         note=note,
         source=ConsentSource.ADMIN,
     )
+    _audit_opt_outs("opt_out_added", numbers, result, "added", "already on the list")
     _report(result, "added", "already on the list")
 
 
@@ -603,6 +704,7 @@ def remove_opt_outs(numbers):
     result = optouts.remove_opt_outs(
         db.session, numbers, default_country=_default_country(), source=ConsentSource.ADMIN
     )
+    _audit_opt_outs("opt_out_removed", numbers, result, "removed", "not on the list")
     _report(result, "removed", "not on the list")
 
 

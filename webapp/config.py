@@ -63,6 +63,15 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "DELIVERY_REPORTS": str,
     "DELIVERY_POLL_FIRST_SECONDS": float,
     "DELIVERY_POLL_MAX_SECONDS": float,
+    "APPROVAL_NOTIFY_EMAIL": list,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USE_TLS": bool,
+    "MAIL_USE_SSL": bool,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_DEFAULT_SENDER": str,
+    "MAIL_BACKEND": str,
 }
 
 DELIVERY_REPORT_MODES = ("webhook", "poll")
@@ -142,6 +151,17 @@ class Defaults:
     DELIVERY_REPORTS = "webhook"
     DELIVERY_POLL_FIRST_SECONDS = 60.0
     DELIVERY_POLL_MAX_SECONDS = 1800.0
+    # Campaigns waiting for approval are mailed to these addresses (Flask-Mailman, through the
+    # MAIL_* settings below); empty: no e-mail, approvers see them on their home page only.
+    APPROVAL_NOTIFY_EMAIL: list[str] = []
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "sms-dashboard@localhost"
+    MAIL_BACKEND = "smtp"  # Flask-Mailman's: smtp, console, file, locmem (tests), dummy
     AUTO_MIGRATE = True
 
     SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,7 @@
 """Extension objects, created here and bound to the app in ``create_app``."""
 
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -27,3 +28,4 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
+mail = Mail()  # e-mail to approvers, when APPROVAL_NOTIFY_EMAIL is set (webapp.notify)

@@ -323,6 +323,32 @@ class ConfirmForm(FlaskForm):
     send_again = BooleanField("Send it again to the same people")
 
 
+class ApprovalForm(FlaskForm):
+    """An approver's decision on a campaign waiting for approval: approve or reject (the
+    button says which), with a comment (a rejection needs one)."""
+
+    fingerprint = HiddenField()
+    comment = TextAreaField(
+        "Comment",
+        validators=[Length(max=1000)],
+        description="The sender reads it; say why when you reject.",
+    )
+
+
+class ApprovalLimitsForm(FlaskForm):
+    recipients = StringField(
+        "Approval above this many recipients",
+        validators=[Length(max=20)],
+        description="Empty: no limit on recipients.",
+    )
+    amount = StringField(
+        "Approval above this cost",
+        validators=[Length(max=20)],
+        description="In the gateway's currency. Empty: no limit on cost.",
+    )
+    currency = StringField("Currency", validators=[Length(max=3)])
+
+
 # --- Lists and opt-outs ---
 
 

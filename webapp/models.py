@@ -97,6 +97,8 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(_enum(Role))
+    # The approver right: may approve campaigns waiting for approval (admins always may).
+    approver: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     active: Mapped[bool] = mapped_column(default=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Copenhagen")
@@ -121,6 +123,12 @@ class User(UserMixin, db.Model):
 
     def can(self, role: Role) -> bool:
         return self.active and self.role.includes(role)
+
+    @property
+    def may_approve(self) -> bool:
+        """May approve (or reject) a campaign waiting for approval: an active admin, or an
+        active user given the approver right. Nobody approves a campaign they asked for."""
+        return self.active and (self.role is Role.ADMIN or self.approver)
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role.value}>"
@@ -478,6 +486,14 @@ class Campaign(db.Model):
     preview_fingerprint: Mapped[str | None] = mapped_column(String(64))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The approval flow (services.approval): who asked for it and when, who approved it and
+    # when (approved_at without approved_by: at the command line), and the approver's comment
+    # (a rejection's stays on the draft for its sender to read). The history has every step.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approval_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approval_comment: Mapped[str | None] = mapped_column(Text)
     # What the last preview found: usage per country, warnings, batches (shown until it is stale).
     preview_summary: Mapped[dict | None] = mapped_column(JSON)
     # One dispatcher at a time: a worker holds the lease while it sends, and renews it.
@@ -493,6 +509,10 @@ class Campaign(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     previewed_by: Mapped[User | None] = relationship(foreign_keys=[previewed_by_id])
     confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    approval_requested_by: Mapped[User | None] = relationship(
+        foreign_keys=[approval_requested_by_id]
+    )
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
     events: Mapped[list[CampaignEvent]] = relationship(order_by="CampaignEvent.id")
 
     @property

@@ -58,6 +58,9 @@ def _table(kind: type[Lifecycle], moves: dict) -> None:
 
 class CampaignStatus(Lifecycle):
     DRAFT = "draft"
+    # Confirmed by its sender but over the workspace's approval limits: its recipients are
+    # frozen as at confirmation and it waits for an approver (services.approval).
+    AWAITING_APPROVAL = "pending_approval"
     SCHEDULED = "scheduled"  # confirmed, waiting for its send time
     QUEUED = "queued"  # confirmed, waiting for a worker
     SENDING = "sending"
@@ -70,7 +73,33 @@ class CampaignStatus(Lifecycle):
         """Still being written: it can be edited, previewed, confirmed or deleted."""
         return self is CampaignStatus.DRAFT
 
-    can_edit = can_preview = can_confirm = can_delete = is_draft
+    can_preview = can_confirm = can_delete = is_draft
+
+    @property
+    def awaits_approval(self) -> bool:
+        """Confirmed by its sender and waiting for an approver: nothing is sent until one
+        approves it; a rejection, a withdrawal or any change takes it back to a draft."""
+        return self is CampaignStatus.AWAITING_APPROVAL
+
+    can_approve = can_reject = can_withdraw = awaits_approval
+
+    @property
+    def can_edit(self) -> bool:
+        """Its content can still be changed: a draft, or one waiting for approval (a change
+        withdraws the request, so what an approver approves is what was asked for)."""
+        return self.is_draft or self.awaits_approval
+
+    @property
+    def is_confirmed(self) -> bool:
+        """Confirmed for sending (and approved, when it needed approval): it has progress and
+        results to show, from queued to done or cancelled."""
+        return not (self.is_draft or self.awaits_approval)
+
+    @property
+    def has_frozen_recipients(self) -> bool:
+        """Its recipients were frozen into batches (at confirmation, or at the request for
+        approval): every state but a draft."""
+        return not self.is_draft
 
     @property
     def is_live(self) -> bool:
@@ -105,7 +134,7 @@ class CampaignStatus(Lifecycle):
 
     @property
     def can_resume(self) -> bool:
-        return self.can_move_to(CampaignStatus.QUEUED) and not self.is_draft
+        return self.can_move_to(CampaignStatus.QUEUED) and self.is_confirmed
 
     @property
     def can_cancel(self) -> bool:
@@ -115,7 +144,18 @@ class CampaignStatus(Lifecycle):
 _table(
     CampaignStatus,
     {
-        CampaignStatus.DRAFT: {CampaignStatus.QUEUED, CampaignStatus.SCHEDULED},
+        CampaignStatus.DRAFT: {
+            CampaignStatus.QUEUED,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.AWAITING_APPROVAL,
+        },
+        # Approved: queued or scheduled as a confirmation would have it. Rejected, withdrawn
+        # or changed: a draft again, its frozen recipients let go.
+        CampaignStatus.AWAITING_APPROVAL: {
+            CampaignStatus.QUEUED,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.DRAFT,
+        },
         CampaignStatus.SCHEDULED: {
             CampaignStatus.SENDING,
             CampaignStatus.PAUSED,
@@ -216,7 +256,9 @@ _table(
         RecipientState.FAILED: {RecipientState.RESENT},
         RecipientState.SENT: set(),
         RecipientState.CANCELLED: set(),
-        RecipientState.RESENT: set(),
+        # Handed back: the follow-up that took it went back to a draft before it was sent (its
+        # approval was rejected or withdrawn), so a follow-up can reach it again.
+        RecipientState.RESENT: {RecipientState.FAILED},
     },
 )
 

@@ -125,6 +125,14 @@ class JobQueue:
         """Answer a STOP reply with the workspace's confirmation (once)."""
         return self._enqueue("send_reply_confirmation", reply_id)
 
+    def notify_approvers(self, campaign_id: int):
+        """Mail a campaign's request for approval (only with APPROVAL_NOTIFY_EMAIL set)."""
+        from webapp.notify import notify_addresses
+
+        if not notify_addresses(self.app):
+            return None
+        return self._enqueue("notify_approvers", campaign_id)
+
     def send_due_campaigns(self):
         """What the every-minute task runs, queued now."""
         return self._enqueue("send_due_campaigns")
@@ -358,6 +366,21 @@ def send_reply_confirmation(reply_id: int) -> str | None:
     return replies.send_confirmation(
         db.session, reply_id, current_app.extensions["gateway"].client(), words.confirmation
     )
+
+
+@job
+def notify_approvers(campaign_id: int) -> int:
+    """Mail that a campaign waits for approval (nothing once it no longer waits)."""
+    from flask import current_app
+
+    from webapp.models import Campaign
+    from webapp.notify import mail_approval_request
+    from webapp.services.approval import approval_reasons
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or not campaign.status.awaits_approval:
+        return 0
+    return mail_approval_request(current_app, campaign, approval_reasons(db.session, campaign))
 
 
 @job

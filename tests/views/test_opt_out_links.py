@@ -7,7 +7,7 @@ import re
 
 import pytest
 from helpers import danish_numbers, gateway_client, make_list
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -163,3 +163,25 @@ def test_without_a_public_address_a_footer_is_refused_with_why(app, login_as):
     assert "Set PUBLIC_URL, the dashboard&#39;s public address, to link to." in response.text
     with app.app_context():
         assert db.session.scalars(select(Campaign)).all() == []
+
+
+def test_an_opt_out_by_link_is_one_audit_event_by_the_system_with_the_address(app, client, sent):
+    from webapp.models import AuditEvent
+
+    number, text = next(iter(sent.items()))
+    with app.app_context():
+        before = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    client.post(f"/u/{code_in(text)}")
+    client.post(f"/u/{code_in(text)}")  # a repeat changes nothing: no second event
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
+        assert [e.action for e in events] == ["opt_out_added"]
+        (event,) = events
+        assert (event.actor, event.user_id, event.address) == ("system", None, "127.0.0.1")
+        assert (event.object_type, event.object_id) == ("opt_out", number)
+        assert event.detail == f"by the opt-out link of campaign “Sale” ({event_campaign_id(app)})"
+
+
+def event_campaign_id(app) -> int:
+    with app.app_context():
+        return db.session.scalars(select(Campaign.id)).one()

@@ -331,6 +331,13 @@ def set_role(session: Session, user: User, role: Role) -> None:
     session.commit()
 
 
+def set_approver(session: Session, user: User, approver: bool) -> None:
+    """Give or take the approver right: approving campaigns that wait for approval (admins
+    have it whatever this says)."""
+    user.approver = bool(approver)
+    session.commit()
+
+
 def set_active(session: Session, user: User, active: bool) -> None:
     if not active and user.role == Role.ADMIN and not _other_active_admins(session, user):
         raise AccountError("The last active administrator cannot be deactivated.")

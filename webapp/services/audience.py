@@ -157,7 +157,9 @@ def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipien
 
 
 def flagged_in(session: Session, chosen: Sequence[Source]) -> set[str]:
-    """The numbers flagged undeliverable among the sources' rows (one query)."""
+    """The numbers flagged undeliverable among the sources' rows (one query); none among
+    frozen recipients."""
+    chosen = [source for source in chosen if not source.frozen]
     if not chosen:
         return set()
     return set(session.scalars(_flagged_among(chosen)))
@@ -178,6 +180,7 @@ def left_out_undeliverable(session: Session, campaign: Campaign) -> set[str]:
 
 def _left_out_query(campaign: Campaign, chosen: Sequence[Source]) -> Select | None:
     """`left_out_undeliverable` as a query, for a criterion of the query that reads a page."""
+    chosen = [source for source in chosen if not source.frozen]
     if campaign.include_undeliverable or not chosen:
         return None
     return _flagged_among(chosen)
@@ -250,6 +253,9 @@ class Source:
     table: type[Recipient] | type[CampaignRecipient]
     criteria: tuple
     list_id: int | None = None
+    # A campaign's own frozen recipients: the numbers flagged undeliverable were already
+    # left out (or included) when they were frozen, so no flag applies to them again.
+    frozen: bool = False
 
     def criteria_on(self, alias) -> tuple:
         """The criteria again, on an alias of the table (to compare two lists' rows)."""
@@ -263,7 +269,12 @@ class Source:
 
 
 def sources(campaign: Campaign) -> list[Source]:
-    """A follow-up's parent's failed recipients, or the campaign's lists in the order chosen."""
+    """A follow-up's parent's failed recipients, or the campaign's lists in the order chosen;
+    for a campaign waiting for approval, its own recipients as they were frozen when approval
+    was asked for (what an approver approves is what will be sent)."""
+    if campaign.status.awaits_approval:
+        own = (CampaignRecipient.campaign_id == campaign.id,)
+        return [Source(CampaignRecipient, own, frozen=True)]
     if campaign.parent_id is not None:
         failed = (
             CampaignRecipient.campaign_id == campaign.parent_id,

@@ -72,22 +72,27 @@ def monthly_budget(session: Session) -> Budget | None:
     return Budget(Decimal(amount), currency)
 
 
-def set_monthly_budget(session: Session, amount: str, currency: str) -> Budget | None:
-    """Store the budget (``amount`` empty: none). Raises SettingError with what is wrong."""
+def parse_amount(amount: str, currency: str, *, what: str = "The budget") -> Budget | None:
+    """An amount and its currency as typed ("1,250.50", "dkk"), or None when ``amount`` is
+    empty. Raises SettingError with what is wrong (``what`` names the setting)."""
     amount, currency = (amount or "").strip().replace(",", ""), (currency or "").strip().upper()
     if not amount:
-        set_setting(session, BUDGET_KEY, "")
         return None
     try:
         value = Decimal(amount)
     except InvalidOperation:
         raise SettingError(f"{amount} is not an amount such as 500 or 1250.50.") from None
     if not value.is_finite() or value < 0 or value >= Decimal("1e10"):
-        raise SettingError("The budget must be an amount from 0 up to 9,999,999,999.")
+        raise SettingError(f"{what} must be an amount from 0 up to 9,999,999,999.")
     if not _CURRENCY.fullmatch(currency):
         raise SettingError("Give the gateway's currency as three letters, e.g. DKK or EUR.")
-    budget = Budget(value.quantize(Decimal("0.01")), currency)
-    set_setting(session, BUDGET_KEY, f"{budget.amount} {budget.currency}")
+    return Budget(value.quantize(Decimal("0.01")), currency)
+
+
+def set_monthly_budget(session: Session, amount: str, currency: str) -> Budget | None:
+    """Store the budget (``amount`` empty: none). Raises SettingError with what is wrong."""
+    budget = parse_amount(amount, currency)
+    set_setting(session, BUDGET_KEY, f"{budget.amount} {budget.currency}" if budget else "")
     return budget
 
 

@@ -50,6 +50,7 @@ from webapp.models import (
 )
 from webapp.services.audience import resolve_fields
 from webapp.services.budget import budget_pause_reason
+from webapp.services.campaigns.approvals import withdraw_approval
 from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import tagged_batch_message
@@ -709,9 +710,13 @@ def set_speed(
     """Obeyed by the dispatcher from its next batch on, without a restart."""
     if per_minute is not None and per_minute < 1:
         raise CampaignStateError("The speed must be at least 1 recipient per minute.")
-    campaign.speed_per_minute = per_minute
     detail = f"{per_minute or 'no limit'} per minute"
-    record_event(session, campaign, "speed", user, detail, address=address)
+    if campaign.status.awaits_approval:  # a change after the request withdraws it: one event
+        reason = f"the campaign was changed after the request (speed: {detail})"
+        withdraw_approval(session, campaign, user, reason=reason, address=address, commit=False)
+    else:
+        record_event(session, campaign, "speed", user, detail, address=address)
+    campaign.speed_per_minute = per_minute
     session.commit()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from webapp.models import Campaign, CampaignRecipient, ConsentAction, ConsentSource, OptOut
+from webapp.services import audit
 from webapp.services.optouts import record_consent
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -83,9 +84,12 @@ class LinkOptOut:
     already: bool
 
 
-def opt_out_by_link(session: Session, recipient: CampaignRecipient) -> LinkOptOut:
-    """Opt the link's number out, recorded as by link with its campaign; a second click finds
-    it done and records nothing more."""
+def opt_out_by_link(
+    session: Session, recipient: CampaignRecipient, *, address: str | None = None
+) -> LinkOptOut:
+    """Opt the link's number out, recorded as by link with its campaign (and in the audit log,
+    by the system, with the client ``address``); a second click finds it done and records
+    nothing more."""
     campaign = session.get(Campaign, recipient.campaign_id)
     if session.get(OptOut, recipient.msisdn) is not None:
         return LinkOptOut(campaign, already=True)
@@ -95,6 +99,14 @@ def opt_out_by_link(session: Session, recipient: CampaignRecipient) -> LinkOptOu
         ConsentAction.OPT_OUT,
         ConsentSource.LINK,
         campaign_id=campaign.id,
+    )
+    audit.record(
+        session,
+        "opt_out_added",
+        user=None,
+        obj=audit.Target("opt_out", recipient.msisdn, f"+{recipient.msisdn}"),
+        address=address,
+        detail=f"by the opt-out link of campaign “{campaign.name}” ({campaign.id})",
     )
     session.commit()
     return LinkOptOut(campaign, already=False)

@@ -16,6 +16,7 @@ from webapp.models import (
     RecipientList,
 )
 from webapp.money import money_text
+from webapp.services.campaigns.approvals import awaiting_approval
 from webapp.services.campaigns.queries import campaign_rows
 from webapp.services.spend import WORKSPACE_ZONE, MonthSpend, monthly_spend
 
@@ -40,6 +41,8 @@ def overview(session: Session) -> dict:
         "lists": lists,
         "recipients": recipients,
         "opt_outs": session.scalar(select(func.count()).select_from(OptOut)),
+        # Waiting for approval: the approvers' to decide (and their senders' to follow).
+        "awaiting": awaiting_approval(session),
         "active": list(
             session.scalars(
                 select(Campaign).where(Campaign.status.in_(UNDER_WAY)).order_by(Campaign.id.desc())

@@ -27,7 +27,12 @@ from webapp.services.audience import (
     resolve_fields,
     resolve_recipients,
 )
-from webapp.services.campaigns.confirmation import batch_size_for, chunks, content_fingerprint
+from webapp.services.campaigns.confirmation import (
+    batch_size_for,
+    chunks,
+    content_fingerprint,
+    not_a_draft,
+)
 from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
@@ -66,7 +71,7 @@ def preview_campaign(
     priced locally from the price table and the result says it is an estimate.
     """
     if not campaign.status.can_preview:
-        raise CampaignStateError("This campaign was already confirmed.")
+        raise CampaignStateError(not_a_draft(campaign))
     lists = (
         validate_draft(session, _as_draft(campaign), now=now)
         if campaign.parent_id is None

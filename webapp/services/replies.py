@@ -31,6 +31,7 @@ from webapp.models import (
     User,
     utcnow,
 )
+from webapp.services import audit
 from webapp.services.actors import user_id_of
 from webapp.services.delivery import verify_report
 from webapp.services.optouts import record_consent
@@ -214,6 +215,15 @@ def record_reply(
             + f"Replied {message.strip()[:60]!r}",
             at=sent_at,
         )
+        if changed:  # the opt-out list changed: an audit event (a repeat changes nothing)
+            audit.record(
+                session,
+                "opt_out_added" if reply.keyword == STOP else "opt_out_removed",
+                user=None,
+                obj=audit.Target("opt_out", msisdn, f"+{msisdn}"),
+                detail=("Sandbox, simulated: " if simulated else "")
+                + f"by reply {message.strip()[:60]!r}",
+            )
         if changed and reply.keyword == STOP and words.confirmation:
             reply.confirmation = CONFIRMATION_PENDING
     session.commit()

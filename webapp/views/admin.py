@@ -10,6 +10,7 @@ from flask_login import current_user, login_user
 from webapp.access import requires
 from webapp.extensions import db
 from webapp.forms import (
+    ApprovalLimitsForm,
     AuditFilterForm,
     BudgetForm,
     EmptyForm,
@@ -21,7 +22,7 @@ from webapp.forms import (
     UserCreateForm,
 )
 from webapp.models import Role, User
-from webapp.services import accounts, audit, budget, quiet_hours, replies, settings
+from webapp.services import accounts, approval, audit, budget, quiet_hours, replies, settings
 from webapp.services.pages import page_number
 from webapp.views.common import audit_event, csv_response
 
@@ -31,6 +32,7 @@ SETTING_DEFAULT_COUNTRY = audit.Target("settings", "default_country", "Default c
 SETTING_REPLIES = audit.Target("settings", "replies", "Replies")
 SETTING_QUIET_HOURS = audit.Target("settings", "quiet_hours", "Quiet hours")
 SETTING_BUDGET = audit.Target("settings", "monthly_budget", "Monthly budget")
+SETTING_APPROVAL = audit.Target("settings", "approval", "Approval limits")
 
 
 def _quiet_hours_text(hours) -> str:
@@ -114,6 +116,19 @@ def toggle_active(user_id: int):
     return redirect(url_for("admin.users"))
 
 
+@bp.route("/users/<int:user_id>/approver", methods=["POST"])
+@requires(Role.ADMIN)
+def toggle_approver(user_id: int):
+    """Give or take the approver right (approving campaigns that wait for approval)."""
+    user = db.get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit():
+        accounts.set_approver(db.session, user, not user.approver)
+        state = "may approve campaigns" if user.approver else "no longer has the approver right"
+        audit_event("user_approver", user, f"{user.email} {state}.")
+        flash(f"{user.email} {state}.", "success")
+    return redirect(url_for("admin.users"))
+
+
 @bp.route("/users/<int:user_id>/unlock", methods=["POST"])
 @requires(Role.ADMIN)
 def unlock_user(user_id: int):
@@ -161,7 +176,16 @@ def _settings_page(
     status: int = 200,
     quiet_form: QuietHoursForm | None = None,
     budget_form: BudgetForm | None = None,
+    approval_form: ApprovalLimitsForm | None = None,
 ):
+    if approval_form is None:
+        limits = approval.approval_limits(db.session)
+        approval_form = ApprovalLimitsForm(
+            formdata=None,
+            recipients="" if limits.recipients is None else str(limits.recipients),
+            amount=str(limits.cost.amount) if limits.cost else "",
+            currency=limits.cost.currency if limits.cost else budget.gateway_currency(db.session),
+        )
     if budget_form is None:
         current = budget.monthly_budget(db.session)
         budget_form = BudgetForm(
@@ -193,6 +217,7 @@ def _settings_page(
         reply_form=reply_form,
         quiet_form=quiet_form,
         budget_form=budget_form,
+        approval_form=approval_form,
     ), status
 
 
@@ -291,6 +316,30 @@ def save_budget():
     default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
     return _settings_page(
         SettingsForm(formdata=None, default_country=default), status=400, budget_form=form
+    )
+
+
+@bp.route("/approval", methods=["POST"])
+@requires(Role.ADMIN)
+def save_approval():
+    form = ApprovalLimitsForm()
+    if form.validate_on_submit():
+        try:
+            limits = approval.set_approval_limits(
+                db.session, form.recipients.data, form.amount.data, form.currency.data
+            )
+        except settings.SettingError as error:
+            form.recipients.errors.append(str(error))
+        else:
+            audit_event("settings", SETTING_APPROVAL, f"Approval above: {limits.text}")
+            if limits.on:
+                flash(f"Campaigns with {limits.text} need approval before they send.", "success")
+            else:
+                flash("No approval: every sender's confirmation sends.", "success")
+            return redirect(url_for("admin.workspace"))
+    default = settings.default_country(db.session, current_app.config["DEFAULT_COUNTRY"])
+    return _settings_page(
+        SettingsForm(formdata=None, default_country=default), status=400, approval_form=form
     )
 
 

@@ -25,6 +25,7 @@ from webapp.access import requires
 from webapp.addresses import delivery_report_url
 from webapp.extensions import db
 from webapp.forms import (
+    ApprovalForm,
     CampaignFilterForm,
     CampaignForm,
     ConfirmForm,
@@ -43,6 +44,7 @@ from webapp.models import (
     Role,
 )
 from webapp.services import (
+    approval,
     audience,
     campaigns,
     chart,
@@ -53,6 +55,8 @@ from webapp.services import (
     reconcile,
 )
 from webapp.services.campaigns import (
+    ApprovalNeeded,
+    ApprovalRefused,
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
@@ -233,11 +237,20 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.opt_out_link.errors = ["Set PUBLIC_URL, the dashboard's public address, to link to."]
         form_ok = False
     if form_ok and not problems:
+        was_waiting = campaign is not None and campaign.status.awaits_approval
         try:
-            campaign = campaigns.save_draft(db.session, current_user, _draft_from(form), campaign)
+            campaign = campaigns.save_draft(
+                db.session, current_user, _draft_from(form), campaign, address=client_address()
+            )
         except CampaignStateError as error:
             flash(str(error), "error")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        if was_waiting:
+            flash(
+                "The approval request was withdrawn: the campaign changed. Preview it and ask "
+                "for approval again.",
+                "info",
+            )
         if wants_preview:
             return _run_preview(campaign, just_saved=True)
         flash("Draft saved.", "success")
@@ -285,7 +298,9 @@ def check_sender():
 @bp.route("/<int:campaign_id>/copy", methods=["POST"])
 @requires(Role.SENDER)
 def copy(campaign_id: int):
-    copy = campaigns.copy_campaign(db.session, _campaign(campaign_id), current_user)
+    copy = campaigns.copy_campaign(
+        db.session, _campaign(campaign_id), current_user, address=client_address()
+    )
     flash("A copy was made; change it and preview it.", "success")
     return redirect(url_for("campaigns.edit", campaign_id=copy.id))
 
@@ -295,7 +310,7 @@ def copy(campaign_id: int):
 def delete(campaign_id: int):
     campaign = _campaign(campaign_id)
     try:
-        campaigns.delete_draft(db.session, campaign)
+        campaigns.delete_draft(db.session, campaign, current_user, address=client_address())
     except CampaignStateError as error:
         flash(str(error), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
@@ -366,10 +381,19 @@ def preview(campaign_id: int):
     if campaign.preview_summary is None:
         flash("This campaign has not been previewed yet.", "info")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    current = campaigns.preview_is_current(db.session, campaign)
+    waiting = campaign.status.awaits_approval
+    # A campaign waiting for approval is frozen as at the request: its preview stays its own.
+    current = waiting or campaigns.preview_is_current(db.session, campaign)
     confirm = ConfirmForm(fingerprint=campaign.preview_fingerprint)
     test_form = _test_form(campaign)
-    balance = campaigns.account_balance(_client()) if campaign.status.can_confirm else None
+    balance = (
+        campaigns.account_balance(_client()) if campaign.status.can_confirm or waiting else None
+    )
+    needs_approval = (
+        approval.approval_reason(db.session, campaign)
+        if campaign.status.can_confirm and current
+        else None
+    )
     response = make_response(
         render_template(
             "campaigns/preview.html",
@@ -377,6 +401,9 @@ def preview(campaign_id: int):
             summary=campaign.preview_summary,
             current=current,
             confirm=confirm,
+            needs_approval=needs_approval,
+            waiting_reasons=approval.approval_reasons(db.session, campaign) if waiting else [],
+            approval_form=ApprovalForm(formdata=None, fingerprint=campaign.preview_fingerprint),
             balance=balance,
             balance_short=balance is not None and campaign.cost > balance.credit,
             duplicates=campaigns.duplicates_of(db.session, campaign) if current else [],
@@ -483,6 +510,9 @@ def confirm(campaign_id: int):
     except DuplicateCampaign as error:
         flash(f"{error} Tick “Send it again” to send it anyway.", "error")
         return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    except ApprovalNeeded as error:  # the limits changed since the page was shown
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     except (CampaignStateError, CampaignInvalid) as error:
         if not campaign.status.can_confirm:  # another request confirmed it meanwhile
             return _already_confirmed(campaign)
@@ -504,8 +534,138 @@ def confirm(campaign_id: int):
 
 def _already_confirmed(campaign: Campaign):
     """A second confirmation (a double submit, another tab): the campaign page, no second send."""
-    flash("This campaign was already confirmed; it is sent once.", "info")
+    if campaign.status.awaits_approval:
+        flash("This campaign is already waiting for approval; it is sent once approved.", "info")
+    else:
+        flash("This campaign was already confirmed; it is sent once.", "info")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+# --- Approval ---------------------------------------------------------------------------------
+
+
+@bp.route("/<int:campaign_id>/ask-approval", methods=["POST"])
+@requires(Role.SENDER)
+def ask_approval(campaign_id: int):
+    """ "Ask for approval": the confirmation of a campaign over the approval limits. The same
+    form and checks as "Confirm and send"; the campaign then waits for an approver."""
+    campaign = _campaign(campaign_id)
+    if not campaign.status.can_confirm:
+        return _already_confirmed(campaign)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    if form.fingerprint.data != campaign.preview_fingerprint:
+        flash("The preview you confirmed is out of date. Check the new figures.", "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    try:
+        campaigns.request_approval(
+            db.session,
+            campaign,
+            current_user,
+            batch_size=current_app.config["SMS_BATCH_SIZE"],
+            by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
+            allow_duplicate=bool(form.send_again.data),
+            balance=campaigns.account_balance(_client()),
+            address=client_address(),
+        )
+    except DuplicateCampaign as error:
+        flash(f"{error} Tick “Send it again” to send it anyway.", "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    except (CampaignStateError, CampaignInvalid) as error:
+        if not campaign.status.can_confirm:
+            return _already_confirmed(campaign)
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    _jobs().notify_approvers(campaign.id)
+    flash(
+        f"Approval asked for: {campaign.recipient_count:,} recipients are frozen as they are "
+        "now. Nothing is sent until an admin or an approver approves it; changing the campaign "
+        "withdraws the request.",
+        "success",
+    )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _approver_only() -> None:
+    """The approver right, enforced on the server: admins and approvers only (403)."""
+    if not current_user.may_approve:
+        abort(403)
+
+
+def _decide(campaign_id: int, decide, done: str):
+    _approver_only()
+    campaign = _campaign(campaign_id)
+    form = ApprovalForm()
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    try:
+        decide(campaign, form)
+    except ApprovalRefused as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    except CampaignInvalid as error:
+        for message in error.errors.values():
+            flash(message, "error")
+        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    flash(done, "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/approve", methods=["POST"])
+@requires(Role.VIEWER)  # and the approver right: `_approver_only`
+def approve(campaign_id: int):
+    def decide(campaign: Campaign, form: ApprovalForm) -> None:
+        campaigns.approve_campaign(
+            db.session,
+            campaign,
+            current_user,
+            comment=form.comment.data,
+            balance=campaigns.account_balance(_client()),
+            fingerprint=form.fingerprint.data or "",
+            address=client_address(),
+        )
+        _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
+
+    return _decide(campaign_id, decide, "Approved. It is sent now, or at its send time.")
+
+
+@bp.route("/<int:campaign_id>/reject", methods=["POST"])
+@requires(Role.VIEWER)  # and the approver right: `_approver_only`
+def reject(campaign_id: int):
+    def decide(campaign: Campaign, form: ApprovalForm) -> None:
+        campaigns.reject_campaign(
+            db.session,
+            campaign,
+            current_user,
+            comment=form.comment.data or "",
+            fingerprint=form.fingerprint.data or "",
+            address=client_address(),
+        )
+
+    return _decide(
+        campaign_id, decide, "Rejected: it is a draft again, with your comment for its sender."
+    )
+
+
+@bp.route("/<int:campaign_id>/withdraw", methods=["POST"])
+@requires(Role.SENDER)
+def withdraw(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        campaigns.withdraw_approval(db.session, campaign, current_user, address=client_address())
+    except CampaignStateError as error:
+        flash(str(error), "error")
+    else:
+        flash("The approval request was withdrawn: it is a draft again.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
 def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
@@ -573,9 +733,9 @@ def show(campaign_id: int):
             quiet_hours.quiet_hours(db.session, current_app.config),
             datetime.now(UTC),
         ),
-        # A draft has no results yet: its page reads none of them.
-        **({} if campaign.status.is_draft else _results_context(campaign)),
-        **({} if campaign.status.is_draft else _outcomes_context(campaign)),
+        # A draft (or one waiting for approval) has no results yet: its page reads none.
+        **(_results_context(campaign) if campaign.status.is_confirmed else {}),
+        **(_outcomes_context(campaign) if campaign.status.is_confirmed else {}),
     )
 
 
@@ -760,7 +920,9 @@ def follow_up(campaign_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        follow = campaigns.create_follow_up(db.session, campaign, current_user)
+        follow = campaigns.create_follow_up(
+            db.session, campaign, current_user, address=client_address()
+        )
     except CampaignStateError as error:
         flash(str(error), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))

@@ -13,6 +13,7 @@ from webapp.extensions import db
 from webapp.forms import EmptyForm, MappingForm
 from webapp.models import ListImport, Role
 from webapp.services import imports, lists
+from webapp.services.audit import Target
 from webapp.services.imports import ImportMapping, ImportRefused, MappingInvalid, UploadMissing
 from webapp.views.common import audit_event, csv_response, visible_import
 
@@ -184,11 +185,16 @@ def cancel(import_id: int):
     list_id = list_import.list_id
     if not EmptyForm().validate_on_submit():
         abort(400)
+    # Read before: a discarded upload (and the empty list made for it) is gone afterwards.
+    target = Target("list", list_id, list_import.recipient_list.name)
+    filename = list_import.filename
     try:
         outcome = imports.cancel_import(db.session, list_import, current_user)
     except ImportRefused as error:
         flash(str(error), "error")
         return redirect(url_for("imports.report", import_id=import_id))
+    what = "the upload discarded" if outcome == "discarded" else "cancelled"
+    audit_event("list_import_cancelled", target, f"{filename}: {what}")
     if outcome == "discarded":
         flash("The upload was discarded.", "success")
         if lists.find_visible_list(db.session, list_id) is not None:

@@ -32,6 +32,6 @@ def opt_out(code: str):
     sender = db.session.get(Campaign, recipient.campaign_id).sender
     form = EmptyForm()
     if form.validate_on_submit():
-        done = optout_links.opt_out_by_link(db.session, recipient)
+        done = optout_links.opt_out_by_link(db.session, recipient, address=request.remote_addr)
         return render_template("links/done.html", sender=sender, already=done.already)
     return render_template("links/confirm.html", form=form, sender=sender)

@@ -2,6 +2,7 @@
 
 drafts        compose, check, save, copy, delete; the follow-up of failed recipients
 confirmation  is the preview current (the fingerprint), and freezing recipients into batches
+approvals     ask for approval, approve, reject, withdraw (over the workspace's approval limits)
 payload       the gateway request a batch sends (the preview and the dispatcher share it)
 test_sends    test messages to the user's own phones
 events        the campaign's history
@@ -21,6 +22,13 @@ from webapp.services.audience import (
     recipients_of_lists,
     resolve_fields,
     resolve_recipients,
+)
+from webapp.services.campaigns.approvals import (
+    approve_campaign,
+    awaiting_approval,
+    reject_campaign,
+    request_approval,
+    withdraw_approval,
 )
 from webapp.services.campaigns.confirmation import (
     account_balance,
@@ -42,6 +50,8 @@ from webapp.services.campaigns.drafts import (
     validate_draft,
 )
 from webapp.services.campaigns.errors import (
+    ApprovalNeeded,
+    ApprovalRefused,
     CampaignInvalid,
     CampaignStateError,
     DuplicateCampaign,
@@ -69,6 +79,13 @@ from webapp.services.campaigns.queries import (
 from webapp.services.campaigns.test_sends import MAX_TEST_NUMBERS, send_test
 
 __all__ = [
+    "ApprovalNeeded",
+    "ApprovalRefused",
+    "approve_campaign",
+    "awaiting_approval",
+    "reject_campaign",
+    "request_approval",
+    "withdraw_approval",
     "ENCODINGS",
     "MAX_TEST_NUMBERS",
     "SORTS",

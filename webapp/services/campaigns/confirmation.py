@@ -30,6 +30,7 @@ from webapp.models import (
 )
 from webapp.money import money_text
 from webapp.services.actors import user_id_of
+from webapp.services.approval import approval_reason
 from webapp.services.audience import (
     Source,
     audience_state,
@@ -41,6 +42,7 @@ from webapp.services.audience import (
 from webapp.services.budget import over_budget_refusal
 from webapp.services.campaigns.errors import (
     RECENT_DAYS,
+    ApprovalNeeded,
     CampaignInvalid,
     CampaignStateError,
     DuplicateCampaign,
@@ -148,6 +150,22 @@ def account_balance(client) -> Balance | None:
         return None
 
 
+def affordability_refusal(
+    session: Session, campaign: Campaign, balance: Balance | None, now: datetime
+) -> str | None:
+    """Why sending ``campaign`` now is refused for money: a cost above the account's
+    ``balance`` (when known), or one that takes the month over the monthly budget; None when
+    it can be paid. Asked at confirmation, and again when an approver approves it."""
+    if balance is not None and Decimal(campaign.cost or 0) > balance.credit:
+        currency = balance.currency or campaign.currency or ""
+        return (
+            f"This send costs {money_text(campaign.cost)} {currency} but the account's balance "
+            f"is {money_text(balance.credit)} {currency}. Top up the account, or reach fewer "
+            "recipients."
+        )
+    return over_budget_refusal(session, campaign, now)
+
+
 def confirm_campaign(
     session: Session,
     campaign: Campaign,
@@ -159,6 +177,7 @@ def confirm_campaign(
     by_country: bool = False,
     balance: Balance | None = None,
     address: str | None = None,
+    for_approval: bool = False,
 ) -> Campaign:
     """Freeze the recipients into batches and queue the campaign (or schedule it).
 
@@ -168,20 +187,17 @@ def confirm_campaign(
     monthly budget (when one is set). After this, list changes do not change who
     the campaign reaches. ``by_country`` (quiet hours) gives each country batches of its own,
     so the dispatcher can hold one country while another is sent.
+
+    A campaign over the workspace's approval limits is refused with ApprovalNeeded; with
+    ``for_approval`` (`approvals.request_approval`) the same checks run and the same freeze
+    happens, but the campaign then waits for an approver instead of being queued.
     """
     now = now or utcnow()
     if not campaign.status.can_confirm:
-        raise CampaignStateError("This campaign was already confirmed.")
-    if balance is not None and Decimal(campaign.cost or 0) > balance.credit:
-        currency = balance.currency or campaign.currency or ""
-        raise CampaignStateError(
-            f"This send costs {money_text(campaign.cost)} {currency} but the account's balance "
-            f"is {money_text(balance.credit)} {currency}. Top up the account, or reach fewer "
-            "recipients."
-        )
-    over_budget = over_budget_refusal(session, campaign, now)
-    if over_budget is not None:
-        raise CampaignStateError(over_budget)
+        raise CampaignStateError(not_a_draft(campaign))
+    refusal = affordability_refusal(session, campaign, balance, now)
+    if refusal is not None:
+        raise CampaignStateError(refusal)
     if not preview_is_current(session, campaign):
         raise CampaignStateError(
             "The campaign changed since its preview (text, lists, opt-outs or numbers flagged "
@@ -194,7 +210,13 @@ def confirm_campaign(
             raise DuplicateCampaign(earlier)
     if campaign.send_at is not None and campaign.send_at <= now:
         raise CampaignInvalid({"send_at": "The send time has passed. Change it or clear it."})
-    target = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
+    needs_approval = approval_reason(session, campaign)
+    if needs_approval and not for_approval:
+        raise ApprovalNeeded(needs_approval)
+    if for_approval:
+        target = CampaignStatus.AWAITING_APPROVAL
+    else:
+        target = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
     _claim_confirmation(session, campaign, target)
     chosen = sources(campaign)
     rows = (
@@ -227,11 +249,28 @@ def confirm_campaign(
     campaign.confirmed_by_id = user_id_of(user)
     mark_template_used(session, campaign.template_id, now)
     cost = f"{money_text(campaign.cost)} {campaign.currency or ''}"
-    detail = f"{campaign.recipient_count} recipients, {cost}"
-    record_event(session, campaign, "confirmed", user, detail.strip(), address=address)
+    detail = f"{campaign.recipient_count} recipients, {cost}".strip()
+    if for_approval:
+        campaign.approval_requested_at = now
+        campaign.approval_requested_by_id = user_id_of(user)
+        campaign.approved_at = campaign.approved_by_id = campaign.approval_comment = None
+        why = f"; needs approval: {needs_approval}" if needs_approval else ""
+        record_event(session, campaign, "approval_requested", user, detail + why, address=address)
+    else:
+        record_event(session, campaign, "confirmed", user, detail, address=address)
     session.commit()
     refresh_statistics(session)  # campaign_recipients just grew by a whole audience
     return campaign
+
+
+def not_a_draft(campaign: Campaign) -> str:
+    """Why a campaign that is no longer a draft cannot be confirmed, changed or previewed."""
+    if campaign.status.awaits_approval:
+        return (
+            "This campaign is waiting for approval. Withdraw the request (or change the "
+            "campaign, which withdraws it) to preview or confirm it again."
+        )
+    return "This campaign was already confirmed."
 
 
 def _claim_confirmation(session: Session, campaign: Campaign, target: CampaignStatus) -> None:
@@ -247,7 +286,7 @@ def _claim_confirmation(session: Session, campaign: Campaign, target: CampaignSt
     ).rowcount
     if claimed != 1:
         session.rollback()
-        raise CampaignStateError("This campaign was already confirmed.")
+        raise CampaignStateError(not_a_draft(campaign))
 
 
 def _freeze(connection, campaign: Campaign, batch_id: int, source: Source, ids: list[int]):

@@ -20,8 +20,10 @@ from webapp.models import (
     campaign_lists,
     utcnow,
 )
+from webapp.services import audit
 from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
+from webapp.services.campaigns.approvals import withdraw_approval
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import ENCODINGS
@@ -89,15 +91,32 @@ def validate_draft(
 
 
 def save_draft(
-    session: Session, user: User | None, draft: CampaignDraft, campaign: Campaign | None = None
+    session: Session,
+    user: User | None,
+    draft: CampaignDraft,
+    campaign: Campaign | None = None,
+    *,
+    address: str | None = None,
 ) -> Campaign:
-    """Create or update a draft. A draft may be incomplete in message and lists, not in name."""
+    """Create or update a draft. A draft may be incomplete in message and lists, not in name.
+
+    Saving a campaign that waits for approval withdraws the request first, in the same
+    transaction (one history entry: "withdrawn", changed after the request)."""
     lists = validate_draft(session, draft)
     if campaign is None:
         campaign = Campaign(created_by_id=user_id_of(user), status=CampaignStatus.DRAFT)
         session.add(campaign)
     elif not campaign.status.can_edit:
         raise CampaignStateError("Only a draft can be edited; copy the campaign to change it.")
+    elif campaign.status.awaits_approval:
+        withdraw_approval(
+            session,
+            campaign,
+            user,
+            reason="the campaign was changed after the request",
+            address=address,
+            commit=False,
+        )
     campaign.name = draft.name.strip()
     campaign.sender = draft.sender.strip()
     campaign.message = draft.message
@@ -161,35 +180,45 @@ def set_include_undeliverable(
     if not campaign.status.can_edit:
         raise CampaignStateError("Only a draft can be changed; copy the campaign to change it.")
     if campaign.include_undeliverable != include:
+        what = f"numbers flagged undeliverable {'included' if include else 'left out'}"
+        if campaign.status.awaits_approval:  # one event: the withdrawal, naming the change
+            reason = f"the campaign was changed after the request ({what})"
+            withdraw_approval(session, campaign, user, reason=reason, address=address, commit=False)
+        else:
+            record_event(session, campaign, "changed", user, what, address=address)
         campaign.include_undeliverable = include
-        what = "included" if include else "left out"
-        record_event(
-            session,
-            campaign,
-            "changed",
-            user,
-            f"numbers flagged undeliverable {what}",
-            address=address,
-        )
     session.commit()
 
 
-def copy_campaign(session: Session, campaign: Campaign, user: User | None) -> Campaign:
+def copy_campaign(
+    session: Session, campaign: Campaign, user: User | None, *, address: str | None = None
+) -> Campaign:
+    """A new draft like ``campaign`` (its visible lists, text, speed): "copied" in its history
+    and the audit log."""
     copy = _draft_like(campaign, "copy", user, speed_per_minute=campaign.speed_per_minute)
     session.add(copy)
     _set_lists(session, copy, [lst for lst in campaign.lists if not lst.hidden])
+    detail = f"from “{campaign.name}” (campaign {campaign.id})"
+    record_event(session, copy, "copied", user, detail, address=address)
     session.commit()
     return copy
 
 
-def delete_draft(session: Session, campaign: Campaign) -> None:
+def delete_draft(
+    session: Session, campaign: Campaign, user: User | None = None, *, address: str | None = None
+) -> None:
+    """Delete a draft (its history goes with it; the audit log keeps the deletion)."""
     if not campaign.status.can_delete:
         raise CampaignStateError("Only a draft can be deleted; a sent campaign stays in history.")
+    target = audit.Target("campaign", campaign.id, campaign.name)
+    audit.record(session, "campaign_deleted", user=user, obj=target, address=address)
     session.delete(campaign)
     session.commit()
 
 
-def create_follow_up(session: Session, campaign: Campaign, user: User | None) -> Campaign:
+def create_follow_up(
+    session: Session, campaign: Campaign, user: User | None, *, address: str | None = None
+) -> Campaign:
     """A draft that reaches exactly this campaign's failed recipients, never the accepted ones."""
     existing = session.scalar(
         select(Campaign).where(
@@ -211,5 +240,8 @@ def create_follow_up(session: Session, campaign: Campaign, user: User | None) ->
         )
     follow_up = _draft_like(campaign, "follow-up", user, parent_id=campaign.id)
     session.add(follow_up)
+    session.flush()
+    detail = f"for {failed:,} failed recipients of “{campaign.name}” (campaign {campaign.id})"
+    record_event(session, follow_up, "follow_up", user, detail, address=address)
     session.commit()
     return follow_up

@@ -27,3 +27,19 @@ class DuplicateCampaign(CampaignStateError):
             f"The same message was already sent to the same lists in the last {RECENT_DAYS} "
             f"days: {names}. Sending it again reaches every recipient twice."
         )
+
+
+class ApprovalNeeded(CampaignStateError):
+    """The campaign is over the workspace's approval limits: it is sent only once an approver
+    approves it, so confirming it asks for approval instead (`request_approval`)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(
+            f"This campaign needs approval before it is sent: {reason}. Ask for approval: an "
+            "admin or an approver then approves it."
+        )
+
+
+class ApprovalRefused(CampaignStateError):
+    """This user may not decide this approval (no approver right, or their own request)."""

@@ -37,6 +37,7 @@ from webapp.models import (
     RejectedRow,
     User,
 )
+from webapp.services import audit
 from webapp.services.audience import finished_recipients
 from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
 from webapp.services.imports.integrity import check_unchanged
@@ -69,6 +70,7 @@ def run_import(
     workers: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: ProgressCallback | None = None,
+    audit_end: bool = True,
 ) -> ListImport | None:
     """Import a queued file into its list; the background job, and safe to run twice.
 
@@ -78,6 +80,9 @@ def run_import(
     Either way its recipients are deleted and the stored file removed. An import a crashed
     worker left running can be cancelled (cancel_import). Returns the import, or None if it no
     longer exists.
+
+    Its end (done or failed) is an audit event by the system, unless ``audit_end`` is False:
+    the command line's one-go import records the whole command as one event instead.
     """
     list_import = _claim(session, import_id)
     if list_import is None:
@@ -87,14 +92,19 @@ def run_import(
     try:
         counts = _store_rows(session, list_import, workers, chunk_rows, progress)
         check_unchanged(list_import, path)
-        _finish(session, import_id, counts, run)
+        _finish(session, import_id, counts, run, audit_end)
         refresh_statistics(session)
     except ImportCancelled:
         if _still_mine(session, import_id, run):
             _discard_rows(session, import_id)
     except (CsvFormatError, ImportRefused) as error:
         if _still_mine(session, import_id, run):
-            _fail(session, import_id, f"{error} Nothing from this file was added to the list.")
+            _fail(
+                session,
+                import_id,
+                f"{error} Nothing from this file was added to the list.",
+                audit_end,
+            )
     except Exception as error:
         if _still_mine(session, import_id, run):
             _fail(
@@ -102,6 +112,7 @@ def run_import(
                 import_id,
                 f"The import stopped unexpectedly ({type(error).__name__}: {error}). "
                 "Nothing from this file was added to the list.",
+                audit_end,
             )
         raise
     finally:
@@ -329,7 +340,9 @@ def _country(region: str | None) -> str | None:
     return region if region is not None and len(region) == 2 else None
 
 
-def _finish(session: Session, import_id: int, counts: ImportCounts, run: int) -> None:
+def _finish(
+    session: Session, import_id: int, counts: ImportCounts, run: int, audit_end: bool = True
+) -> None:
     """Mark the import done and update its list, in one transaction: the recipients appear."""
     if not counts.balanced:  # csvimport promises this; a broken promise must not pass silently
         raise RuntimeError(f"The import's counts do not add up: {counts.as_dict()}")
@@ -360,6 +373,15 @@ def _finish(session: Session, import_id: int, counts: ImportCounts, run: int) ->
     recipient_list.recipient_count = session.scalar(
         select(func.count()).select_from(Recipient).where(*finished_recipients(recipient_list.id))
     )
+    if audit_end:
+        audit.record(
+            session,
+            "list_import_done",
+            user=None,
+            obj=recipient_list,
+            detail=f"{list_import.filename}: {counts.imported:,} imported, {counts.invalid:,} "
+            f"invalid, {counts.duplicates:,} duplicates, {counts.opted_out:,} opted out",
+        )
     session.commit()
 
 
@@ -403,7 +425,7 @@ def restart_stalled_imports(session: Session, now: datetime | None = None) -> li
     return restarted
 
 
-def _fail(session: Session, import_id: int, message: str) -> None:
+def _fail(session: Session, import_id: int, message: str, audit_end: bool = True) -> None:
     session.rollback()
     _delete_rows_of(session, import_id)
     session.execute(
@@ -416,6 +438,15 @@ def _fail(session: Session, import_id: int, message: str) -> None:
             stored_path=None,
         )
     )
+    list_import = session.get(ListImport, import_id)
+    if list_import is not None and audit_end:
+        audit.record(
+            session,
+            "list_import_failed",
+            user=None,
+            obj=list_import.recipient_list,
+            detail=f"{list_import.filename}: {message}",
+        )
     session.commit()
 
 

@@ -73,6 +73,9 @@ def import_file(
     except ImportRefused:
         cancel_import(session, list_import)
         raise
-    finished = run_import(session, list_import.id, workers=workers, progress=progress)
+    # The caller (the command line) records the whole import as one audit event.
+    finished = run_import(
+        session, list_import.id, workers=workers, progress=progress, audit_end=False
+    )
     assert finished is not None  # it was just created and nothing else deletes it
     return finished
