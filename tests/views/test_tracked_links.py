@@ -3,6 +3,8 @@ the public redirect that counts a person's click once (not a bot's, not a double
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -210,3 +212,44 @@ def test_a_draft_saved_from_the_composer_keeps_the_link_host(app, login_as):
     with app.app_context():
         campaign = db.session.scalars(select(Campaign)).one()
         assert campaign.link_host == "go.example" and campaign.message == MESSAGE
+
+
+def click_as_a_person(client, sent, number):
+    """Click the first link of ``number``'s message as its recipient would."""
+    code = codes_in(sent[number])[0]
+    assert client.get(f"/c/{code}", headers={"User-Agent": PHONE}).status_code == 302
+
+
+def test_the_campaign_page_shows_clicks_per_link_and_over_time(app, login_as, sent):
+    viewer = login_as(Role.VIEWER)
+    click_as_a_person(app.test_client(), sent, NUMBERS[0])
+    page = viewer.get(f"/campaigns/{campaign_id(app)}").text
+    table = page[
+        page.index('data-test="link-clicks"') : page.index("</table>", page.index("link-clicks"))
+    ]
+    assert "1. https://shop.example/spring/sale?id=42&amp;utm_source=sms" in table
+    assert "33.3 %" in table and "All links" in table
+    assert "Clicks over time" in page and 'data-test="chart-numbers-clicks"' in page
+    assert 'data-test="clicked"><span class="tag ok">Clicked</span>' in page
+
+
+def test_the_export_says_who_clicked_and_when_first(app, login_as, sent):
+    viewer = login_as(Role.VIEWER)
+    click_as_a_person(app.test_client(), sent, NUMBERS[1])
+    text = viewer.get(f"/campaigns/{campaign_id(app)}/export").data.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    clicked, first = rows[0].index("clicked"), rows[0].index("first click (UTC)")
+    by_number = {row[0]: row for row in rows[1:]}
+    assert by_number[NUMBERS[1]][clicked] == "yes" and by_number[NUMBERS[1]][first]
+    assert (by_number[NUMBERS[0]][clicked], by_number[NUMBERS[0]][first]) == ("no", "")
+
+
+def test_the_contact_history_shows_the_clicks(app, login_as, sent):
+    viewer = login_as(Role.VIEWER)
+    click_as_a_person(app.test_client(), sent, NUMBERS[2])
+    page = viewer.get(f"/contacts/{NUMBERS[2]}").text
+    assert 'data-test="contact-clicks">1 click, first' in page
+    assert (
+        'data-test="contact-clicks"><span class="muted">no click'
+        in viewer.get(f"/contacts/{NUMBERS[0]}").text
+    )

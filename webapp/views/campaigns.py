@@ -46,6 +46,7 @@ from webapp.services import (
     audience,
     campaigns,
     chart,
+    clicks,
     delivery,
     dispatch,
     outcomes,
@@ -593,9 +594,12 @@ def show(campaign_id: int):
 def _results_context(campaign: Campaign) -> dict:
     summary = delivery.delivery_summary(db.session, campaign)
     hours = current_app.config["SMS_VALIDITY_HOURS"]
+    links = clicks.campaign_clicks(db.session, campaign.id)
     return {
         "delivery": summary,
         "chart": chart.delivery_chart(db.session, campaign),
+        "links": links,
+        "click_chart": chart.click_chart(db.session, campaign) if links else None,
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
     }
