@@ -253,3 +253,13 @@ def test_the_contact_history_shows_the_clicks(app, login_as, sent):
         'data-test="contact-clicks"><span class="muted">no click'
         in viewer.get(f"/contacts/{NUMBERS[0]}").text
     )
+
+
+def test_the_sandbox_inbox_shows_the_short_links_as_a_phone_would(login_as, sent):
+    viewer = login_as(Role.VIEWER)
+    code = codes_in(sent[NUMBERS[0]])[0]
+    page = viewer.get(f"/sandbox/inbox?msisdn={NUMBERS[0]}").text
+    assert (
+        f'<a href="https://go.example/c/{code}" data-test="short-link">go.example/c/{code}</a>'
+        in (page)
+    )

@@ -139,6 +139,23 @@ def track_urls(message: str, utm: dict[str, str] | None = None) -> str:
     return "".join(pieces)
 
 
+def short_links_in(text: str, bases: list[str]) -> list[tuple[str, str | None]]:
+    """``text`` cut into (piece, address) pairs, address None but for this dashboard's short
+    links (tracked and opt-out) on one of ``bases``: a phone shows those as links."""
+    hosts = {link_host(base): base.rstrip("/") for base in bases if base}
+    if not hosts:
+        return [(text, None)]
+    pattern = re.compile("(" + "|".join(map(re.escape, hosts)) + r")(/[cu]/[0-9A-Za-z]+)")
+    pieces: list[tuple[str, str | None]] = []
+    end = 0
+    for match in pattern.finditer(text):
+        pieces.append((text[end : match.start()], None))
+        pieces.append((match.group(0), hosts[match.group(1)] + match.group(2)))
+        end = match.end()
+    pieces.append((text[end:], None))
+    return [(piece, address) for piece, address in pieces if piece]
+
+
 # --- Codes -----------------------------------------------------------------------------------
 
 
