@@ -168,6 +168,9 @@ def test_unknown_altered_and_open_redirect_attempts_are_not_found(app, client, s
             assert answer.headers["Location"] == TARGET  # the query changes nothing
         else:
             assert answer.status_code == 404, path
+    lean = app.test_client().get(f"/c/{altered}")
+    assert "This link does not work" in lean.text
+    assert "Set-Cookie" not in lean.headers  # no session for a stranger
     # Werkzeug's slash merging answers //evil.example on the dashboard itself, never elsewhere.
     for path in ("/c//evil.example", "/c/%2F%2Fevil.example"):
         merged = client.get(path)

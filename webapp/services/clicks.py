@@ -112,36 +112,38 @@ def follow_link(
         return None
     recipient_id, number = found
     now = now or utcnow()
-    connection = session.connection()
-    row = connection.execute(
-        _FIND,
-        {
-            "recipient_id": recipient_id,
-            "number": number,
-            "since": now - timedelta(seconds=DOUBLE_TAP_SECONDS),
-        },
-    ).first()
-    if row is None:
-        return None
-    campaign_id, delivered_at, link_id, target, recent = row
-    agent = agent_of(user_agent)
-    early = delivered_at is not None and now < delivered_at + timedelta(seconds=EARLY_CLICK_SECONDS)
-    if agent == PERSON and early:
-        agent = EARLY
-    is_bot = agent != PERSON
-    connection.execute(
-        _RECORD,
-        {
-            "campaign_id": campaign_id,
-            "link_id": link_id,
-            "recipient_id": recipient_id,
-            "clicked_at": now,
-            "agent": agent,
-            "is_bot": is_bot,
-            "counted": not is_bot and not recent,
-        },
-    )
-    session.commit()
+    # Core on a connection of its own: no ORM session work on the redirect's path.
+    with session.get_bind().begin() as connection:
+        row = connection.execute(
+            _FIND,
+            {
+                "recipient_id": recipient_id,
+                "number": number,
+                "since": now - timedelta(seconds=DOUBLE_TAP_SECONDS),
+            },
+        ).first()
+        if row is None:
+            return None
+        campaign_id, delivered_at, link_id, target, recent = row
+        agent = agent_of(user_agent)
+        early = delivered_at is not None and now < delivered_at + timedelta(
+            seconds=EARLY_CLICK_SECONDS
+        )
+        if agent == PERSON and early:
+            agent = EARLY
+        is_bot = agent != PERSON
+        connection.execute(
+            _RECORD,
+            {
+                "campaign_id": campaign_id,
+                "link_id": link_id,
+                "recipient_id": recipient_id,
+                "clicked_at": now,
+                "agent": agent,
+                "is_bot": is_bot,
+                "counted": not is_bot and not recent,
+            },
+        )
     return target
 
 

@@ -8,7 +8,7 @@ one is refused before the database is asked.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, request
+from flask import Blueprint, current_app, redirect, render_template, request
 
 from webapp.access import public
 from webapp.extensions import db
@@ -24,7 +24,7 @@ def follow(code: str):
         db.session, current_app.config["SECRET_KEY"], code, request.headers.get("User-Agent")
     )
     if target is None:
-        abort(404)
+        return render_template("clicks/not_found.html"), 404, {"Cache-Control": "no-store"}
     response = redirect(target, 302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the code stays out of the target's logs
