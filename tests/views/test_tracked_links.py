@@ -266,3 +266,21 @@ def test_the_sandbox_inbox_shows_the_short_links_as_a_phone_would(login_as, sent
         f'<a href="https://go.example/c/{code}" data-test="short-link">go.example/c/{code}</a>'
         in (page)
     )
+
+
+def test_unique_clickers_can_count_a_part_of_the_recipients(app, client, sent):
+    """What an A/B comparison asks: the clickers among one variant's recipients."""
+    click_as_a_person(client, sent, NUMBERS[0])
+    click_as_a_person(client, sent, NUMBERS[1])
+    with app.app_context():
+        chosen = CampaignRecipient.msisdn.in_([NUMBERS[1], NUMBERS[2]])
+        assert clicks.unique_clickers(db.session, campaign_id(app), chosen) == 1
+        assert clicks.unique_clickers(db.session, campaign_id(app)) == 2
+
+
+@pytest.mark.parametrize("app_config", [{"SMS_API_TOKEN": "not-sandbox-mode"}])
+def test_the_track_links_button_says_what_is_missing_without_a_public_address(login_as):
+    client = login_as(Role.SENDER)
+    page = client.post("/compose/track-links", data={"message": "See https://shop.example/"})
+    assert "See https://shop.example/" in page.text and "[track:" not in page.text
+    assert "set PUBLIC_URL" in page.text

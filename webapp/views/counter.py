@@ -18,13 +18,14 @@ from webapp.models import MessageTemplate, Role
 from webapp.services.campaigns import ENCODINGS
 from webapp.services.counter import MAX_LISTS, count_message, describe_replacements
 from webapp.services.optout_links import footer_text_for
-from webapp.services.tracked_links import track_urls
+from webapp.services.tracked_links import link_problem, track_urls
 from webapp.sms import replace_lookalikes
 from webapp.views.common import (
     counted_text,
     id_or_none,
     opt_out_footer,
     save_message_as_template,
+    tracked_link_host,
     utm_choice,
 )
 
@@ -76,15 +77,16 @@ def track_links():
     """The message field again, every URL in it turned into a tracked link (with the UTM
     parameters chosen), counted at the short links' length."""
     message, encoding, list_ids = _compose_input()
-    tracked = track_urls(message, utm_choice())
+    host = tracked_link_host()
+    tracked = track_urls(message, utm_choice()) if host else message
     counter = _count(tracked, encoding, list_ids)
     return render_template(
         "counter/_message_field.html",
         message_value=tracked,
-        message_errors=[],
+        message_errors=[] if host else [link_problem("[track:https://x]", None)],
         available_tags=counter.available_fields,
         counter=counter,
-        replaced_note=_tracked_note(message, tracked),
+        replaced_note=_tracked_note(message, tracked) if host else "",
     )
 
 
