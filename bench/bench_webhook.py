@@ -102,17 +102,7 @@ def parse_args() -> argparse.Namespace:
 
 def build(folder: Path, url: str, recipients: int) -> tuple[int, dict[int, str]]:
     """A sent campaign of ``recipients``; returns its id and {batch number: message id}."""
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    app = create_app(
-        {"DATABASE_URL": url, "AUTO_MIGRATE": False, "SECRET_KEY": SECRET_KEY, "WORKER": "none"},
-        instance_path=folder / "instance",
-    )
-    upgrade_database(app)
+    app = fresh_app(folder, url)
     sandbox = start_sandbox(folder / "sandbox.sqlite3", config=SandboxConfig(seed=1))
     try:
         with app.app_context():
@@ -132,6 +122,27 @@ def build(folder: Path, url: str, recipients: int) -> tuple[int, dict[int, str]]
             return campaign.id, {b.number: b.message_id for b in campaign.batches}
     finally:
         sandbox.stop()
+
+
+def fresh_app(folder: Path, url: str):
+    """The app on an empty, migrated database at ``url`` (a PostgreSQL schema is recreated)."""
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = bench_app(url, folder / "instance")
+    upgrade_database(app)
+    return app
+
+
+def bench_app(url: str, instance: Path | None = None):
+    """The app on ``url`` as the benchmarks' gunicorn runs it (its secret, no worker)."""
+    return create_app(
+        {"DATABASE_URL": url, "AUTO_MIGRATE": False, "SECRET_KEY": SECRET_KEY, "WORKER": "none"},
+        instance_path=instance or Path(tempfile.mkdtemp()) / "instance",
+    )
 
 
 def _big_list(session, count: int, user_id: int) -> int:
@@ -339,10 +350,7 @@ def _client(port: int, path: str, signed, threads: int, start, results) -> None:
 
 
 def count_stored(url: str, campaign_id: int, finals: dict[str, str]) -> dict:
-    app = create_app(
-        {"DATABASE_URL": url, "AUTO_MIGRATE": False, "SECRET_KEY": SECRET_KEY, "WORKER": "none"},
-        instance_path=Path(tempfile.mkdtemp()) / "instance",
-    )
+    app = bench_app(url)
     with app.app_context():
         stored = dict(db.session.execute(select(R.msisdn, R.delivery_status)).all())
         history = db.session.scalar(select(func.count()).select_from(DeliveryReport))

@@ -288,13 +288,15 @@ def sent_campaign(
     message="Hi there",
     fields=(),
     sender="Shop",
+    link_host=None,
     **options,
 ):
     """A campaign to ``numbers`` (a new list of msisdns or (msisdn, fields) pairs, or an existing
     RecipientList), previewed,
     confirmed and sent through ``client`` (the sandbox) in batches of ``batch_size``; the
     sandbox gets no callback URL, so a test posts the delivery reports itself (see
-    ``report_deliveries``). ``options`` go to the dispatcher (``clock=`` sets the send time)."""
+    ``report_deliveries``). ``link_host`` is where tracked links point; ``options`` go to the
+    dispatcher (``clock=`` sets the send time, ``link_secret=`` signs link codes)."""
     from webapp.models import RecipientList
     from webapp.services import campaigns, dispatch
     from webapp.services.preview import preview_campaign
@@ -304,7 +306,9 @@ def sent_campaign(
         if isinstance(numbers, RecipientList)
         else make_list(session, f"{name} list", numbers, fields=fields)
     )
-    draft = campaigns.CampaignDraft(name=name, sender=sender, message=message, list_ids=[people.id])
+    draft = campaigns.CampaignDraft(
+        name=name, sender=sender, message=message, list_ids=[people.id], link_host=link_host
+    )
     campaign = campaigns.save_draft(session, user, draft)
     preview_campaign(session, campaign, user, client, honours_dry_run=True, batch_size=batch_size)
     campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)

@@ -33,6 +33,12 @@ def public_base_url(app) -> str | None:
     return base or None
 
 
+def link_base_url(app) -> str | None:
+    """Where tracked short links point: ``LINK_BASE_URL`` (a short domain served by this
+    dashboard), else the public address."""
+    return app.config.get("LINK_BASE_URL") or public_base_url(app)
+
+
 def _public_url(app, path: str) -> str | None:
     base = public_base_url(app)
     return f"{base.rstrip('/')}{path}" if base else None

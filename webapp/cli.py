@@ -155,14 +155,41 @@ def send_exit_code(status, progress) -> int:
     "key",
     help="A key of your choice: a second call with it reports the first campaign, sends nothing.",
 )
+@click.option(
+    "--track-links",
+    is_flag=True,
+    help="Turn every web address in the message into a tracked short link (LINK_BASE_URL).",
+)
+@click.option("--utm-source", default="", help="With --track-links: utm_source for the targets.")
+@click.option("--utm-medium", default="", help="With --track-links: utm_medium for the targets.")
+@click.option(
+    "--utm-campaign", default="", help="With --track-links: utm_campaign for the targets."
+)
 def send_campaign(
-    name, sender, list_names, message, encoding, yes, wait, as_json, allow_duplicate, key
+    name,
+    sender,
+    list_names,
+    message,
+    encoding,
+    yes,
+    wait,
+    as_json,
+    allow_duplicate,
+    key,
+    track_links,
+    utm_source,
+    utm_medium,
+    utm_campaign,
 ):
     """Create a campaign, preview its cost, and queue it: the same services as the pages."""
-    from webapp.services import approval, campaigns, lists, settings
+    from webapp.addresses import link_base_url
+    from webapp.services import approval, campaigns, lists, settings, tracked_links
     from webapp.services.quiet_hours import quiet_hours
 
     app = current_app
+    if track_links:
+        utm = {"utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign}
+        message = tracked_links.track_urls(message, utm)
     campaign = _campaign_with_key(key) if key else None
     if campaign is not None and campaign.status.awaits_approval:
         _stop_for_approval(campaign, f"It is waiting for approval (campaign {campaign.id}).")
@@ -189,6 +216,7 @@ def send_campaign(
                 message=message,
                 list_ids=[lst.id for lst in chosen],
                 encoding=encoding,
+                link_host=tracked_links.link_host(link_base_url(app)),
             )
             campaign = campaigns.save_draft(db.session, None, draft)
             if key:
@@ -402,6 +430,24 @@ def report_campaign(name: str, as_json: bool):
         click.echo(
             f"Batch {batch['batch']} unconfirmed, now {batch['state']}: {batch['resolution']}"
         )
+    links = report["links"]
+    if links:
+        click.echo(
+            f"Tracked links: {_count(links['clicks'], 'click')}, "
+            f"{_count(links['unique_clickers'], 'unique clicker')}, "
+            f"click-through rate {links['click_through_rate']} of "
+            f"{links['delivered']:,} delivered ({links['bot_clicks']:,} preview-bot clicks "
+            "not counted)"
+        )
+        for link in links["per_link"]:
+            click.echo(
+                f"  {link['link']}. {link['target']}: {_count(link['clicks'], 'click')}, "
+                f"{link['unique_clickers']:,} unique, {link['click_through_rate']}"
+            )
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
 
 
 @campaigns_cli.command("export")

@@ -29,6 +29,7 @@ ENVIRONMENT_VARIABLES: dict[str, type] = {
     "WEBHOOK_SECRET": str,
     "ALLOW_UNSIGNED_REPORTS": bool,
     "PUBLIC_URL": str,
+    "LINK_BASE_URL": str,
     "HOST": str,
     "PORT": int,
     "TRUSTED_HOSTS": list,
@@ -98,6 +99,8 @@ class Defaults:
     # Without WEBHOOK_SECRET (outside sandbox mode) delivery reports are refused unless this is on.
     ALLOW_UNSIGNED_REPORTS = False
     PUBLIC_URL: str | None = None
+    # A short domain for tracked links ("https://go.shop.example"); None: PUBLIC_URL.
+    LINK_BASE_URL: str | None = None
     # Where scripts/start serves the dashboard; in sandbox mode without PUBLIC_URL, delivery
     # reports are posted to this address (a wildcard HOST means loopback).
     HOST = "127.0.0.1"
@@ -245,7 +248,8 @@ def _derive_addresses(config) -> None:
     if not config.get("TRUSTED_HOSTS"):
         trusted = ["localhost", "127.0.0.1"]
         public_host = urlsplit(config.get("PUBLIC_URL") or "").hostname
-        for name in (loopback, public_host):
+        link_host = urlsplit(config.get("LINK_BASE_URL") or "").hostname
+        for name in (loopback, public_host, link_host):
             if name and name not in trusted:
                 trusted.append(name)
         config["TRUSTED_HOSTS"] = trusted

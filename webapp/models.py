@@ -462,6 +462,9 @@ class Campaign(db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     # The opt-out footer, "{code}" where each recipient's link code goes; None: no footer.
     opt_out_footer: Mapped[str | None] = mapped_column(String(300))
+    # Where the message's tracked links point ("go.shop.example", no scheme; see
+    # services.tracked_links); None: the message has none.
+    link_host: Mapped[str | None] = mapped_column(String(200))
     # Given by a script (``--idempotency-key``): a second request with it finds this campaign.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     # Paused because the gateway could not be reached: since when it has not answered.
@@ -654,6 +657,47 @@ class DeliveryCount(db.Model):
     count: Mapped[int] = mapped_column(default=0)
 
 
+class CampaignLink(db.Model):
+    """A tracked link of a campaign: the target (UTM parameters applied) its short links send
+    to, numbered by where it first appears in the message. Derived from the message when the
+    campaign is confirmed (services.tracked_links)."""
+
+    __tablename__ = "campaign_links"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "ordinal", name="uq_campaign_links_campaign_ordinal"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column()  # 1, 2, ... in the message
+    target: Mapped[str] = mapped_column(Text)
+
+
+class LinkClick(db.Model):
+    """One opening of a recipient's tracked link. Every click is stored; ``counted`` says
+    whether it counts as a person's click (not a link-preview bot, not a double tap)."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (
+        Index("ix_link_clicks_link_recipient", "link_id", "recipient_id", "clicked_at"),
+        Index("ix_link_clicks_recipient", "recipient_id", "clicked_at"),
+        Index("ix_link_clicks_campaign", "campaign_id", "clicked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("campaign_links.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("campaign_recipients.id", ondelete="CASCADE"),
+    )
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "person", or the preview bot's name ("WhatsApp"), or "early" (within seconds of delivery)
+    agent: Mapped[str] = mapped_column(String(40))
+    is_bot: Mapped[bool] = mapped_column(default=False)
+    counted: Mapped[bool] = mapped_column(default=False)
+
+
 class CampaignTestSend(db.Model):
     """A test message to the user's own phones; never part of the campaign's send."""
 
@@ -682,6 +726,7 @@ __all__ = [
     "BatchState",
     "Campaign",
     "CampaignEvent",
+    "CampaignLink",
     "CampaignRecipient",
     "CampaignStatus",
     "CampaignTestSend",
@@ -692,6 +737,7 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryReport",
     "ImportStatus",
+    "LinkClick",
     "ListImport",
     "OptOut",
     "Recipient",

@@ -9,7 +9,8 @@ import pytest
 from webapp.access import required_access
 from webapp.models import Role
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "links.opt_out", "static"}  # links: opt-out links
+# links: opt-out links; clicks: tracked short links
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "links.opt_out", "clicks.follow", "static"}
 
 
 def _routes(app):

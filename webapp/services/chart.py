@@ -3,6 +3,7 @@ numbers as a table beside them:
 
 - a campaign's deliveries over time: by minute in the first hour after the send started, then
   by hour, counted by the database (one grouped query on the outcome index);
+- its tracked links' clicks by people over time, the same way;
 - the home page's delivery rate per day over the last 30 days, from the kept delivery counts.
 """
 
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Campaign, CampaignRecipient, DeliveryCount, DeliveryOutcome
+from webapp.models import Campaign, CampaignRecipient, DeliveryCount, DeliveryOutcome, LinkClick
 from webapp.services.campaigns.queries import delivery_rate_text
 
 R = CampaignRecipient
@@ -26,7 +27,7 @@ WIDTH, HEIGHT = 600, 160  # the SVG's view box
 class Bar:
     start: datetime
     label: str
-    delivered: int
+    count: int  # delivered recipients, or clicks
     x: int
     y: int
     width: int
@@ -42,15 +43,15 @@ class DeliveryChart:
 
     @property
     def total(self) -> int:
-        return sum(bar.delivered for bar in self.bars)
+        return sum(bar.count for bar in self.bars)
 
 
-def _minutes_since(session: Session, start: datetime):
-    """SQL for the whole minutes between ``start`` and the recipient's report time."""
+def _minutes_since(session: Session, start: datetime, moment=R.delivery_updated_at):
+    """SQL for the whole minutes between ``start`` and ``moment`` (the recipient's report time)."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.floor((func.extract("epoch", R.delivery_updated_at) - start.timestamp()) / 60)
+        return func.floor((func.extract("epoch", moment) - start.timestamp()) / 60)
     # SQLite: julianday() is in days; CAST truncates (Python's SQLite may lack floor()).
-    days = func.julianday(R.delivery_updated_at) - func.julianday(_sqlite_text(start))
+    days = func.julianday(moment) - func.julianday(_sqlite_text(start))
     return cast(days * 1440, Integer)
 
 
@@ -69,6 +70,26 @@ def delivery_chart(session: Session, campaign: Campaign) -> DeliveryChart | None
         .where(R.campaign_id == campaign.id, R.delivery_outcome == DeliveryOutcome.DELIVERED)
         .group_by(minute)
     ).all()
+    return _chart_of(start, rows)
+
+
+def click_chart(session: Session, campaign: Campaign) -> DeliveryChart | None:
+    """Clicks by people on the campaign's tracked links per minute (first hour), then per hour;
+    None before any."""
+    start = campaign.started_at
+    if start is None:
+        return None
+    minute = _minutes_since(session, start, LinkClick.clicked_at)
+    rows = session.execute(
+        select(minute, func.count())
+        .where(LinkClick.campaign_id == campaign.id, LinkClick.counted)
+        .group_by(minute)
+    ).all()
+    return _chart_of(start, rows)
+
+
+def _chart_of(start: datetime, rows) -> DeliveryChart | None:
+    """Bars from (minutes after ``start``, count) rows: a bar a minute, then an hour."""
     if not rows:
         return None
     buckets: dict[int, int] = {}  # bucket index: minutes 0..59, then 60 + hours after the first
@@ -92,7 +113,7 @@ def delivery_chart(session: Session, campaign: Campaign) -> DeliveryChart | None
             Bar(
                 start=begins,
                 label="minute" if index < FIRST_HOUR_MINUTES else "hour",
-                delivered=count,
+                count=count,
                 x=round(position * slot),
                 y=HEIGHT - height,
                 width=max(1, round(slot * 0.8)),

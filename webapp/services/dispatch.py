@@ -53,10 +53,11 @@ from webapp.services.budget import budget_pause_reason
 from webapp.services.campaigns.approvals import withdraw_approval
 from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
-from webapp.services.campaigns.payload import tagged_batch_message
+from webapp.services.campaigns.payload import link_numbers, message_text, tagged_batch_message
 from webapp.services.optout_links import link_code
 from webapp.services.progress import progress_text
 from webapp.services.quiet_hours import QuietHours, country_window
+from webapp.services.tracked_links import link_code as click_code
 from webapp.sms.personalise import to_gateway_tags
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,9 @@ class Dispatcher:
             campaign.status = campaign.status.move_to(CampaignStatus.SENDING)
             campaign.started_at = campaign.started_at or self.clock()
             self.session.commit()
-        tags, tag_fields = to_gateway_tags(campaign.message, resolve_fields(self.session, campaign))
+        tags, tag_fields = to_gateway_tags(
+            message_text(campaign), resolve_fields(self.session, campaign)
+        )
         inflight: dict[Future, Batch] = {}
         last_launch: tuple[float, int] | None = None  # (monotonic time, batch size)
         stop_reason = None
@@ -231,7 +234,9 @@ class Dispatcher:
                         break
                     message = tagged_batch_message(
                         campaign,
-                        self._recipients_of(batch, tag_fields, campaign.opt_out_link),
+                        self._recipients_of(
+                            batch, tag_fields, campaign.opt_out_link, link_numbers(campaign)
+                        ),
                         tags,
                         number=batch.number,
                         callback_url=self.callback_url,
@@ -383,10 +388,14 @@ class Dispatcher:
         return False
 
     def _recipients_of(
-        self, batch: Batch, tag_fields: list[str], with_link: bool = False
+        self,
+        batch: Batch,
+        tag_fields: list[str],
+        with_link: bool = False,
+        tracked: Sequence[int] = (),
     ) -> Iterable[Sequence[str]]:
-        """(msisdn, text of each tag field, ..., [opt-out link code]) of a batch's recipients,
-        read as they are used.
+        """(msisdn, text of each tag field, ..., [code of each tracked link in ``tracked``],
+        [opt-out link code]) of a batch's recipients, read as they are used.
 
         The database picks the texts out of the stored fields ("" where one is missing), which
         is much faster than decoding each recipient's JSON here.
@@ -394,7 +403,7 @@ class Dispatcher:
         texts = [
             func.coalesce(CampaignRecipient.fields[name].as_string(), "") for name in tag_fields
         ]
-        ids = [CampaignRecipient.id] if with_link else []
+        ids = [CampaignRecipient.id] if with_link or tracked else []
         # Core rather than ORM execution: rows are made one at a time as they are read, not all
         # 10,000 at once (see webapp.gateway.messages on why that matters).
         rows = self.session.connection().execute(
@@ -405,9 +414,15 @@ class Dispatcher:
             )
             .order_by(CampaignRecipient.id)
         )
-        if not with_link:
+        if not ids:
             return rows
-        return ((*row[:-1], link_code(self.link_secret, row[-1])) for row in rows)
+        return ((*row[:-1], *self._codes(row[-1], with_link, tracked)) for row in rows)
+
+    def _codes(self, recipient_id: int, with_link: bool, tracked: Sequence[int]) -> list[str]:
+        codes = [click_code(self.link_secret, recipient_id, number) for number in tracked]
+        if with_link:
+            codes.append(link_code(self.link_secret, recipient_id))
+        return codes
 
     def _record(self, campaign: Campaign, batch: Batch, future: Future) -> bool:
         """Store a batch's outcome; True when the campaign must pause."""

@@ -30,7 +30,8 @@ SAMPLE_CODE = "x" * CODE_LENGTH  # previews and tests: the real length, no live 
 LINK_PATH = "/u/"
 
 
-def _base62(number: int, width: int) -> str:
+def base62(number: int, width: int) -> str:
+    """``number`` in ``width`` base-62 digits (leading zeros kept)."""
     digits = []
     for _ in range(width):
         number, digit = divmod(number, 62)
@@ -40,14 +41,30 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+def signature(secret: str, text: str) -> str:
+    """A MAC of ``text`` under the app's secret in ``MAC_CHARS`` base-62 characters (41 bits)."""
+    digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256)
+    return base62(int.from_bytes(digest.digest()[:8]) % 62**MAC_CHARS, MAC_CHARS)
+
+
+def base62_value(text: str) -> int | None:
+    """The number base-62 ``text`` stands for; None when it holds another character."""
+    number = 0
+    for char in text:
+        digit = ALPHABET.find(char)
+        if digit < 0:
+            return None
+        number = number * 62 + digit
+    return number
+
+
 def _mac(secret: str, recipient_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"opt-out:{recipient_id}".encode(), hashlib.sha256)
-    return _base62(int.from_bytes(digest.digest()[:8]) % 62**MAC_CHARS, MAC_CHARS)
+    return signature(secret, f"opt-out:{recipient_id}")
 
 
 def link_code(secret: str, recipient_id: int) -> str:
     """The code of one campaign recipient's opt-out link."""
-    return _base62(recipient_id, ID_CHARS) + _mac(secret, recipient_id)
+    return base62(recipient_id, ID_CHARS) + _mac(secret, recipient_id)
 
 
 def footer_for(text: str, public_url: str) -> str:

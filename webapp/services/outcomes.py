@@ -27,6 +27,7 @@ from webapp.models import (
 from webapp.money import money_text
 from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.payload import engine_encoding, render_for
+from webapp.services.clicks import campaign_clicks, clicks_of
 from webapp.services.lists import UTF8_BOM, neutralise_formula
 from webapp.services.pages import Page, count_rows, within_pages
 from webapp.sms import analyze
@@ -45,6 +46,8 @@ EXPORT_COLUMNS = [
     "segments",
     "price",
     "currency",
+    "clicked",  # "yes"/"no" for a campaign with tracked links, else empty
+    "first click (UTC)",
     "message",
 ]
 
@@ -85,6 +88,8 @@ class OutcomeRow:
     code: str | None
     updated_at: datetime | None
     history: list[HistoryEntry] = field(default_factory=list)
+    clicks: int = 0  # on the campaign's tracked links, by the person (see services.clicks)
+    first_click_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def outcome_page(
     recipients = session.scalars(query.order_by(R.id).offset((page - 1) * per_page).limit(per_page))
     rows = _rows(_Rendering.of(session, campaign), list(recipients))
     _add_history(session, rows)
+    _add_clicks(session, rows)
     return Page(rows, total, page, per_page)
 
 
@@ -149,6 +155,7 @@ def outcome_rows(session: Session, recipients: list[CampaignRecipient]) -> list[
             renderings[campaign_id] = _Rendering.of(session, session.get(Campaign, campaign_id))
         rows.extend(_rows(renderings[campaign_id], [recipient]))
     _add_history(session, rows)
+    _add_clicks(session, rows)
     return rows
 
 
@@ -165,6 +172,13 @@ def _add_history(session: Session, rows: list[OutcomeRow]) -> None:
             )
 
 
+def _add_clicks(session: Session, rows: list[OutcomeRow]) -> None:
+    found = clicks_of(session, [row.id for row in rows])
+    for row in rows:
+        if row.id in found:
+            row.clicks, row.first_click_at = found[row.id].clicks, found[row.id].first_at
+
+
 @dataclass(frozen=True)
 class _Rendering:
     """What rendering a recipient's row needs of its campaign, read once (the exports stream
@@ -175,6 +189,7 @@ class _Rendering:
     batches: dict[int, tuple[str | None, BatchState, int, Decimal]]
     encoding: str
     currency: str
+    tracked: bool  # the campaign has tracked links
 
     @classmethod
     def of(cls, session: Session, campaign: Campaign) -> _Rendering:
@@ -185,6 +200,7 @@ class _Rendering:
             batches,
             engine_encoding(campaign.encoding),
             campaign.currency or "",
+            bool(campaign.link_host),
         )
 
 
@@ -312,11 +328,15 @@ def _export_rows(session: Session, rendering: _Rendering) -> Iterator[list]:
         select(*_EXPORT_READ).where(R.campaign_id == rendering.campaign.id).order_by(R.id)
     ).yield_per(1000)
     for chunk in result.partitions():
-        yield from _cells(rendering, chunk)
+        yield from _cells(session, rendering, chunk)
 
 
-def _cells(rendering: _Rendering, recipients) -> Iterator[list]:
-    for row in _rows(rendering, recipients):
+def _cells(session: Session, rendering: _Rendering, recipients) -> Iterator[list]:
+    rows = _rows(rendering, recipients)
+    tracked = rendering.tracked
+    if tracked:
+        _add_clicks(session, rows)
+    for row in rows:
         yield [
             row.msisdn,
             row.country or "",
@@ -329,6 +349,8 @@ def _cells(rendering: _Rendering, recipients) -> Iterator[list]:
             row.segments,
             money_text(row.price) if row.price is not None else "",
             rendering.currency,
+            ("yes" if row.clicks else "no") if tracked else "",
+            row.first_click_at.strftime("%Y-%m-%d %H:%M:%S") if row.first_click_at else "",
             row.text,
         ]
 
@@ -395,7 +417,8 @@ def _xlsx_chunks(session: Session, rendering: _Rendering) -> Iterator[bytes]:
 
 def campaign_report(session: Session, campaign: Campaign) -> dict:
     """What ``flask campaigns report`` prints: recipients, counts per gateway status and in
-    words, the delivery rate, usage per country, and every batch that went unconfirmed."""
+    words, the delivery rate, usage per country, every batch that went unconfirmed, and the
+    tracked links' clicks (``links`` None for a campaign without any)."""
     from webapp.services.delivery import delivery_summary
 
     summary = delivery_summary(session, campaign)
@@ -426,4 +449,27 @@ def campaign_report(session: Session, campaign: Campaign) -> dict:
         ],
         "currency": campaign.currency,
         "unconfirmed_batches": unconfirmed,
+        "links": _link_report(session, campaign),
+    }
+
+
+def _link_report(session: Session, campaign: Campaign) -> dict | None:
+    figures = campaign_clicks(session, campaign.id)
+    if figures is None:
+        return None
+
+    def of(link) -> dict:
+        return {
+            "clicks": link.clicks,
+            "unique_clickers": link.clickers,
+            "click_through_rate": link.rate,
+            "bot_clicks": link.bot_clicks,
+        }
+
+    return {
+        **of(figures.total),
+        "delivered": figures.total.delivered,
+        "per_link": [
+            {"link": link.number, "target": link.target, **of(link)} for link in figures.links
+        ],
     }

@@ -36,7 +36,12 @@ from webapp.services.campaigns.confirmation import (
 from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
-from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
+from webapp.services.campaigns.payload import (
+    batch_message,
+    engine_encoding,
+    message_text,
+    render_for,
+)
 from webapp.services.quiet_hours import QuietHours, held_countries
 from webapp.sms import analyze, split_segments
 
@@ -198,6 +203,7 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
         speed_per_minute=campaign.speed_per_minute,
         plain_values=campaign.plain_values,
         include_undeliverable=campaign.include_undeliverable,
+        link_host=campaign.link_host,
     )
 
 
@@ -238,7 +244,7 @@ def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceT
 def _warnings(session, campaign, local, resolved, default_country, now) -> list[str]:
     warnings = []
     if local["unicode"]:
-        offending = "".join(analyze(campaign.message).offending)
+        offending = "".join(analyze(message_text(campaign)).offending)
         because = f" because of {offending!r}" if offending else " because of text in a field"
         warnings.append(
             f"{local['unicode']} of {len(resolved.recipients)} messages "

@@ -48,6 +48,7 @@ from webapp.services import (
     audience,
     campaigns,
     chart,
+    clicks,
     delivery,
     dispatch,
     outcomes,
@@ -73,10 +74,12 @@ from webapp.services.preview import (
     recipient_messages,
 )
 from webapp.services.progress import campaign_progress
+from webapp.services.tracked_links import track_urls
 from webapp.services.undeliverable import EXPLANATION as UNDELIVERABLE_EXPLANATION
 from webapp.sms import replace_lookalikes
 from webapp.views.common import (
     client_address,
+    counted_text,
     csv_response,
     default_country,
     flash_form_errors,
@@ -84,6 +87,8 @@ from webapp.views.common import (
     opt_out_footer,
     save_message_as_template,
     template_tools,
+    tracked_link_host,
+    utm_choice,
 )
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -174,6 +179,7 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         speed_per_minute=form.speed_per_minute.data,
         plain_values=bool(form.plain_values.data),
         opt_out_footer=opt_out_footer() if form.opt_out_link.data else None,
+        link_host=tracked_link_host(),
         template_id=id_or_none(form.template_id.data),
         include_undeliverable=bool(form.include_undeliverable.data),
     )
@@ -188,7 +194,7 @@ def _compose_page(
     footer = footer_text_for(opt_out_footer()) if form.opt_out_link.data else ""
     counter = count_message(
         db.session,
-        form.message.data or "",
+        counted_text(form.message.data or ""),
         encoding,
         [lst.id for lst in chosen],
         footer,
@@ -213,6 +219,9 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         replacement = replace_lookalikes(form.message.data or "")
         form.message.data = replacement.text
         flash(describe_replacements(replacement), "info")
+        return _compose_page(form, campaign)
+    if "track_links" in request.form:  # the "Track links" button, without JavaScript
+        form.message.data = track_urls(form.message.data or "", utm_choice())
         return _compose_page(form, campaign)
     if "use_template" in request.form:  # the templates' buttons, without JavaScript
         template = db.get_or_404(MessageTemplate, id_or_none(request.form.get("template_choice")))
@@ -745,9 +754,12 @@ def show(campaign_id: int):
 def _results_context(campaign: Campaign) -> dict:
     summary = delivery.delivery_summary(db.session, campaign)
     hours = current_app.config["SMS_VALIDITY_HOURS"]
+    links = clicks.campaign_clicks(db.session, campaign.id)
     return {
         "delivery": summary,
         "chart": chart.delivery_chart(db.session, campaign),
+        "links": links,
+        "click_chart": chart.click_chart(db.session, campaign) if links else None,
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
     }

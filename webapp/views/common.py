@@ -11,10 +11,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.utils import secure_filename
 
-from webapp.addresses import public_base_url
+from webapp.addresses import link_base_url, public_base_url
 from webapp.extensions import db
 from webapp.models import ListImport, RecipientList
-from webapp.services import audit, lists, settings, templates
+from webapp.services import audit, lists, settings, templates, tracked_links
 from webapp.services.optout_links import footer_for
 
 
@@ -30,6 +30,22 @@ def opt_out_footer() -> str | None:
     chooses); None when the dashboard has no public address to link to."""
     base = public_base_url(current_app)
     return footer_for(current_app.config["OPT_OUT_FOOTER_TEXT"], base) if base else None
+
+
+def tracked_link_host() -> str | None:
+    """Where a campaign's tracked links point ("go.shop.example"): ``LINK_BASE_URL``, else the
+    public address, from configuration only; None when there is none."""
+    return tracked_links.link_host(link_base_url(current_app))
+
+
+def counted_text(message: str) -> str:
+    """The compose form's message as the counter counts it: tracked links as short links."""
+    return tracked_links.sample_text(message, tracked_link_host())
+
+
+def utm_choice() -> dict[str, str]:
+    """The composer's UTM parameters (source, medium, campaign) for links it starts tracking."""
+    return {name: request.form.get(name, "")[:100] for name in tracked_links.UTM_FIELDS}
 
 
 def upload_dir() -> Path:

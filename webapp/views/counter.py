@@ -18,11 +18,15 @@ from webapp.models import MessageTemplate, Role
 from webapp.services.campaigns import ENCODINGS
 from webapp.services.counter import MAX_LISTS, count_message, describe_replacements
 from webapp.services.optout_links import footer_text_for
+from webapp.services.tracked_links import link_problem, track_urls
 from webapp.sms import replace_lookalikes
 from webapp.views.common import (
+    counted_text,
     id_or_none,
     opt_out_footer,
     save_message_as_template,
+    tracked_link_host,
+    utm_choice,
 )
 
 bp = Blueprint("counter", __name__, url_prefix="/compose")
@@ -35,16 +39,7 @@ _FIELDS_OUTSIDE_LIST_CHOOSER = {"message", "encoding"}
 def count():
     """The counter for the form's current message, encoding and lists."""
     message, encoding, list_ids = _compose_input()
-    counter = count_message(
-        db.session,
-        message,
-        encoding,
-        list_ids,
-        _footer(),
-        plain_values=_plain_values(),
-        template_id=id_or_none(request.form.get("template_id")),
-        include_undeliverable=_ticked("include_undeliverable"),
-    )
+    counter = _count(message, encoding, list_ids)
     # The tag hint beside the field follows the chosen lists. With none chosen it is only
     # redrawn when the list chooser asked: typing in a follow-up campaign, whose fields come
     # from its parent and not from lists, must not wipe the hint the compose page drew.
@@ -65,16 +60,7 @@ def fix_lookalikes():
     """The message field again, look-alikes replaced, saying what changed, counter updated."""
     message, encoding, list_ids = _compose_input()
     replacement = replace_lookalikes(message)
-    counter = count_message(
-        db.session,
-        replacement.text,
-        encoding,
-        list_ids,
-        _footer(),
-        plain_values=_plain_values(),
-        template_id=id_or_none(request.form.get("template_id")),
-        include_undeliverable=_ticked("include_undeliverable"),
-    )
+    counter = _count(replacement.text, encoding, list_ids)
     return render_template(
         "counter/_message_field.html",
         message_value=replacement.text,
@@ -82,6 +68,34 @@ def fix_lookalikes():
         available_tags=counter.available_fields,
         counter=counter,
         replaced_note=describe_replacements(replacement),
+    )
+
+
+@bp.post("/track-links")
+@requires(Role.SENDER)
+def track_links():
+    """The message field again, every URL in it turned into a tracked link (with the UTM
+    parameters chosen), counted at the short links' length."""
+    message, encoding, list_ids = _compose_input()
+    host = tracked_link_host()
+    tracked = track_urls(message, utm_choice()) if host else message
+    counter = _count(tracked, encoding, list_ids)
+    return render_template(
+        "counter/_message_field.html",
+        message_value=tracked,
+        message_errors=[] if host else [link_problem("[track:https://x]", None)],
+        available_tags=counter.available_fields,
+        counter=counter,
+        replaced_note=_tracked_note(message, tracked) if host else "",
+    )
+
+
+def _tracked_note(before: str, after: str) -> str:
+    if before == after:
+        return "There is no untracked web address (http:// or https://) in the message."
+    return (
+        "Each web address is now a tracked link: every recipient gets a short link of their "
+        "own, counted at its real length."
     )
 
 
@@ -95,16 +109,7 @@ def use_template():
         abort(404)
     template = db.get_or_404(MessageTemplate, template_id)
     _, _, list_ids = _compose_input()
-    counter = count_message(
-        db.session,
-        template.message,
-        template.encoding,
-        list_ids,
-        _footer(),
-        plain_values=_plain_values(),
-        template_id=template.id,
-        include_undeliverable=_ticked("include_undeliverable"),
-    )
+    counter = _count(template.message, template.encoding, list_ids, template_id=template.id)
     return render_template(
         "counter/_template_applied.html",
         form=CampaignForm(formdata=None, encoding=template.encoding, template_id=template.id),
@@ -120,6 +125,22 @@ def use_template():
 def save_template():
     """The composer's templates again, after saving the message as one (or saying why not)."""
     return render_template("counter/_template_tools.html", **save_message_as_template())
+
+
+def _count(message: str, encoding: str, list_ids: list[int], *, template_id=None):
+    """`count_message` over the form's choices, tracked links counted as short links."""
+    if template_id is None:
+        template_id = id_or_none(request.form.get("template_id"))
+    return count_message(
+        db.session,
+        counted_text(message),
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        template_id=template_id,
+        include_undeliverable=_ticked("include_undeliverable"),
+    )
 
 
 def _plain_values() -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from webapp.access import requires
+from webapp.addresses import link_base_url, public_base_url
 from webapp.models import Role
+from webapp.services.tracked_links import short_links_in
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -22,4 +24,11 @@ def inbox():
         msisdn = ""
     messages = store.inbox(limit=200, msisdn=msisdn or None, search=search or None)
     template = "sandbox/_inbox.html" if request.htmx else "sandbox/inbox.html"
-    return render_template(template, messages=messages, search=search, msisdn=msisdn)
+    bases = [link_base_url(current_app), public_base_url(current_app)]
+    return render_template(
+        template,
+        messages=messages,
+        search=search,
+        msisdn=msisdn,
+        pieces_of=lambda text: short_links_in(text, bases),
+    )

@@ -50,6 +50,7 @@ from webapp.services.campaigns.errors import (
 from webapp.services.campaigns.events import record_event
 from webapp.services.optouts import opted_out_numbers
 from webapp.services.templates import mark_template_used
+from webapp.services.tracked_links import sync_links
 from webapp.statistics import refresh_statistics
 
 
@@ -63,6 +64,7 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "encoding": campaign.encoding,
         "speed": campaign.speed_per_minute,
         "footer": campaign.opt_out_footer,
+        "links": campaign.link_host,
         "audience": audience_state(session, campaign.lists),
         "parent": campaign.parent_id,
     }
@@ -244,6 +246,7 @@ def confirm_campaign(
         for index, run in groupby(chunk, key=lambda row: row[0]):
             _freeze(connection, campaign, batch_id, chosen[index], [row[1] for row in run])
     campaign.recipient_count = len(frozen)
+    sync_links(session, campaign)  # the message is fixed from here: its links are too
     campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
     campaign.confirmed_by_id = user_id_of(user)

@@ -20,7 +20,7 @@ from webapp.models import (
     campaign_lists,
     utcnow,
 )
-from webapp.services import audit
+from webapp.services import audit, tracked_links
 from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.approvals import withdraw_approval
@@ -44,6 +44,8 @@ class CampaignDraft:
     speed_per_minute: int | None = None
     plain_values: bool = False
     opt_out_footer: str | None = None  # from `optout_links.footer_for`; None: no footer
+    # Where tracked links point, from `tracked_links.link_host`; kept only if the message has some.
+    link_host: str | None = None
     template_id: int | None = None  # the saved template the message was taken from
     # Reach the numbers flagged undeliverable too (services.undeliverable); left out otherwise.
     include_undeliverable: bool = False
@@ -70,13 +72,18 @@ def validate_draft(
     if len(lists) != len(set(draft.list_ids)):
         errors["list_ids"] = "One of the chosen lists no longer exists."
     if draft.message:
+        # Counted as sent: a tracked link's target (whose "%" are not tags) is not.
+        text = tracked_links.sample_text(draft.message, draft.link_host)
         try:
-            check_tags(draft.message, available_fields(lists))
+            check_tags(text, available_fields(lists))
         except UnknownTagError as error:
             errors["message"] = str(error)
+        problem = tracked_links.link_problem(draft.message, draft.link_host)
+        if problem and "message" not in errors:
+            errors["message"] = problem
         if draft.encoding == "GSM" and "message" not in errors:
             try:
-                analyze(draft.message, "GSM")
+                analyze(text, "GSM")
             except EncodingError as error:
                 errors["message"] = str(error)
     if draft.send_at is not None and draft.send_at <= (now or utcnow()):
@@ -125,6 +132,7 @@ def save_draft(
     campaign.speed_per_minute = draft.speed_per_minute
     campaign.plain_values = draft.plain_values
     campaign.opt_out_footer = draft.opt_out_footer or None
+    campaign.link_host = draft.link_host if tracked_links.has_links(draft.message) else None
     # A template deleted since it was chosen is forgotten; the message stays as it is.
     template = find_template(session, draft.template_id)
     campaign.template_id = template.id if template else None
@@ -159,6 +167,7 @@ def _draft_like(campaign: Campaign, what: str, user: User | None, **values) -> C
         encoding=campaign.encoding,
         plain_values=campaign.plain_values,
         opt_out_footer=campaign.opt_out_footer,
+        link_host=campaign.link_host,
         template_id=campaign.template_id,
         include_undeliverable=campaign.include_undeliverable,
         created_by_id=user_id_of(user),

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from webapp.gateway.messages import RecipientRows, SmsMessage
 from webapp.models import Campaign
+from webapp.services import tracked_links
 from webapp.services.optout_links import CODE_TAG, SAMPLE_CODE, footer_text
 from webapp.sms import gsm_spelling, render
 from webapp.sms.personalise import to_gateway_tags
@@ -35,8 +36,9 @@ def batch_message(
     callback_url: str | None = None,
 ) -> SmsMessage:
     """The one SMS object a batch sends: the template with tags, each recipient's tag values."""
-    tags, tag_fields = to_gateway_tags(campaign.message, list(fields))
-    code = (SAMPLE_CODE,) if campaign.opt_out_footer else ()
+    tags, tag_fields = to_gateway_tags(message_text(campaign), list(fields))
+    links = (tracked_links.SAMPLE_CODE,) * len(tracked_links.targets(campaign.message))
+    code = (*links, SAMPLE_CODE) if campaign.opt_out_footer else links
     return tagged_batch_message(
         campaign,
         [
@@ -61,14 +63,17 @@ def tagged_batch_message(
     """`batch_message` from rows of (msisdn, the text of each tag's field, ...), "" where a
     recipient has none: the dispatcher has the database pick them out of the stored fields.
 
-    ``tags`` come from ``to_gateway_tags``. A campaign with an opt-out footer sends it with one
-    more tag, the link's code, which each row then ends with.
+    ``tags`` come from ``to_gateway_tags`` over `message_text`. Each tracked link is sent with
+    one more tag, its code, and an opt-out footer with one more again: each row ends with
+    those codes, in that order.
     """
     if campaign.plain_values and tags:
         rows = ((row[0], *map(gsm_spelling, row[1:])) for row in rows)
-    tags = [*tags, CODE_TAG] if campaign.opt_out_footer else list(tags)
+    links = [tracked_links.code_tag(number) for number in link_numbers(campaign)]
+    tags = [*tags, *links, CODE_TAG] if campaign.opt_out_footer else [*tags, *links]
+    message = tracked_links.tagged_text(campaign.message, campaign.link_host)
     return SmsMessage(
-        message=campaign.message + footer_text(campaign, CODE_TAG),
+        message=message + footer_text(campaign, CODE_TAG),
         recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
         sender=campaign.sender,
         label=campaign.name,
@@ -80,6 +85,17 @@ def tagged_batch_message(
     )
 
 
+def message_text(campaign: Campaign) -> str:
+    """The campaign's message as a recipient reads it before personalisation: its tracked
+    links as short links with sample codes of the real length."""
+    return tracked_links.sample_text(campaign.message, campaign.link_host)
+
+
+def link_numbers(campaign: Campaign) -> range:
+    """The numbers of the campaign's tracked links (1, 2, ...), whose codes each row carries."""
+    return range(1, len(tracked_links.targets(campaign.message)) + 1)
+
+
 def batch_userref(campaign_id: int, number: int) -> str:
     """The ``userref`` that names a batch at the gateway and in its delivery reports."""
     return f"campaign-{campaign_id}-batch-{number}"
@@ -88,7 +104,7 @@ def batch_userref(campaign_id: int, number: int) -> str:
 def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
     """The text one recipient gets: the template with their values ("" for a missing one), as
     the gateway will render it (in GSM letters when the campaign asks for plain values), and the
-    opt-out footer with a code of the real length."""
+    short links and the opt-out footer with codes of the real length."""
     spell = gsm_spelling if campaign.plain_values else str
-    text = render(campaign.message, {name: spell(values.get(name) or "") for name in fields})
+    text = render(message_text(campaign), {name: spell(values.get(name) or "") for name in fields})
     return text + footer_text(campaign)
