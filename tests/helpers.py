@@ -233,6 +233,27 @@ def process_environment(app, sandbox, **extra) -> dict:
     return env
 
 
+def preview_and_confirm(
+    session, campaign, user, sandbox, *, batch_size=100, confirm=True, dry_run=True
+):
+    """Preview ``campaign`` against the sandbox (as a dry run, unless ``dry_run=False``) and
+    (unless ``confirm=False``) confirm it into batches of ``batch_size``; returns it."""
+    from webapp.services import campaigns
+    from webapp.services.preview import preview_campaign
+
+    preview_campaign(
+        session,
+        campaign,
+        user,
+        gateway_client(sandbox),
+        honours_dry_run=dry_run,
+        batch_size=batch_size,
+    )
+    if confirm:
+        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
+    return campaign
+
+
 def confirmed_campaign_of(
     session,
     sandbox,
@@ -247,22 +268,19 @@ def confirmed_campaign_of(
     """A campaign of ``count`` Danish numbers in one plain list, previewed against the sandbox
     and (unless ``confirm=False``) confirmed into batches of ``batch_size``."""
     from webapp.services import campaigns
-    from webapp.services.preview import preview_campaign
 
     people = make_list(session, f"{name} list", danish_numbers(count))
     draft = campaigns.CampaignDraft(name=name, sender="Shop", message="Hi", list_ids=[people.id])
     campaign = campaigns.save_draft(session, user, draft)
-    preview_campaign(
+    return preview_and_confirm(
         session,
         campaign,
         user,
-        gateway_client(sandbox),
-        honours_dry_run=dry_run,
+        sandbox,
         batch_size=batch_size,
+        confirm=confirm,
+        dry_run=dry_run,
     )
-    if confirm:
-        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
-    return campaign
 
 
 def start_flask_worker(app, sandbox, log, **env):

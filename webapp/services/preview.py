@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from webapp.gateway.errors import GatewayError, InvalidMessage
 from webapp.gateway.pricing import PriceTable
 from webapp.models import Campaign, User, campaign_lists, utcnow
 from webapp.money import money_text
+from webapp.services.abtests import variant_letters
 from webapp.services.actors import user_id_of
 from webapp.services.audience import (
     ResolvedRecipient,
@@ -32,6 +34,7 @@ from webapp.services.campaigns.drafts import CampaignDraft, validate_draft
 from webapp.services.campaigns.errors import RECENT_DAYS, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import batch_message, engine_encoding, render_for
+from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
 from webapp.services.quiet_hours import QuietHours, held_countries
 from webapp.sms import analyze, split_segments
 
@@ -87,17 +90,19 @@ def preview_campaign(
     # An estimate is in the price table's currency; a dry run in the gateway's, from its usage.
     currency = None if honours_dry_run else table.currency
     batches = 0
-    local = _local_costs(campaign, resolved, table)
-    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
+    groups = groups_of(campaign, len(resolved.recipients))
+    local = _local_costs(campaign, resolved, table, groups)
+    for number, (group, chunk) in enumerate(_batches_of(resolved, groups, size), start=1):
         batches += 1
         if honours_dry_run:
-            message = batch_message(
-                campaign, [(r.msisdn, r.fields) for r in chunk], resolved.fields, number=number
+            # A held-back batch is priced at its costliest variant: the winner may be any.
+            result = max(
+                (
+                    _dry_run(client, campaign, chunk, resolved.fields, number, variant)
+                    for variant in _variants_of(campaign, group)
+                ),
+                key=lambda result: result.usage.total_cost or Decimal(0),
             )
-            try:
-                result = client.send(message, dry_run=True)
-            except (GatewayError, InvalidMessage) as error:
-                raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
             for country, parts in result.usage.countries.items():
                 countries[country] = countries.get(country, 0) + int(parts)
             total += result.usage.total_cost or Decimal(0)
@@ -127,6 +132,7 @@ def preview_campaign(
         "unicode_recipients": local["unicode"],
         "max_segments": local["max_segments"],
         "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+        "ab_test": _ab_test_summary(campaign, groups, local) if campaign.is_ab_test else None,
         "quiet_hours": [
             window.waits_text(quiet_hours)
             for window in held_countries(
@@ -156,6 +162,45 @@ def preview_campaign(
     )
     session.commit()
     return summary
+
+
+def _batches_of(resolved: ResolvedRecipients, groups: list, size: int):
+    """(group, recipients) of each batch, as confirmation will form them (an A/B test's
+    groups apart, A's first and the held-back last; the group None outside a test)."""
+    ordered = sorted(
+        zip(groups, resolved.recipients, strict=True), key=lambda row: GROUP_ORDER.get(row[0], 0)
+    )
+    for group, members in groupby(ordered, key=lambda row: row[0]):
+        for chunk in chunks([recipient for _, recipient in members], size):
+            yield group, chunk
+
+
+def _variants_of(campaign: Campaign, group: str | None) -> list[str | None]:
+    """The variants a group may get: its own, or for the held-back each one (None: no test)."""
+    return variant_letters(campaign) if group == HELD else [group]
+
+
+def _dry_run(client, campaign, chunk, fields, number: int, variant: str | None):
+    message = batch_message(
+        campaign, [(r.msisdn, r.fields) for r in chunk], fields, number=number, variant=variant
+    )
+    try:
+        return client.send(message, dry_run=True)
+    except (GatewayError, InvalidMessage) as error:
+        raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
+
+
+def _ab_test_summary(campaign: Campaign, groups: list, local: dict) -> dict:
+    """The test's groups for the preview page: recipients and (local) segments of each."""
+    sizes = {group: groups.count(group) for group in [*variant_letters(campaign), HELD]}
+    return {
+        "groups": [
+            {"group": group, "recipients": count, "segments": local["group_segments"].get(group, 0)}
+            for group, count in sizes.items()
+            if group != HELD or count
+        ],
+        "winner_after_minutes": campaign.winner_after_minutes,
+    }
 
 
 def draft_problems(
@@ -196,29 +241,42 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
     )
 
 
-def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
-    """Each recipient's own message counted by the SMS engine and priced from the table."""
+def _local_costs(
+    campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable, groups: list
+) -> dict:
+    """Each recipient's own message (of their A/B test variant) counted by the SMS engine and
+    priced from the table; a held-back recipient at the variant that costs them most."""
     counted_as = engine_encoding(campaign.encoding)
     cache: dict[str, tuple[int, str]] = {}
     countries: dict[str, int] = {}
+    group_segments: dict[str | None, int] = {}
     cost = Decimal(0)
     unicode = 0
     max_segments = 0
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
+
+    def counted(recipient, variant) -> tuple[int, str]:
+        text = render_for(campaign, resolved.fields, recipient.fields, variant)
         if text not in cache:
             analysis = analyze(text, counted_as)
             if campaign.encoding == "GSM" and analysis.encoding != "GSM":
+                field = f"message_{variant.lower()}" if variant in ("B", "C") else "message"
                 raise CampaignInvalid(
                     {
-                        "message": f"Recipient {recipient.msisdn}'s message needs Unicode "
+                        field: f"Recipient {recipient.msisdn}'s message needs Unicode "
                         f"({''.join(analysis.offending)}), but the encoding is set to GSM."
                     }
                 )
             cache[text] = (analysis.segments, analysis.encoding)
-        parts, encoding = cache[text]
+        return cache[text]
+
+    for recipient, group in zip(resolved.recipients, groups, strict=True):
+        parts, encoding = max(
+            (counted(recipient, variant) for variant in _variants_of(campaign, group)),
+            key=lambda counted: counted[0],
+        )
         country = recipient.country or "ZZ"
         countries[country] = countries.get(country, 0) + parts
+        group_segments[group] = group_segments.get(group, 0) + parts
         cost += table.price_for(country) * parts
         unicode += encoding == "UCS2"
         max_segments = max(max_segments, parts)
@@ -227,6 +285,7 @@ def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceT
         "cost": cost,
         "unicode": unicode,
         "max_segments": max_segments,
+        "group_segments": group_segments,
     }
 
 

@@ -15,6 +15,19 @@ ENCODINGS = ("auto", "GSM", "UCS2")
 """A campaign's encoding choice: automatic (GSM 03.38 where it can), forced GSM, or Unicode."""
 
 
+VARIANTS = ("A", "B", "C")
+"""An A/B test's variants: A is the campaign's message, B and C its other texts."""
+
+
+def variant_text(campaign: Campaign, letter: str | None) -> str:
+    """The text variant ``letter`` sends: the message for A, and for None (outside a test)."""
+    if letter == "B":
+        return campaign.message_b or ""
+    if letter == "C":
+        return campaign.message_c or ""
+    return campaign.message
+
+
 def gateway_encoding(encoding: str) -> str | None:
     """The gateway's ``encoding`` field for a campaign's choice: only Unicode is forced; GSM
     and automatic leave it to the gateway, which uses GSM 03.38 wherever the text allows."""
@@ -33,9 +46,11 @@ def batch_message(
     *,
     number: int,
     callback_url: str | None = None,
+    variant: str | None = None,
 ) -> SmsMessage:
-    """The one SMS object a batch sends: the template with tags, each recipient's tag values."""
-    tags, tag_fields = to_gateway_tags(campaign.message, list(fields))
+    """The one SMS object a batch sends: the template with tags, each recipient's tag values;
+    an A/B test's batch sends its ``variant``'s text."""
+    tags, tag_fields = to_gateway_tags(variant_text(campaign, variant), list(fields))
     code = (SAMPLE_CODE,) if campaign.opt_out_footer else ()
     return tagged_batch_message(
         campaign,
@@ -46,6 +61,7 @@ def batch_message(
         tags,
         number=number,
         callback_url=callback_url,
+        variant=variant,
     )
 
 
@@ -57,18 +73,20 @@ def tagged_batch_message(
     number: int,
     callback_url: str | None = None,
     validity_period: int | None = None,
+    variant: str | None = None,
 ) -> SmsMessage:
     """`batch_message` from rows of (msisdn, the text of each tag's field, ...), "" where a
     recipient has none: the dispatcher has the database pick them out of the stored fields.
 
     ``tags`` come from ``to_gateway_tags``. A campaign with an opt-out footer sends it with one
-    more tag, the link's code, which each row then ends with.
+    more tag, the link's code, which each row then ends with. ``variant``: an A/B test's
+    letter, whose text the batch sends.
     """
     if campaign.plain_values and tags:
         rows = ((row[0], *map(gsm_spelling, row[1:])) for row in rows)
     tags = [*tags, CODE_TAG] if campaign.opt_out_footer else list(tags)
     return SmsMessage(
-        message=campaign.message + footer_text(campaign, CODE_TAG),
+        message=variant_text(campaign, variant) + footer_text(campaign, CODE_TAG),
         recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
         sender=campaign.sender,
         label=campaign.name,
@@ -85,10 +103,14 @@ def batch_userref(campaign_id: int, number: int) -> str:
     return f"campaign-{campaign_id}-batch-{number}"
 
 
-def render_for(campaign: Campaign, fields: Sequence[str], values: dict) -> str:
-    """The text one recipient gets: the template with their values ("" for a missing one), as
-    the gateway will render it (in GSM letters when the campaign asks for plain values), and the
-    opt-out footer with a code of the real length."""
+def render_for(
+    campaign: Campaign, fields: Sequence[str], values: dict, variant: str | None = None
+) -> str:
+    """The text one recipient gets: the template (of an A/B test's ``variant``) with their
+    values ("" for a missing one), as the gateway will render it (in GSM letters when the
+    campaign asks for plain values), and the opt-out footer with a code of the real length."""
     spell = gsm_spelling if campaign.plain_values else str
-    text = render(campaign.message, {name: spell(values.get(name) or "") for name in fields})
+    text = render(
+        variant_text(campaign, variant), {name: spell(values.get(name) or "") for name in fields}
+    )
     return text + footer_text(campaign)
