@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import (
+    AuditEvent,
     Batch,
     BatchState,
     Campaign,
@@ -29,7 +30,7 @@ from webapp.models import (
     CampaignStatus,
     utcnow,
 )
-from webapp.services import abtests, campaigns, dispatch
+from webapp.services import abtests, audit, campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.split import HELD, split_groups, split_sizes
 from webapp.services.dispatch import DispatchInterrupted
@@ -223,6 +224,22 @@ def test_the_automatic_winner_is_the_best_delivery_rate(sender, sandbox):
     campaign = db.session.get(Campaign, campaign.id)
     assert campaign.winner == "B"
     assert "B's delivery rate (100.0 %) is higher than A's (0.0 %)" in campaign.winner_reason
+
+
+def test_the_system_audits_the_wait_and_the_automatic_winner_once_each(sender, sandbox):
+    campaign = ab_campaign(sender, sandbox, count=30)
+    send(campaign, sandbox)
+    send(campaign, sandbox)
+    abtests.send_due_winners(db.session, now=utcnow() + timedelta(days=1))
+    events = db.session.execute(
+        select(AuditEvent.action, AuditEvent.actor)
+        .where(AuditEvent.object_id == str(campaign.id), AuditEvent.action.like("%winner%"))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert events == [
+        ("campaign_awaiting_winner", audit.SYSTEM),
+        ("campaign_winner", audit.SYSTEM),
+    ]
 
 
 def test_a_winner_picked_by_hand_is_sent_once_and_the_timer_sends_no_other(sender, sandbox):

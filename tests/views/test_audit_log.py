@@ -195,6 +195,14 @@ def campaign_decided(env):
     return lambda: env.client.post(f"/campaigns/{cid}/batches/{batch_id}/decide", data=data)
 
 
+def campaign_winner(env):
+    env.request.getfixturevalue("sandbox")
+    test = {"variants": "2", "message_b": "Hello", "share_a": "10", "share_b": "10"}
+    cid, _, form = preview_via_pages(env.client, env.list_id(count=20), name="Spring", **test)
+    assert env.client.post(f"/campaigns/{cid}/confirm", data=form).status_code == 302
+    return lambda: env.client.post(f"/campaigns/{cid}/winner", data={"variant": "B"})
+
+
 def webhook_rejected(env):
     return lambda: env.app.test_client().post(
         "/webhooks/delivery-reports",
@@ -231,6 +239,7 @@ CASES = {
         campaign_speed,
         campaign_changed,
         campaign_decided,
+        campaign_winner,
         webhook_rejected,
     )
 }
@@ -256,6 +265,7 @@ def test_every_recorded_action_has_a_case_here():
     assert set(CASES) >= set(audit.ACTIONS) - {
         "campaign_reconciled",  # by the system: tests/services/test_audit.py
         "campaign_finished",
+        "campaign_awaiting_winner",  # by the system: tests/services/test_abtests.py
     }
 
 

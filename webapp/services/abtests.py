@@ -40,6 +40,7 @@ from webapp.services.campaigns.payload import VARIANTS, variant_text
 from webapp.services.campaigns.split import HELD, held_back_percent
 
 SIGNIFICANCE = 0.05  # p below this: "more than chance"
+ALREADY_SENT = "The winner of this test was already sent to the held-back recipients."
 
 
 def texts_of(campaign: Campaign) -> dict[str, str]:
@@ -295,6 +296,8 @@ def send_winner(
     enqueues the dispatch. Refused when a winner was already sent or nothing is held back."""
     if letter not in variant_letters(campaign):
         raise CampaignStateError(f"This campaign has no variant {letter}.")
+    if campaign.winner is not None:
+        raise CampaignStateError(ALREADY_SENT)
     if not campaign.status.is_under_way:
         raise CampaignStateError("Only a campaign that is still under way can send its winner.")
     claimed = session.execute(
@@ -305,7 +308,7 @@ def send_winner(
     ).rowcount
     if claimed != 1:
         session.rollback()
-        raise CampaignStateError("The winner of this test was already sent to the rest.")
+        raise CampaignStateError(ALREADY_SENT)
     count = held_back_count(session, campaign)
     assert BatchState.HELD.can_move_to(BatchState.PENDING)
     released = session.execute(

@@ -49,6 +49,7 @@ from webapp.services.campaigns.errors import (
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import (
     ENCODINGS,
+    VARIANTS,
     batch_message,
     gateway_encoding,
     render_for,
@@ -70,6 +71,7 @@ from webapp.services.campaigns.test_sends import MAX_TEST_NUMBERS, send_test
 
 __all__ = [
     "ENCODINGS",
+    "VARIANTS",
     "MAX_TEST_NUMBERS",
     "SORTS",
     "CampaignDraft",
