@@ -34,7 +34,7 @@ from webapp.services import abtests, audit, campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.split import HELD, split_groups, split_sizes
 from webapp.services.dispatch import DispatchInterrupted
-from webapp.services.preview import preview_campaign
+from webapp.services.preview import preview_campaign, recipient_messages
 
 LABEL = "Spring sale"
 TEXTS = {"A": "Hi %first_name%, 10% off today", "B": "Hi %first_name%, free delivery today"}
@@ -336,6 +336,25 @@ def test_the_real_send_costs_no_more_than_the_preview(sender, sandbox):
     charged = sum(row["parts"] for row in received(sandbox))
     assert charged <= previewed
     assert charged == 5 * 1 + 5 * 2 + 40 * 1
+
+
+def test_every_recipients_message_is_of_their_own_variant(sender, sandbox):
+    campaign = ab_campaign(sender, sandbox, count=30, confirm=False)
+    split = dict(
+        zip(
+            danish_numbers(30),
+            split_groups(30, {"A": 10, "B": 10}, campaign.split_seed),
+            strict=True,
+        )
+    )
+    rows, total = recipient_messages(db.session, campaign, per_page=30)
+    assert total == 30
+    for row in rows:
+        assert row.group == split[row.msisdn]
+        letter = "A" if row.group == HELD else row.group  # A and B cost the same here
+        assert row.text == TEXTS[letter].replace("%first_name%", first_name_of(row.msisdn))
+    found, _ = recipient_messages(db.session, campaign, search="free delivery")
+    assert {row.group for row in found} == {"B"}
 
 
 def test_changing_a_variant_makes_the_preview_stale(sender, sandbox):

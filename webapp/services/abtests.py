@@ -230,6 +230,33 @@ def compare_variants(results: Sequence[VariantResult], metric: Metric) -> Compar
     return Comparison(best, runner_up, p_value, sentence)
 
 
+def ab_test_report(session: Session, campaign: Campaign) -> dict | None:
+    """An A/B test's part of ``flask campaigns report``: each group's results, the comparison
+    in words and the winner (None: no test)."""
+    if not campaign.is_ab_test:
+        return None
+    results = variant_results(session, campaign)
+    metric = metric_of(campaign)
+    return {
+        "groups": [
+            {
+                "group": r.group,
+                "recipients": r.recipients,
+                "sent": r.sent,
+                "delivered": r.delivered,
+                "failed": r.failed,
+                "delivery_rate": None if r.delivery_rate is None else round(r.delivery_rate, 4),
+            }
+            for r in results
+        ],
+        "comparison": compare_variants(results, metric).sentence,
+        "metric": metric.name,
+        "winner": campaign.winner,
+        "winner_reason": campaign.winner_reason,
+        "held_back_waiting": held_back_count(session, campaign),
+    }
+
+
 # --- The winner ------------------------------------------------------------------------------
 
 

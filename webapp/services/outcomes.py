@@ -25,6 +25,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import money_text
+from webapp.services.abtests import ab_test_report
 from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.payload import engine_encoding, render_for
 from webapp.services.lists import UTF8_BOM, neutralise_formula
@@ -395,7 +396,8 @@ def _xlsx_chunks(session: Session, rendering: _Rendering) -> Iterator[bytes]:
 
 def campaign_report(session: Session, campaign: Campaign) -> dict:
     """What ``flask campaigns report`` prints: recipients, counts per gateway status and in
-    words, the delivery rate, usage per country, and every batch that went unconfirmed."""
+    words, the delivery rate, usage per country, every batch that went unconfirmed, and an
+    A/B test's results per variant."""
     from webapp.services.delivery import delivery_summary
 
     summary = delivery_summary(session, campaign)
@@ -426,4 +428,5 @@ def campaign_report(session: Session, campaign: Campaign) -> dict:
         ],
         "currency": campaign.currency,
         "unconfirmed_batches": unconfirmed,
+        "ab_test": ab_test_report(session, campaign),
     }

@@ -354,6 +354,9 @@ class RecipientMessage:
     encoding: str
     segments: int
     price: Decimal
+    # An A/B test's group: "A", "B", "C", or "held" (priced, and shown, at the costliest
+    # variant for them); None outside a test.
+    group: str | None = None
 
 
 def recipient_messages(
@@ -381,29 +384,50 @@ def recipient_messages(
     cache: dict[str, tuple[int, str]] = {}
     start = (max(1, page) - 1) * per_page
 
-    def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
+    def counted(text: str) -> tuple[int, str]:
         if text not in cache:
             analysis = analyze(text, counted_as)
             cache[text] = (analysis.segments, analysis.encoding)
-        segments, encoding = cache[text]
+        return cache[text]
+
+    def message_of(recipient: ResolvedRecipient, fields, group: str | None) -> RecipientMessage:
+        # The held-back are shown as priced: at the variant that costs them most.
+        text = max(
+            (
+                render_for(campaign, fields, recipient.fields, v)
+                for v in _variants_of(campaign, group)
+            ),
+            key=lambda text: counted(text)[0],
+        )
+        segments, encoding = counted(text)
         price = table.price_for(recipient.country or "ZZ") * segments
         return RecipientMessage(
-            recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
+            recipient.msisdn,
+            recipient.country,
+            recipient.fields,
+            text,
+            encoding,
+            segments,
+            price,
+            group,
         )
 
     if not needle and not costlier_only and not sort:  # only the page needs reading
         fields = resolve_fields(session, campaign)
         page_of = page_of_recipients(session, campaign, offset=start, limit=per_page)
-        rows = [message_of(r, render_for(campaign, fields, r.fields)) for r in page_of]
-        return rows, count_recipients(session, campaign) if total is None else total
+        if total is None or campaign.is_ab_test:  # a test's split is of the whole audience
+            total = count_recipients(session, campaign)
+        groups = groups_of(campaign, total)[start : start + per_page]
+        rows = [message_of(r, fields, g) for r, g in zip(page_of, groups, strict=True)]
+        return rows, total
     resolved = resolve_recipients(session, campaign)
     baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
     rows: list[RecipientMessage] = []
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
-        if needle and needle not in recipient.msisdn and needle not in text.lower():
+    groups = groups_of(campaign, len(resolved.recipients))
+    for recipient, group in zip(resolved.recipients, groups, strict=True):
+        row = message_of(recipient, resolved.fields, group)
+        if needle and needle not in recipient.msisdn and needle not in row.text.lower():
             continue
-        row = message_of(recipient, text)
         if costlier_only and not (
             row.segments > baseline.segments
             or (row.encoding == "UCS2" and baseline.encoding == "GSM")
