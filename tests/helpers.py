@@ -373,6 +373,45 @@ def report_deliveries(session, campaign, statuses, *, time: int = 100, **extra) 
         )
 
 
+def sign_in_browser(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login page in a Playwright ``page``."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def post_signed_reports(app, base_url, received, finals, *, error=None, code=None) -> None:
+    """What the gateway does after a send: for each SMS the sandbox ``received`` (its rows),
+    ENROUTE and then its status in ``finals`` (in order), each signed and posted to the app at
+    ``base_url``; a final status other than DELIVERED carries ``error`` and ``code``."""
+    import time
+
+    import requests
+
+    from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
+
+    url = f"{base_url}/webhooks/delivery-reports"
+    now = int(time.time())
+    for row, final in zip(received, finals, strict=True):
+        for status, at in (("ENROUTE", now - 5), (final, now)):
+            failed = status == final and final != "DELIVERED"
+            report = {
+                "id": row["message_id"],
+                "msisdn": int(row["msisdn"]),
+                "time": at,
+                "status": status,
+                "error": error if failed else None,
+                "code": code if failed else None,
+                "userref": row["userref"],
+            }
+            signature = sign_delivery_report(report, app.config["WEBHOOK_SECRET"])
+            answer = requests.post(
+                url, json=report, headers={SIGNATURE_HEADER: signature}, timeout=10
+            )
+            assert answer.status_code == 200, answer.text
+
+
 def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
     """An Excel workbook with the given sheets: rows of values, None an empty cell."""
     import io

@@ -218,7 +218,8 @@ class CampaignForm(FlaskForm):
     # An A/B test (templates/campaigns/_ab_test.html): how many variants the form shows (1: no
     # test), their texts and shares (checked by the campaigns service, like the message), and
     # the winner step.
-    variants = HiddenField(default="1")
+    # Not a HiddenField: `hidden_tag()` would draw it a second time, at the top of the form.
+    variants = StringField(default="1")
     message_b = TextAreaField("Variant B")
     message_c = TextAreaField("Variant C")
     share_a = IntegerField("Variant A's share (%)", validators=[Optional()])

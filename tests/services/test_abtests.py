@@ -30,7 +30,7 @@ from webapp.models import (
     CampaignStatus,
     utcnow,
 )
-from webapp.services import abtests, audit, campaigns, dispatch
+from webapp.services import abtests, audit, campaigns, dispatch, outcomes
 from webapp.services.campaigns import CampaignDraft, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.split import HELD, split_groups, split_sizes
 from webapp.services.dispatch import DispatchInterrupted
@@ -435,6 +435,32 @@ def test_without_results_there_is_nothing_to_compare():
     )
     assert comparison.p_value is None
     assert comparison.sentence.startswith("Not enough results yet")
+
+
+def test_the_outcome_table_shows_the_text_each_recipient_got(sender, sandbox):
+    campaign = ab_campaign(sender, sandbox, count=30)
+    send(campaign, sandbox)
+    split = split_of(campaign)
+
+    def texts():
+        page = outcomes.outcome_page(
+            db.session, campaign, outcomes.OutcomeFilter(), page=1, per_page=30
+        )
+        return {row.msisdn: row.text for row in page.rows}
+
+    for msisdn, text in texts().items():
+        if split[msisdn] == HELD:
+            assert text == outcomes.WAITS_FOR_WINNER
+        else:
+            assert text.startswith(TEXTS[split[msisdn]].split("%")[0])
+            assert TEXTS[split[msisdn]].split("%")[-1] in text
+    abtests.send_winner(db.session, campaign, "B", sender)
+    send(campaign, sandbox)
+    assert all(
+        text.endswith("free delivery today")
+        for msisdn, text in texts().items()
+        if split[msisdn] == HELD
+    )
 
 
 def test_results_per_variant_count_sent_delivered_and_failed(sender, sandbox):

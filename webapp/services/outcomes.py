@@ -166,6 +166,9 @@ def _add_history(session: Session, rows: list[OutcomeRow]) -> None:
             )
 
 
+WAITS_FOR_WINNER = "(held back for the A/B test's winner: nothing sent yet)"
+
+
 @dataclass(frozen=True)
 class _Rendering:
     """What rendering a recipient's row needs of its campaign, read once (the exports stream
@@ -173,13 +176,15 @@ class _Rendering:
 
     campaign: Campaign
     fields: list[str]
-    batches: dict[int, tuple[str | None, BatchState, int, Decimal]]
+    batches: dict[int, tuple[str | None, BatchState, int, Decimal, str | None]]
     encoding: str
     currency: str
 
     @classmethod
     def of(cls, session: Session, campaign: Campaign) -> _Rendering:
-        batches = {b.id: (b.message_id, b.state, b.segments, b.cost) for b in campaign.batches}
+        batches = {
+            b.id: (b.message_id, b.state, b.segments, b.cost, b.variant) for b in campaign.batches
+        }
         return cls(
             campaign,
             resolve_fields(session, campaign),
@@ -192,11 +197,14 @@ class _Rendering:
 def _rows(rendering: _Rendering, recipients) -> list[OutcomeRow]:
     rows = []
     for recipient in recipients:
-        text = render_for(rendering.campaign, rendering.fields, recipient.fields or {})
-        segments = recipient.segments or analyze(text, rendering.encoding).segments
-        message_id, state, batch_segments, batch_cost = rendering.batches.get(
-            recipient.batch_id, (None, None, 0, Decimal(0))
+        message_id, state, batch_segments, batch_cost, variant = rendering.batches.get(
+            recipient.batch_id, (None, None, 0, Decimal(0), None)
         )
+        if state == BatchState.HELD:  # an A/B test's held-back: no text is theirs yet
+            text, segments = WAITS_FOR_WINNER, 0
+        else:  # the text of the recipient's batch (an A/B test's variant)
+            text = render_for(rendering.campaign, rendering.fields, recipient.fields or {}, variant)
+            segments = recipient.segments or analyze(text, rendering.encoding).segments
         price = None
         if state == BatchState.SENT and batch_segments:
             # A recipient's share of its batch's cost: the batch's price per segment times its own.

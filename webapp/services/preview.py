@@ -417,7 +417,9 @@ def recipient_messages(
         page_of = page_of_recipients(session, campaign, offset=start, limit=per_page)
         if total is None or campaign.is_ab_test:  # a test's split is of the whole audience
             total = count_recipients(session, campaign)
-        groups = groups_of(campaign, total)[start : start + per_page]
+        groups = [None] * len(page_of)
+        if campaign.is_ab_test:
+            groups = groups_of(campaign, total)[start : start + len(page_of)]
         rows = [message_of(r, fields, g) for r, g in zip(page_of, groups, strict=True)]
         return rows, total
     resolved = resolve_recipients(session, campaign)
