@@ -31,6 +31,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import abtests, audit, campaigns, dispatch, outcomes
+from webapp.services.budget import committed_cost
 from webapp.services.campaigns import CampaignDraft, CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.split import HELD, split_groups, split_sizes
 from webapp.services.dispatch import DispatchInterrupted
@@ -355,6 +356,14 @@ def test_every_recipients_message_is_of_their_own_variant(sender, sandbox):
         assert row.text == TEXTS[letter].replace("%first_name%", first_name_of(row.msisdn))
     found, _ = recipient_messages(db.session, campaign, search="free delivery")
     assert {row.group for row in found} == {"B"}
+
+
+def test_the_budget_counts_the_held_back_part_until_the_winner_is_sent(sender, sandbox):
+    campaign = ab_campaign(sender, sandbox, count=50)
+    send(campaign, sandbox)
+    campaign = db.session.get(Campaign, campaign.id)
+    charged = sum(batch.cost for batch in campaign.batches)
+    assert committed_cost(db.session, campaign.currency) == campaign.cost - charged > 0
 
 
 def test_changing_a_variant_makes_the_preview_stale(sender, sandbox):
