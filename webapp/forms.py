@@ -327,6 +327,7 @@ class SendTestForm(FlaskForm):
         description="Up to 5 numbers, separated by commas.",
     )
     sample = SelectField("Personalised as", validate_choice=False)
+    variant = SelectField("Variant", validate_choice=False)  # an A/B test's; checked by the service
 
 
 class SpeedForm(FlaskForm):

@@ -137,3 +137,19 @@ def test_the_results_fragment_refreshes_with_the_delivery_results(sender, people
     fragment = sender.get(f"/campaigns/{cid}/ab-test").text
     assert re.search(r'hx-trigger="results-changed from:body"', fragment)
     assert "Not enough results yet" in text_of(fragment)
+
+
+def test_a_test_message_of_variant_b_goes_to_the_users_phone(sender, people, sandbox):
+    cid, page, _ = preview_via_pages(
+        sender, people, name="Spring sale", message="Hi %first_name%, 10% off", **TEST_FORM
+    )
+    assert 'name="variant"' in page
+    sender.post(f"/campaigns/{cid}/test", data={"numbers": "+45 20 12 34 56", "variant": "B"})
+    (test,) = sandbox.store.received_for(label="Spring sale (test)")
+    assert test["text"] == "Hi N0, free delivery today"
+    refused = sender.post(
+        f"/campaigns/{cid}/test",
+        data={"numbers": "+45 20 12 34 56", "variant": "C"},
+        follow_redirects=True,
+    )
+    assert "no variant C" in refused.text

@@ -592,6 +592,7 @@ def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
         form.numbers.data = current_user.phone
     sample_rows, _ = recipient_messages(db.session, campaign, per_page=20, total=0)
     form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
+    form.variant.choices = [(letter, f"Variant {letter}") for letter in abtests.texts_of(campaign)]
     return form
 
 
@@ -611,6 +612,7 @@ def send_test(campaign_id: int):
                 sample_msisdn=form.sample.data,
                 default_country=default_country(),
                 callback_url=delivery_report_url(current_app),
+                variant=(form.variant.data or None) if campaign.is_ab_test else None,
             )
         except CampaignInvalid as error:
             flash(error.errors["numbers"], "error")
