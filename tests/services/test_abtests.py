@@ -17,7 +17,7 @@ from helpers import (
     preview_and_confirm,
     report_deliveries,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from webapp.extensions import db
 from webapp.models import (
@@ -28,6 +28,7 @@ from webapp.models import (
     CampaignEvent,
     CampaignRecipient,
     CampaignStatus,
+    RecipientState,
     utcnow,
 )
 from webapp.services import abtests, audit, campaigns, dispatch, outcomes
@@ -299,6 +300,21 @@ def test_a_manual_only_test_waits_for_a_user(sender, sandbox):
     assert send(campaign, sandbox) == "waiting for the winner"
     assert db.session.get(Campaign, campaign.id).winner_due_at is None
     assert abtests.send_due_winners(db.session, now=utcnow() + timedelta(days=30)) == []
+
+
+def test_a_follow_up_of_a_test_sends_the_winners_text(sender, sandbox):
+    campaign = ab_campaign(sender, sandbox, count=20)
+    send(campaign, sandbox)
+    abtests.send_winner(db.session, campaign, "B", sender)
+    send(campaign, sandbox)
+    db.session.execute(
+        update(CampaignRecipient)
+        .where(CampaignRecipient.campaign_id == campaign.id)
+        .values(state=RecipientState.FAILED)
+    )
+    db.session.commit()
+    follow_up = campaigns.create_follow_up(db.session, campaign, sender)
+    assert follow_up.message == TEXTS["B"] and not follow_up.is_ab_test
 
 
 def test_an_unknown_variant_cannot_win(sender, sandbox):

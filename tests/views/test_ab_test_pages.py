@@ -153,3 +153,24 @@ def test_a_test_message_of_variant_b_goes_to_the_users_phone(sender, people, san
         follow_redirects=True,
     )
     assert "no variant C" in refused.text
+
+
+def test_a_follow_up_of_a_test_says_it_sends_one_text(app, sender, people, sandbox, jobs):
+    from sqlalchemy import update
+
+    from webapp.models import CampaignRecipient, RecipientState
+
+    cid, _, confirmation = preview_via_pages(sender, people, name="Spring sale", **TEST_FORM)
+    sender.post(f"/campaigns/{cid}/confirm", data=confirmation)
+    jobs.run_pending()
+    with app.app_context():
+        db.session.execute(
+            update(CampaignRecipient)
+            .where(CampaignRecipient.campaign_id == cid)
+            .values(state=RecipientState.FAILED)
+        )
+        db.session.commit()
+    created = sender.post(f"/campaigns/{cid}/follow-up")
+    page = sender.get(created.headers["Location"]).text
+    assert "The original was an A/B test" in text_of(page)
+    assert 'id="ab-test"' not in page  # a follow-up is no test of its own

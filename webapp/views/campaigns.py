@@ -244,6 +244,9 @@ def _compose_page(
         counter=counter,
         available_tags=fields,
         zone=current_user.timezone,
+        parent_ab_test=bool(
+            campaign and campaign.parent_id and _campaign(campaign.parent_id).is_ab_test
+        ),
         **_variant_counters(form),
         **(tools or template_tools()),
     ), status

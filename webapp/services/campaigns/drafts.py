@@ -24,7 +24,7 @@ from webapp.services.actors import user_id_of
 from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
-from webapp.services.campaigns.payload import ENCODINGS, VARIANTS
+from webapp.services.campaigns.payload import ENCODINGS, VARIANTS, variant_text
 from webapp.services.campaigns.split import check_shares, new_seed
 from webapp.services.templates import find_template
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
@@ -256,7 +256,10 @@ def delete_draft(session: Session, campaign: Campaign) -> None:
 
 
 def create_follow_up(session: Session, campaign: Campaign, user: User | None) -> Campaign:
-    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones."""
+    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones.
+
+    It sends one text: of an A/B test, the winner's (A's when none was chosen), whatever
+    variant each failed recipient had; the compose page says so."""
     existing = session.scalar(
         select(Campaign).where(
             Campaign.parent_id == campaign.id, Campaign.status == CampaignStatus.DRAFT
@@ -276,6 +279,8 @@ def create_follow_up(session: Session, campaign: Campaign, user: User | None) ->
             "first if some are waiting."
         )
     follow_up = _draft_like(campaign, "follow-up", user, parent_id=campaign.id)
+    if campaign.is_ab_test:  # one text for every failed recipient: the winner's, or A's
+        follow_up.message = variant_text(campaign, campaign.winner)
     session.add(follow_up)
     session.commit()
     return follow_up
