@@ -55,6 +55,7 @@ def test_compose_send_and_compare_an_ab_test(
     expect(page.locator("#counter")).to_contain_text("GSM 7-bit")  # A's counter is its own
     page.get_by_label("Variant A's share (%)").fill("25")
     page.get_by_label("Variant B's share (%)").fill("25")
+    expect(page.locator("#held-back")).to_contain_text("Held back for the winner: 50 %")
     page.get_by_label("Then send the winner to the held-back recipients automatically").check()
     page.get_by_label("Send the winner after (hours)").fill("2")
     screenshot("ab-1-compose")

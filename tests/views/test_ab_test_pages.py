@@ -54,6 +54,17 @@ def test_a_variant_is_added_by_htmx_with_its_own_counter(sender, people):
     assert "Held back for the winner: 80 %" in text_of(fragment)
 
 
+def test_the_held_back_share_follows_the_typed_shares(sender):
+    held = sender.post(
+        "/campaigns/ab-test/held-back", data={"variants": "2", "share_a": "30", "share_b": "20"}
+    )
+    assert "Held back for the winner: 50 %" in text_of(held.text)
+    over = sender.post(
+        "/campaigns/ab-test/held-back", data={"variants": "2", "share_a": "70", "share_b": "40"}
+    )
+    assert "add up to 110 %" in text_of(over.text)
+
+
 def test_a_variant_is_added_without_javascript_keeping_what_was_typed(sender, people):
     form = compose_form(people, variants="1", message="Typed text", add_variant="1")
     del form["action"]

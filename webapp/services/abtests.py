@@ -68,6 +68,11 @@ class VariantResult:
     failed: int
 
     @property
+    def awaiting(self) -> int:
+        """Sent, and no final report yet: counted as not delivered by the rate."""
+        return max(0, self.sent - self.delivered - self.failed)
+
+    @property
     def delivery_rate(self) -> float | None:
         return self.delivered / self.sent if self.sent else None
 

@@ -334,6 +334,13 @@ def ab_test():
     return render_template("campaigns/_ab_test.html", form=form, **_variant_counters(form))
 
 
+@bp.route("/ab-test/held-back", methods=["POST"])
+@requires(Role.SENDER)
+def held_back():
+    """The held-back share, recounted as the user types the variants' shares."""
+    return render_template("campaigns/_held_back.html", form=CampaignForm())
+
+
 def _variant_counters(form: CampaignForm) -> dict:
     """Each extra variant's counter, over the form's lists and encoding."""
     encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
