@@ -18,23 +18,10 @@ WARNING: with a PostgreSQL URL the schema ``public`` of that database is dropped
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from bench_dispatch import (
-    BATCH_SIZE,
-    MAX_CONNECTIONS,
-    PERSONALISED,
-    build_app,
-    make_big_list,
-    timed,
-)
-from bench_dispatch import start as start_sandbox
+from bench_dispatch import BATCH_SIZE, MAX_CONNECTIONS, PERSONALISED, timed, workspace
 
-from webapp.extensions import db
-from webapp.gateway.client import MtsmsClient
-from webapp.models import Role, User
-from webapp.services import abtests, accounts, campaigns, dispatch
+from webapp.services import abtests, campaigns, dispatch
 from webapp.services.campaigns import CampaignDraft
 from webapp.services.preview import preview_campaign
 
@@ -98,37 +85,13 @@ def run(session, user, list_id, client, sandbox, name: str, shares: dict | None)
 def main() -> None:
     args = parse_args()
     share_a, share_b = (int(part) for part in args.shares.split(","))
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        app = build_app(folder, args.database_url)
-        sandbox = start_sandbox("thread", folder / "sandbox.sqlite3")
-        client = MtsmsClient(
-            sandbox.mtsms_url, sandbox.token, max_connections=MAX_CONNECTIONS, timeout=(5, 60)
-        )
-        try:
-            with app.app_context():
-                session = db.session
-                dialect = db.engine.dialect.name
-                user_id = accounts.create_user(
-                    session, "sender@example.com", "correct horse battery", Role.SENDER
-                ).id
-                list_id = make_big_list(session, args.recipients, user_id)
-                user = session.get(User, user_id)
-                results = {
-                    "plain": run(session, user, list_id, client, sandbox, "Bench plain", None),
-                    f"A/B {share_a}/{share_b}": run(
-                        session,
-                        user,
-                        list_id,
-                        client,
-                        sandbox,
-                        "Bench A/B",
-                        {"A": share_a, "B": share_b},
-                    ),
-                }
-        finally:
-            client.close()
-            sandbox.stop()
+    with workspace(args.database_url, "thread", args.recipients) as space:
+        common = (space.session, space.user, space.list_id, space.client, space.sandbox)
+        results = {
+            "plain": run(*common, "Bench plain", None),
+            f"A/B {share_a}/{share_b}": run(*common, "Bench A/B", {"A": share_a, "B": share_b}),
+        }
+    dialect = space.dialect
     print(f"{args.recipients:,} recipients on {dialect}")
     for name, result in results.items():
         steps = ", ".join(f"{step} {timing.wall:.2f} s" for step, timing in result["steps"].items())
