@@ -156,6 +156,48 @@ def test_a_plain_split_holds_no_one_back(sender, sandbox):
     assert len(received(sandbox)) == 20
 
 
+def test_three_variants_each_send_their_text_and_any_can_win(sender, sandbox):
+    c_text = "Hi %first_name%, a gift with every order"
+    campaign = ab_campaign(
+        sender,
+        sandbox,
+        count=60,
+        message_c=c_text,
+        variant_shares={"A": 10, "B": 10, "C": 10},
+    )
+    assert Counter(split_of(campaign).values()) == {"A": 6, "B": 6, "C": 6, HELD: 42}
+    send(campaign, sandbox)
+    texts = {**TEXTS, "C": c_text}
+    split = split_of(campaign)
+    for row in received(sandbox):
+        expected = texts[split[row["msisdn"]]].replace("%first_name%", first_name_of(row["msisdn"]))
+        assert row["text"] == expected
+    abtests.send_winner(db.session, campaign, "C", sender)
+    send(campaign, sandbox)
+    got = received(sandbox)
+    assert len(got) == len({row["msisdn"] for row in got}) == 60
+
+
+def test_quiet_hours_batches_keep_one_group_and_one_country_each(sender, sandbox):
+    numbers = danish_numbers(20) + [f"46701{n:06d}" for n in range(20)]  # DK and SE
+    mixed = make_list(db.session, "Mixed", numbers)
+    draft = ab_draft(mixed.id, message=TEXTS["A"].replace("%first_name%", "you"), message_b="B!")
+    campaign = campaigns.save_draft(db.session, sender, draft)
+    preview_and_confirm(db.session, campaign, sender, sandbox, confirm=False)
+    campaigns.confirm_campaign(db.session, campaign, sender, batch_size=10, by_country=True)
+    rows = db.session.execute(
+        select(Batch.id, Batch.country, CampaignRecipient.variant, CampaignRecipient.country)
+        .join(CampaignRecipient, CampaignRecipient.batch_id == Batch.id)
+        .where(Batch.campaign_id == campaign.id)
+    ).all()
+    by_batch: dict[int, set] = {}
+    for batch_id, batch_country, group, country in rows:
+        assert batch_country == country
+        by_batch.setdefault(batch_id, set()).add(group)
+    assert all(len(groups) == 1 for groups in by_batch.values())
+    assert Counter(g for _, _, g, _ in rows) == {"A": 4, "B": 4, HELD: 32}
+
+
 # --- The test send and the winner ---------------------------------------------------------------
 
 
