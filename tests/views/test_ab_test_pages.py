@@ -118,6 +118,8 @@ def test_results_per_variant_and_the_winner_sent_by_hand(app, sender, people, sa
     assert 'data-test="variant-A"' in page and 'data-test="variant-held"' in page
     assert "12 held-back recipients wait for the winner" in text_of(page)
     assert sandbox.store.count_received(label="Spring sale") == 8
+    progress = sender.get(f"/campaigns/{cid}/progress?live=1").text
+    assert 'hx-trigger="every 10s"' in progress and "wait for the winner" in progress
     sent = sender.post(f"/campaigns/{cid}/winner", data={"variant": "B"})
     assert sent.status_code == 302
     jobs.run_pending()
