@@ -111,12 +111,11 @@ def variant_results(session: Session, campaign: Campaign) -> list[VariantResult]
     """Per group of the test (held back last, when some are): counted in one query."""
     if not campaign.is_ab_test:
         return []
-    sent_states = (RecipientState.SENT,)
     rows = session.execute(
         select(
             CampaignRecipient.variant,
             func.count(),
-            func.sum(case((CampaignRecipient.state.in_(sent_states), 1), else_=0)),
+            func.sum(case((CampaignRecipient.state == RecipientState.SENT, 1), else_=0)),
             func.sum(
                 case((CampaignRecipient.delivery_outcome == DeliveryOutcome.DELIVERED, 1), else_=0)
             ),
@@ -139,10 +138,13 @@ def variant_results(session: Session, campaign: Campaign) -> list[VariantResult]
 
 
 def normal_cdf(x: float) -> float:
+    """The standard normal distribution's CDF (by math.erf: no scipy needed)."""
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
-def two_proportion_p_value(successes_1: int, trials_1: int, successes_2: int, trials_2: int):
+def two_proportion_p_value(
+    successes_1: int, trials_1: int, successes_2: int, trials_2: int
+) -> float | None:
     """The two-sided p-value of a two-proportion z-test (pooled), or None when it cannot be
     computed (no trials on a side, or every trial a success or every one a failure)."""
     if not trials_1 or not trials_2:
@@ -185,13 +187,9 @@ def _chance_text(p_value: float) -> str:
 
 
 def _p_text(p_value: float) -> str:
-    return (
-        "p < 0.001"
-        if p_value < 0.001
-        else f"p = {p_value:.3f}"
-        if p_value < 0.1
-        else (f"p = {p_value:.2f}")
-    )
+    if p_value < 0.001:
+        return "p < 0.001"
+    return f"p = {p_value:.3f}" if p_value < 0.1 else f"p = {p_value:.2f}"
 
 
 def compare_variants(results: Sequence[VariantResult], metric: Metric) -> Comparison:
@@ -284,15 +282,10 @@ def awaits_winner(session: Session, campaign: Campaign, now: datetime) -> bool:
     if not waiting:
         return False
     if campaign.winner is None and not _timer_started(session, campaign):
-        due = None
+        then = "a user sends the winner to them"
         if campaign.winner_after_minutes:
-            due = now + timedelta(minutes=campaign.winner_after_minutes)
-        campaign.winner_due_at = due
-        then = (
-            f"the winner goes to them at {due:%Y-%m-%d %H:%M} UTC"
-            if due
-            else ("a user sends the winner to them")
-        )
+            campaign.winner_due_at = now + timedelta(minutes=campaign.winner_after_minutes)
+            then = f"the winner goes to them at {campaign.winner_due_at:%Y-%m-%d %H:%M} UTC"
         record_event(
             session,
             campaign,
@@ -342,11 +335,10 @@ def send_winner(
         session.rollback()
         raise CampaignStateError(ALREADY_SENT)
     count = held_back_count(session, campaign)
-    assert BatchState.HELD.can_move_to(BatchState.PENDING)
     released = session.execute(
         update(Batch)
         .where(Batch.campaign_id == campaign.id, Batch.state == BatchState.HELD)
-        .values(state=BatchState.PENDING, variant=letter)
+        .values(state=BatchState.HELD.move_to(BatchState.PENDING), variant=letter)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not released:
