@@ -447,6 +447,7 @@ def test_changing_a_variant_makes_the_preview_stale(sender, sandbox):
             "Nothing is held back",
         ),
         ({"message_b": "Hi %nickname%"}, "message_b", "nickname"),
+        ({"winner_after_minutes": 0}, "winner_after_hours", "1 to 168 hours"),
     ],
 )
 def test_a_wrong_test_is_refused_with_a_clear_error(sender, changes, field, words):

@@ -14,6 +14,7 @@ from webapp.services.campaigns.payload import VARIANTS
 
 HELD = "held"  # the group of the recipients held back for the winner
 GROUP_ORDER = {"A": 1, "B": 2, "C": 3, HELD: 4}  # an A/B test's batches: A's first, held last
+MIN_WINNER_MINUTES = 60  # delivery reports need time to come in
 MAX_WINNER_MINUTES = 7 * 24 * 60  # a week: reports of a test older than that say little more
 
 
@@ -82,6 +83,8 @@ def check_shares(shares: dict[str, int], winner_after_minutes: int | None) -> di
                 "Nothing is held back, so there is no one to send the winner to: hold back a "
                 "share of the audience, or send no winner."
             )
-        elif not 1 <= winner_after_minutes <= MAX_WINNER_MINUTES:
-            errors["winner_after_hours"] = "Send the winner between 1 minute and 7 days later."
+        elif not MIN_WINNER_MINUTES <= winner_after_minutes <= MAX_WINNER_MINUTES:
+            errors["winner_after_hours"] = (
+                "Send the winner 1 to 168 hours (7 days) after the test is sent."
+            )
     return errors
