@@ -39,6 +39,7 @@ import tempfile
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -463,49 +464,66 @@ def report(args, dialect, setup, rss_after_setup, rounds, rss_after_send, peaks)
     )
 
 
-def main() -> None:
-    args = parse_args()
-    message = PLAIN if args.plain else PERSONALISED
+@dataclass
+class Workspace:
+    session: object
+    user: User
+    list_id: int
+    client: MtsmsClient
+    sandbox: object
+    dialect: str
+    setup: Timing  # making the list
+
+
+@contextmanager
+def workspace(database_url: str | None, sandbox_kind: str, recipients: int):
+    """A temporary instance with a sender and one list of ``recipients``, the sandbox (here or
+    in a child process) and a client for it; yielded inside the app's context."""
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        app = build_app(folder, args.database_url)
-        sandbox = start(args.sandbox, folder / "sandbox.sqlite3")
+        app = build_app(folder, database_url)
+        sandbox = start(sandbox_kind, folder / "sandbox.sqlite3")
         client = MtsmsClient(
             sandbox.mtsms_url, sandbox.token, max_connections=MAX_CONNECTIONS, timeout=(5, 60)
         )
         try:
             with app.app_context():
                 session = db.session
-                dialect = db.engine.dialect.name
                 user_id = accounts.create_user(
                     session, "sender@example.com", "correct horse battery", Role.SENDER
                 ).id
-                list_id, setup = timed(make_big_list, session, args.recipients, user_id)
-                rss_after_setup = maxrss_mb()
+                list_id, setup = timed(make_big_list, session, recipients, user_id)
                 user = session.get(User, user_id)
-                rounds = [
-                    send_round(
-                        session,
-                        user,
-                        list_id,
-                        client,
-                        sandbox,
-                        message,
-                        number,
-                        args.profile if number == 1 else None,
-                    )
-                    for number in range(1, args.rounds + 1)
-                ]
-                rss_after_send = maxrss_mb()
-                peaks = (
-                    None
-                    if args.no_memory
-                    else measure_memory(session, user, list_id, client, message)
+                yield Workspace(
+                    session, user, list_id, client, sandbox, db.engine.dialect.name, setup
                 )
         finally:
             client.close()
             sandbox.stop()
-    report(args, dialect, setup, rss_after_setup, rounds, rss_after_send, peaks)
+
+
+def main() -> None:
+    args = parse_args()
+    message = PLAIN if args.plain else PERSONALISED
+    with workspace(args.database_url, args.sandbox, args.recipients) as space:
+        session, user, list_id, client = space.session, space.user, space.list_id, space.client
+        rss_after_setup = maxrss_mb()
+        rounds = [
+            send_round(
+                session,
+                user,
+                list_id,
+                client,
+                space.sandbox,
+                message,
+                number,
+                args.profile if number == 1 else None,
+            )
+            for number in range(1, args.rounds + 1)
+        ]
+        rss_after_send = maxrss_mb()
+        peaks = None if args.no_memory else measure_memory(session, user, list_id, client, message)
+    report(args, space.dialect, space.setup, rss_after_setup, rounds, rss_after_send, peaks)
 
 
 if __name__ == "__main__":

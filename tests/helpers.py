@@ -214,6 +214,27 @@ def process_environment(app, sandbox, **extra) -> dict:
     return env
 
 
+def preview_and_confirm(
+    session, campaign, user, sandbox, *, batch_size=100, confirm=True, dry_run=True
+):
+    """Preview ``campaign`` against the sandbox (as a dry run, unless ``dry_run=False``) and
+    (unless ``confirm=False``) confirm it into batches of ``batch_size``; returns it."""
+    from webapp.services import campaigns
+    from webapp.services.preview import preview_campaign
+
+    preview_campaign(
+        session,
+        campaign,
+        user,
+        gateway_client(sandbox),
+        honours_dry_run=dry_run,
+        batch_size=batch_size,
+    )
+    if confirm:
+        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
+    return campaign
+
+
 def confirmed_campaign_of(
     session,
     sandbox,
@@ -228,22 +249,19 @@ def confirmed_campaign_of(
     """A campaign of ``count`` Danish numbers in one plain list, previewed against the sandbox
     and (unless ``confirm=False``) confirmed into batches of ``batch_size``."""
     from webapp.services import campaigns
-    from webapp.services.preview import preview_campaign
 
     people = make_list(session, f"{name} list", danish_numbers(count))
     draft = campaigns.CampaignDraft(name=name, sender="Shop", message="Hi", list_ids=[people.id])
     campaign = campaigns.save_draft(session, user, draft)
-    preview_campaign(
+    return preview_and_confirm(
         session,
         campaign,
         user,
-        gateway_client(sandbox),
-        honours_dry_run=dry_run,
+        sandbox,
         batch_size=batch_size,
+        confirm=confirm,
+        dry_run=dry_run,
     )
-    if confirm:
-        campaigns.confirm_campaign(session, campaign, user, batch_size=batch_size)
-    return campaign
 
 
 def start_flask_worker(app, sandbox, log, **env):
@@ -346,6 +364,45 @@ def report_deliveries(session, campaign, statuses, *, time: int = 100, **extra) 
                 **extra,
             },
         )
+
+
+def sign_in_browser(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login page in a Playwright ``page``."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def post_signed_reports(app, base_url, received, finals, *, error=None, code=None) -> None:
+    """What the gateway does after a send: for each SMS the sandbox ``received`` (its rows),
+    ENROUTE and then its status in ``finals`` (in order), each signed and posted to the app at
+    ``base_url``; a final status other than DELIVERED carries ``error`` and ``code``."""
+    import time
+
+    import requests
+
+    from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
+
+    url = f"{base_url}/webhooks/delivery-reports"
+    now = int(time.time())
+    for row, final in zip(received, finals, strict=True):
+        for status, at in (("ENROUTE", now - 5), (final, now)):
+            failed = status == final and final != "DELIVERED"
+            report = {
+                "id": row["message_id"],
+                "msisdn": int(row["msisdn"]),
+                "time": at,
+                "status": status,
+                "error": error if failed else None,
+                "code": code if failed else None,
+                "userref": row["userref"],
+            }
+            signature = sign_delivery_report(report, app.config["WEBHOOK_SECRET"])
+            answer = requests.post(
+                url, json=report, headers={SIGNATURE_HEADER: signature}, timeout=10
+            )
+            assert answer.status_code == 200, answer.text
 
 
 def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:

@@ -66,3 +66,34 @@ def test_export_writes_csv_and_xlsx(app, tracked, tmp_path):
 def test_an_unknown_name_is_an_error(app):
     result = app.test_cli_runner().invoke(args=["campaigns", "report", "Nope"])
     assert result.exit_code != 0 and "No campaign is called" in result.output
+
+
+def test_report_compares_the_variants_of_an_ab_test(app, make_user, sandbox):
+    from helpers import make_list, preview_and_confirm, report_deliveries
+
+    from webapp.services import campaigns, dispatch
+
+    with app.app_context():
+        user = db.session.get(User, make_user(Role.SENDER))
+        people = make_list(db.session, "People", danish_numbers(20))
+        draft = campaigns.CampaignDraft(
+            name="Spring",
+            sender="Shop",
+            message="Hi",
+            message_b="Hello",
+            list_ids=[people.id],
+            variant_shares={"A": 25, "B": 25},
+        )
+        campaign = campaigns.save_draft(db.session, user, draft)
+        preview_and_confirm(db.session, campaign, user, sandbox)
+        dispatch.dispatch_campaign(db.session, campaign.id, gateway_client(sandbox))
+        report_deliveries(db.session, campaign, ["DELIVERED"] * 10)
+    result = app.test_cli_runner().invoke(args=["campaigns", "report", "Spring", "--json"])
+    test = json.loads(result.stdout)["ab_test"]
+    assert [row["group"] for row in test["groups"]] == ["A", "B", "held"]
+    assert sum(row["delivered"] for row in test["groups"]) == 10
+    assert test["held_back_waiting"] == 10
+    text = app.test_cli_runner().invoke(args=["campaigns", "report", "Spring"]).output
+    assert "Variant A: 5 recipients, 5 sent" in text
+    assert "10 held-back recipients wait for the winner." in text
+    assert "p = " in text or "cannot be told apart" in text

@@ -39,6 +39,8 @@ ALLOWED = {
     B: {
         (B.PENDING, B.SENDING),
         (B.PENDING, B.CANCELLED),
+        (B.HELD, B.PENDING),  # an A/B test's winner released to the held-back recipients
+        (B.HELD, B.CANCELLED),
         (B.SENDING, B.SENT),
         (B.SENDING, B.FAILED),
         (B.SENDING, B.UNCONFIRMED),

@@ -444,10 +444,28 @@ def report_campaign(name: str, as_json: bool):
                 f"  {link['link']}. {link['target']}: {_count(link['clicks'], 'click')}, "
                 f"{link['unique_clickers']:,} unique, {link['click_through_rate']}"
             )
+    if report["ab_test"]:
+        _echo_ab_test(report["ab_test"])
 
 
 def _count(number: int, word: str) -> str:
     return f"{number:,} {word}{'' if number == 1 else 's'}"
+
+
+def _echo_ab_test(test: dict) -> None:
+    click.echo("A/B test:")
+    for row in test["groups"]:
+        name = "Held back" if row["group"] == "held" else f"Variant {row['group']}"
+        rate = "-" if row["delivery_rate"] is None else f"{100 * row['delivery_rate']:.1f} %"
+        click.echo(
+            f"  {name}: {row['recipients']:,} recipients, {row['sent']:,} sent, "
+            f"{row['delivered']:,} delivered, {row['failed']:,} failed, delivery rate {rate}"
+        )
+    click.echo(f"  {test['comparison']}")
+    if test["winner"]:
+        click.echo(f"  Winner sent to the held-back recipients: variant {test['winner']}.")
+    elif test["held_back_waiting"]:
+        click.echo(f"  {test['held_back_waiting']:,} held-back recipients wait for the winner.")
 
 
 @campaigns_cli.command("export")

@@ -215,6 +215,28 @@ class CampaignForm(FlaskForm):
         description="Each recipient gets a short link of their own to opt out with one click "
         "(needed when they cannot reply to the sender).",
     )
+    # An A/B test (templates/campaigns/_ab_test.html): how many variants the form shows (1: no
+    # test), their texts and shares (checked by the campaigns service, like the message), and
+    # the winner step.
+    # Not a HiddenField: `hidden_tag()` would draw it a second time, at the top of the form.
+    variants = StringField(default="1")
+    message_b = TextAreaField("Variant B")
+    message_c = TextAreaField("Variant C")
+    share_a = IntegerField("Variant A's share (%)", validators=[Optional()])
+    share_b = IntegerField("Variant B's share (%)", validators=[Optional()])
+    share_c = IntegerField("Variant C's share (%)", validators=[Optional()])
+    send_winner = BooleanField("Then send the winner to the held-back recipients automatically")
+    winner_after_hours = IntegerField(
+        "Send the winner after (hours)",
+        validators=[Optional()],
+        default=4,
+        description="Counted from the end of the test send, so delivery reports can come in.",
+    )
+
+    @property
+    def variant_count(self) -> int:
+        """1 (no test), 2 or 3, as the form says (anything else: no test)."""
+        return int(self.variants.data) if self.variants.data in ("2", "3") else 1
 
 
 class DayField(StringField):
@@ -305,6 +327,7 @@ class SendTestForm(FlaskForm):
         description="Up to 5 numbers, separated by commas.",
     )
     sample = SelectField("Personalised as", validate_choice=False)
+    variant = SelectField("Variant", validate_choice=False)  # an A/B test's; checked by the service
 
 
 class SpeedForm(FlaskForm):

@@ -473,6 +473,22 @@ class Campaign(db.Model):
     template_id: Mapped[int | None] = mapped_column(
         ForeignKey("message_templates.id", ondelete="SET NULL")
     )
+    # An A/B test (services.abtests): variant B's and C's texts beside the message (variant
+    # A); each variant's share of the audience in percent, the rest held back for the winner
+    # ({"A": 10, "B": 10}; None: no test); the seed of the split recorded at confirmation.
+    message_b: Mapped[str | None] = mapped_column(Text)
+    message_c: Mapped[str | None] = mapped_column(Text)
+    variant_shares: Mapped[dict | None] = mapped_column(JSON)
+    split_seed: Mapped[int | None] = mapped_column(BigInteger)
+    # The winner step: after this many minutes from the end of the test send, the variant best
+    # by `winner_metric` goes to the held-back recipients (None: only when a user picks it).
+    winner_after_minutes: Mapped[int | None] = mapped_column()
+    winner_metric: Mapped[str] = mapped_column(
+        String(16), default="delivery_rate", server_default="delivery_rate"
+    )
+    winner_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    winner: Mapped[str | None] = mapped_column(String(1))  # the letter sent to the held-back
+    winner_reason: Mapped[str | None] = mapped_column(Text)
 
     recipient_count: Mapped[int] = mapped_column(default=0)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
@@ -522,6 +538,10 @@ class Campaign(db.Model):
     def opt_out_link(self) -> bool:
         return bool(self.opt_out_footer)
 
+    @property
+    def is_ab_test(self) -> bool:
+        return bool(self.variant_shares)
+
 
 class CampaignEvent(db.Model):
     """Who did what to a campaign, and when: previewed, confirmed, paused, resumed, cancelled."""
@@ -558,6 +578,9 @@ class Batch(db.Model):
     size: Mapped[int] = mapped_column(default=0)
     # Set when quiet hours group a campaign's batches by country: the country they wait for.
     country: Mapped[str | None] = mapped_column(String(2))
+    # An A/B test's variant whose text the batch sends ("A", "B", "C"); None outside a test,
+    # and for a held-back batch until the winner is chosen.
+    variant: Mapped[str | None] = mapped_column(String(1))
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str | None] = mapped_column(String(64))
     usage: Mapped[dict | None] = mapped_column(JSON)
@@ -609,6 +632,8 @@ class CampaignRecipient(db.Model):
     country: Mapped[str | None] = mapped_column(String(2))
     fields: Mapped[dict] = mapped_column(JSON, default=dict)
     segments: Mapped[int] = mapped_column(default=0)
+    # An A/B test's recorded split: "A", "B", "C", or "held" (held back for the winner).
+    variant: Mapped[str | None] = mapped_column(String(4))
     state: Mapped[RecipientState] = mapped_column(
         _enum(RecipientState), default=RecipientState.PENDING
     )

@@ -193,11 +193,19 @@ class BatchState(Lifecycle):
     FAILED = "failed"
     UNCONFIRMED = "unconfirmed"
     CANCELLED = "cancelled"
+    # An A/B test's held-back recipients, waiting for the winner's text (services.abtests):
+    # never claimed by a dispatcher until the winner releases it to pending.
+    HELD = "held"
 
     @property
     def is_open(self) -> bool:
-        """Not yet done with: waiting to go out, or its request under way."""
-        return self in (BatchState.PENDING, BatchState.SENDING)
+        """Not yet done with: waiting to go out (or for an A/B test's winner), or its request
+        under way."""
+        return self in (BatchState.PENDING, BatchState.SENDING, BatchState.HELD)
+
+    @property
+    def is_held(self) -> bool:
+        return self is BatchState.HELD
 
     @property
     def awaits_decision(self) -> bool:
@@ -213,6 +221,7 @@ _table(
     BatchState,
     {
         BatchState.PENDING: {BatchState.SENDING, BatchState.CANCELLED},
+        BatchState.HELD: {BatchState.PENDING, BatchState.CANCELLED},
         # Back to pending: certainly refused, retried later or after a pause.
         BatchState.SENDING: {
             BatchState.SENT,
@@ -269,6 +278,7 @@ _RECIPIENT_STATE_OF_BATCH = {
     BatchState.FAILED: RecipientState.FAILED,
     BatchState.UNCONFIRMED: RecipientState.UNCONFIRMED,
     BatchState.CANCELLED: RecipientState.CANCELLED,
+    BatchState.HELD: RecipientState.PENDING,
 }
 
 

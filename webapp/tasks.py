@@ -283,14 +283,16 @@ def probe_gateway(campaign_id: int, delay: float) -> str:
 
 @job
 def send_due_campaigns() -> list[int]:
-    """Every minute (and when a server starts): start scheduled campaigns whose time has come,
-    pick up campaigns whose worker died (their lease expired), and restart imports whose worker
-    died (no heartbeat for a minute)."""
+    """Every minute (and when a server starts): send the winners of A/B tests whose time has
+    come, start scheduled campaigns whose time has come, pick up campaigns whose worker died
+    (their lease expired), and restart imports whose worker died (no heartbeat for a minute)."""
     from flask import current_app
 
-    from webapp.services import dispatch, imports
+    from webapp.services import abtests, dispatch, imports
 
     jobs = current_app.extensions["jobs"]
+    for campaign_id in abtests.send_due_winners(db.session):  # dispatched as due just below
+        log.info("campaign %s: the A/B test's winner goes to the held-back recipients", campaign_id)
     due = dispatch.due_campaigns(db.session)
     for campaign_id in due:
         jobs.dispatch_campaign(campaign_id)

@@ -5,15 +5,12 @@ got."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
-import requests
-from helpers import PASSWORD, danish_numbers
+from helpers import PASSWORD, danish_numbers, post_signed_reports
 from playwright.sync_api import expect
 
-from webapp.gateway.reports import SIGNATURE_HEADER, sign_delivery_report
 from webapp.models import Role
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -22,31 +19,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 @pytest.fixture
 def app_config():
     return {"WORKER": "thread"}
-
-
-def post_reports(app, base_url, received):
-    """What the gateway does after a send: ENROUTE, then the final status, each signed."""
-    url = f"{base_url}/webhooks/delivery-reports"
-    now = int(time.time())
-    for index, row in enumerate(received):
-        final = "UNDELIVERABLE" if index == 0 else "DELIVERED"
-        for status, at in (("ENROUTE", now - 5), (final, now)):
-            report = {
-                "id": row["message_id"],
-                "msisdn": int(row["msisdn"]),
-                "time": at,
-                "status": status,
-                "error": None,
-                "code": None,
-                "userref": row["userref"],
-            }
-            if final == "UNDELIVERABLE" and status == final:
-                report.update(error="Absent subscriber", code="0x0101")
-            signature = sign_delivery_report(report, app.config["WEBHOOK_SECRET"])
-            answer = requests.post(
-                url, json=report, headers={SIGNATURE_HEADER: signature}, timeout=10
-            )
-            assert answer.status_code == 200, answer.text
 
 
 def test_upload_compose_preview_send_and_inbox(
@@ -109,7 +81,11 @@ def test_upload_compose_preview_send_and_inbox(
     # Signed delivery reports reach the webhook as the gateway posts them; the results and the
     # outcome table fill in by themselves, without a reload.
     page.evaluate("window.notReloaded = true")
-    post_reports(app, live_server, sandbox.store.received_for(label="Spring sale"))
+    received = sandbox.store.received_for(label="Spring sale")
+    finals = ["UNDELIVERABLE"] + ["DELIVERED"] * (len(received) - 1)
+    post_signed_reports(
+        app, live_server, received, finals, error="Absent subscriber", code="0x0101"
+    )
     expect(awaiting).to_have_text(re.compile(r"^0 "), timeout=20_000)
     expect(page.locator('[data-test="reporting"]')).to_have_count(0)  # polling stopped
     assert page.evaluate("window.notReloaded") is True

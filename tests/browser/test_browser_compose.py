@@ -5,7 +5,7 @@ recipient's message cut into its segments."""
 from __future__ import annotations
 
 import pytest
-from helpers import PASSWORD, danish_numbers, make_list
+from helpers import danish_numbers, make_list, sign_in_browser
 from playwright.sync_api import expect
 
 from webapp.extensions import db
@@ -21,10 +21,7 @@ def signed_in(app, live_server, page, make_user):
             for n, f in zip(danish_numbers(2), ["Ann", "François"], strict=True)
         ]
         make_list(db.session, "People", rows, fields=["first_name"])
-    page.goto(live_server + "/login")
-    page.get_by_label("Email").fill("sara@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_browser(page, live_server, "sara@example.com")
     page.goto(live_server + "/campaigns/new")
     return page
 

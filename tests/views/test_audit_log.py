@@ -295,6 +295,14 @@ def campaign_withdrawn(env):
     return lambda: env.client.post(f"/campaigns/{cid}/withdraw")
 
 
+def campaign_winner(env):
+    env.request.getfixturevalue("sandbox")
+    test = {"variants": "2", "message_b": "Hello", "share_a": "10", "share_b": "10"}
+    cid, _, form = preview_via_pages(env.client, env.list_id(count=20), name="Spring", **test)
+    assert env.client.post(f"/campaigns/{cid}/confirm", data=form).status_code == 302
+    return lambda: env.client.post(f"/campaigns/{cid}/winner", data={"variant": "B"})
+
+
 def webhook_rejected(env):
     return lambda: env.app.test_client().post(
         "/webhooks/delivery-reports",
@@ -340,6 +348,7 @@ CASES = {
         campaign_speed,
         campaign_changed,
         campaign_decided,
+        campaign_winner,
         webhook_rejected,
     )
 }
@@ -367,6 +376,7 @@ def test_every_recorded_action_has_a_case_here():
         "campaign_finished",
         "list_import_done",  # by the system: tests/services/test_audit_gaps.py
         "list_import_failed",
+        "campaign_awaiting_winner",  # by the system: tests/services/test_abtests.py
     }
 
 

@@ -60,6 +60,8 @@ ACTIONS = {
     "campaign_decided": "unconfirmed batch decided",
     "campaign_reconciled": "batch confirmed by reports",
     "campaign_finished": "campaign finished",
+    "campaign_awaiting_winner": "A/B test sent, waiting for the winner",
+    "campaign_winner": "A/B test's winner sent to the rest",
     "webhook_rejected": "webhook rejected",
 }
 OBJECT_TYPES = ("campaign", "list", "opt_out", "settings", "user", "webhook")

@@ -48,6 +48,7 @@ from webapp.models import (
     User,
     utcnow,
 )
+from webapp.services.abtests import awaits_winner
 from webapp.services.audience import resolve_fields
 from webapp.services.budget import budget_pause_reason
 from webapp.services.campaigns.approvals import withdraw_approval
@@ -68,6 +69,7 @@ MAX_ATTEMPTS = 5
 LIVE = CampaignStatus.where(lambda status: status.is_live)
 RETRYABLE = (GatewayUnavailable, TooManyConnections)  # certainly not accepted, may pass later
 QUIET_WAIT_SECONDS = 60  # a longer wait (quiet hours) ends the run; the minute job resumes it
+OPEN_TO_SEND = (BatchState.PENDING, BatchState.SENDING)
 PAUSING = (Unauthorized, Forbidden)  # every later batch would fail the same way (incl. credit)
 
 
@@ -205,9 +207,8 @@ class Dispatcher:
             campaign.status = campaign.status.move_to(CampaignStatus.SENDING)
             campaign.started_at = campaign.started_at or self.clock()
             self.session.commit()
-        tags, tag_fields = to_gateway_tags(
-            message_text(campaign), resolve_fields(self.session, campaign)
-        )
+        fields = resolve_fields(self.session, campaign)
+        tagging: dict[str | None, tuple] = {}  # variant -> tags, fields, link numbers
         inflight: dict[Future, Batch] = {}
         last_launch: tuple[float, int] | None = None  # (monotonic time, batch size)
         stop_reason = None
@@ -232,15 +233,21 @@ class Dispatcher:
                     batch = self._claim_next(campaign)
                     if batch is None:
                         break
+                    if batch.variant not in tagging:
+                        text = message_text(campaign, batch.variant)
+                        tagging[batch.variant] = (
+                            *to_gateway_tags(text, fields),
+                            link_numbers(campaign, batch.variant),
+                        )
+                    tags, tag_fields, links = tagging[batch.variant]
                     message = tagged_batch_message(
                         campaign,
-                        self._recipients_of(
-                            batch, tag_fields, campaign.opt_out_link, link_numbers(campaign)
-                        ),
+                        self._recipients_of(batch, tag_fields, campaign.opt_out_link, links),
                         tags,
                         number=batch.number,
                         callback_url=self.callback_url,
                         validity_period=self._validity.pop(batch.id, None),
+                        variant=batch.variant,
                     )
                     batch.request_started_at = self.clock()
                     self.session.commit()  # from here on the request may reach the gateway
@@ -585,6 +592,10 @@ class Dispatcher:
             return stop_reason
         if campaign.status == CampaignStatus.CANCELLED:
             return "cancelled"
+        if campaign.status == CampaignStatus.SENDING and awaits_winner(
+            self.session, campaign, self.clock()
+        ):
+            return "waiting for the winner"
         if campaign.status == CampaignStatus.SENDING:
             campaign.status = campaign.status.move_to(CampaignStatus.DONE)
             campaign.finished_at = self.clock()
@@ -702,7 +713,10 @@ def cancel_campaign(
     campaign.status = campaign.status.move_to(CampaignStatus.CANCELLED)
     pending = list(
         session.scalars(
-            select(Batch).where(Batch.campaign_id == campaign.id, Batch.state == BatchState.PENDING)
+            select(Batch).where(
+                Batch.campaign_id == campaign.id,
+                Batch.state.in_((BatchState.PENDING, BatchState.HELD)),  # held: an A/B test's
+            )
         )
     )
     for batch in pending:
@@ -780,13 +794,19 @@ def decide_unconfirmed(
 
 
 def due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
-    """Campaigns that should be sending but have no live dispatcher (after a restart, say)."""
+    """Campaigns that should be sending but have no live dispatcher (after a restart, say);
+    not an A/B test whose test went out and whose held-back recipients wait for the winner."""
     now = now or utcnow()
+    batches = select(Batch.campaign_id).where(Batch.campaign_id == Campaign.id)
+    waits_for_winner = batches.where(Batch.state == BatchState.HELD).exists()
+    has_open_batches = batches.where(Batch.state.in_(OPEN_TO_SEND)).exists()
     return list(
         session.scalars(
             select(Campaign.id).where(
                 or_(
-                    Campaign.status.in_((CampaignStatus.QUEUED, CampaignStatus.SENDING)),
+                    Campaign.status == CampaignStatus.QUEUED,
+                    (Campaign.status == CampaignStatus.SENDING)
+                    & (has_open_batches | ~waits_for_winner),
                     (Campaign.status == CampaignStatus.SCHEDULED) & (Campaign.send_at <= now),
                 ),
                 or_(Campaign.lease_expires_at.is_(None), Campaign.lease_expires_at < now),

@@ -25,6 +25,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import money_text
+from webapp.services.abtests import ab_test_report
 from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.payload import engine_encoding, render_for
 from webapp.services.clicks import campaign_clicks, clicks_of
@@ -179,6 +180,9 @@ def _add_clicks(session: Session, rows: list[OutcomeRow]) -> None:
             row.clicks, row.first_click_at = found[row.id].clicks, found[row.id].first_at
 
 
+WAITS_FOR_WINNER = "(held back for the A/B test's winner: nothing sent yet)"
+
+
 @dataclass(frozen=True)
 class _Rendering:
     """What rendering a recipient's row needs of its campaign, read once (the exports stream
@@ -186,14 +190,16 @@ class _Rendering:
 
     campaign: Campaign
     fields: list[str]
-    batches: dict[int, tuple[str | None, BatchState, int, Decimal]]
+    batches: dict[int, tuple[str | None, BatchState, int, Decimal, str | None]]
     encoding: str
     currency: str
     tracked: bool  # the campaign has tracked links
 
     @classmethod
     def of(cls, session: Session, campaign: Campaign) -> _Rendering:
-        batches = {b.id: (b.message_id, b.state, b.segments, b.cost) for b in campaign.batches}
+        batches = {
+            b.id: (b.message_id, b.state, b.segments, b.cost, b.variant) for b in campaign.batches
+        }
         return cls(
             campaign,
             resolve_fields(session, campaign),
@@ -207,11 +213,14 @@ class _Rendering:
 def _rows(rendering: _Rendering, recipients) -> list[OutcomeRow]:
     rows = []
     for recipient in recipients:
-        text = render_for(rendering.campaign, rendering.fields, recipient.fields or {})
-        segments = recipient.segments or analyze(text, rendering.encoding).segments
-        message_id, state, batch_segments, batch_cost = rendering.batches.get(
-            recipient.batch_id, (None, None, 0, Decimal(0))
+        message_id, state, batch_segments, batch_cost, variant = rendering.batches.get(
+            recipient.batch_id, (None, None, 0, Decimal(0), None)
         )
+        if state == BatchState.HELD:  # an A/B test's held-back: no text is theirs yet
+            text, segments = WAITS_FOR_WINNER, 0
+        else:  # the text of the recipient's batch (an A/B test's variant)
+            text = render_for(rendering.campaign, rendering.fields, recipient.fields or {}, variant)
+            segments = recipient.segments or analyze(text, rendering.encoding).segments
         price = None
         if state == BatchState.SENT and batch_segments:
             # A recipient's share of its batch's cost: the batch's price per segment times its own.
@@ -417,8 +426,9 @@ def _xlsx_chunks(session: Session, rendering: _Rendering) -> Iterator[bytes]:
 
 def campaign_report(session: Session, campaign: Campaign) -> dict:
     """What ``flask campaigns report`` prints: recipients, counts per gateway status and in
-    words, the delivery rate, usage per country, every batch that went unconfirmed, and the
-    tracked links' clicks (``links`` None for a campaign without any)."""
+    words, the delivery rate, usage per country, every batch that went unconfirmed, the
+    tracked links' clicks (``links`` None for a campaign without any) and an A/B test's results
+    per variant."""
     from webapp.services.delivery import delivery_summary
 
     summary = delivery_summary(session, campaign)
@@ -450,6 +460,7 @@ def campaign_report(session: Session, campaign: Campaign) -> dict:
         "currency": campaign.currency,
         "unconfirmed_batches": unconfirmed,
         "links": _link_report(session, campaign),
+        "ab_test": ab_test_report(session, campaign),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from webapp.gateway.errors import GatewayError, InvalidMessage
 from webapp.gateway.pricing import PriceTable
 from webapp.models import Campaign, User, campaign_lists, utcnow
 from webapp.money import money_text
+from webapp.services.abtests import variant_letters
 from webapp.services.actors import user_id_of
 from webapp.services.audience import (
     ResolvedRecipient,
@@ -42,6 +44,7 @@ from webapp.services.campaigns.payload import (
     message_text,
     render_for,
 )
+from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
 from webapp.services.quiet_hours import QuietHours, held_countries
 from webapp.sms import analyze, split_segments
 
@@ -97,17 +100,19 @@ def preview_campaign(
     # An estimate is in the price table's currency; a dry run in the gateway's, from its usage.
     currency = None if honours_dry_run else table.currency
     batches = 0
-    local = _local_costs(campaign, resolved, table)
-    for number, chunk in enumerate(chunks(resolved.recipients, size), start=1):
+    groups = groups_of(campaign, len(resolved.recipients))
+    local = _local_costs(campaign, resolved, table, groups)
+    for number, (group, chunk) in enumerate(_batches_of(resolved, groups, size), start=1):
         batches += 1
         if honours_dry_run:
-            message = batch_message(
-                campaign, [(r.msisdn, r.fields) for r in chunk], resolved.fields, number=number
+            # A held-back batch is priced at its costliest variant: the winner may be any.
+            result = max(
+                (
+                    _dry_run(client, campaign, chunk, resolved.fields, number, variant)
+                    for variant in _variants_of(campaign, group)
+                ),
+                key=lambda result: result.usage.total_cost or Decimal(0),
             )
-            try:
-                result = client.send(message, dry_run=True)
-            except (GatewayError, InvalidMessage) as error:
-                raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
             for country, parts in result.usage.countries.items():
                 countries[country] = countries.get(country, 0) + int(parts)
             total += result.usage.total_cost or Decimal(0)
@@ -137,6 +142,7 @@ def preview_campaign(
         "unicode_recipients": local["unicode"],
         "max_segments": local["max_segments"],
         "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+        "ab_test": _ab_test_summary(campaign, groups, local) if campaign.is_ab_test else None,
         "quiet_hours": [
             window.waits_text(quiet_hours)
             for window in held_countries(
@@ -166,6 +172,45 @@ def preview_campaign(
     )
     session.commit()
     return summary
+
+
+def _batches_of(resolved: ResolvedRecipients, groups: list, size: int):
+    """(group, recipients) of each batch, as confirmation will form them (an A/B test's
+    groups apart, A's first and the held-back last; the group None outside a test)."""
+    ordered = sorted(
+        zip(groups, resolved.recipients, strict=True), key=lambda row: GROUP_ORDER.get(row[0], 0)
+    )
+    for group, members in groupby(ordered, key=lambda row: row[0]):
+        for chunk in chunks([recipient for _, recipient in members], size):
+            yield group, chunk
+
+
+def _variants_of(campaign: Campaign, group: str | None) -> list[str | None]:
+    """The variants a group may get: its own, or for the held-back each one (None: no test)."""
+    return variant_letters(campaign) if group == HELD else [group]
+
+
+def _dry_run(client, campaign, chunk, fields, number: int, variant: str | None):
+    message = batch_message(
+        campaign, [(r.msisdn, r.fields) for r in chunk], fields, number=number, variant=variant
+    )
+    try:
+        return client.send(message, dry_run=True)
+    except (GatewayError, InvalidMessage) as error:
+        raise PreviewFailed(f"The gateway refused the dry run: {error}") from error
+
+
+def _ab_test_summary(campaign: Campaign, groups: list, local: dict) -> dict:
+    """The test's groups for the preview page: recipients and (local) segments of each."""
+    sizes = {group: groups.count(group) for group in [*variant_letters(campaign), HELD]}
+    return {
+        "groups": [
+            {"group": group, "recipients": count, "segments": local["group_segments"].get(group, 0)}
+            for group, count in sizes.items()
+            if group != HELD or count
+        ],
+        "winner_after_minutes": campaign.winner_after_minutes,
+    }
 
 
 def draft_problems(
@@ -207,29 +252,42 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
     )
 
 
-def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable) -> dict:
-    """Each recipient's own message counted by the SMS engine and priced from the table."""
+def _local_costs(
+    campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable, groups: list
+) -> dict:
+    """Each recipient's own message (of their A/B test variant) counted by the SMS engine and
+    priced from the table; a held-back recipient at the variant that costs them most."""
     counted_as = engine_encoding(campaign.encoding)
     cache: dict[str, tuple[int, str]] = {}
     countries: dict[str, int] = {}
+    group_segments: dict[str | None, int] = {}
     cost = Decimal(0)
     unicode = 0
     max_segments = 0
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
+
+    def counted(recipient, variant) -> tuple[int, str]:
+        text = render_for(campaign, resolved.fields, recipient.fields, variant)
         if text not in cache:
             analysis = analyze(text, counted_as)
             if campaign.encoding == "GSM" and analysis.encoding != "GSM":
+                field = f"message_{variant.lower()}" if variant in ("B", "C") else "message"
                 raise CampaignInvalid(
                     {
-                        "message": f"Recipient {recipient.msisdn}'s message needs Unicode "
+                        field: f"Recipient {recipient.msisdn}'s message needs Unicode "
                         f"({''.join(analysis.offending)}), but the encoding is set to GSM."
                     }
                 )
             cache[text] = (analysis.segments, analysis.encoding)
-        parts, encoding = cache[text]
+        return cache[text]
+
+    for recipient, group in zip(resolved.recipients, groups, strict=True):
+        parts, encoding = max(
+            (counted(recipient, variant) for variant in _variants_of(campaign, group)),
+            key=lambda counted: counted[0],
+        )
         country = recipient.country or "ZZ"
         countries[country] = countries.get(country, 0) + parts
+        group_segments[group] = group_segments.get(group, 0) + parts
         cost += table.price_for(country) * parts
         unicode += encoding == "UCS2"
         max_segments = max(max_segments, parts)
@@ -238,6 +296,7 @@ def _local_costs(campaign: Campaign, resolved: ResolvedRecipients, table: PriceT
         "cost": cost,
         "unicode": unicode,
         "max_segments": max_segments,
+        "group_segments": group_segments,
     }
 
 
@@ -306,6 +365,9 @@ class RecipientMessage:
     encoding: str
     segments: int
     price: Decimal
+    # An A/B test's group: "A", "B", "C", or "held" (priced, and shown, at the costliest
+    # variant for them); None outside a test.
+    group: str | None = None
 
 
 def recipient_messages(
@@ -333,29 +395,52 @@ def recipient_messages(
     cache: dict[str, tuple[int, str]] = {}
     start = (max(1, page) - 1) * per_page
 
-    def message_of(recipient: ResolvedRecipient, text: str) -> RecipientMessage:
+    def counted(text: str) -> tuple[int, str]:
         if text not in cache:
             analysis = analyze(text, counted_as)
             cache[text] = (analysis.segments, analysis.encoding)
-        segments, encoding = cache[text]
+        return cache[text]
+
+    def message_of(recipient: ResolvedRecipient, fields, group: str | None) -> RecipientMessage:
+        # The held-back are shown as priced: at the variant that costs them most.
+        text = max(
+            (
+                render_for(campaign, fields, recipient.fields, v)
+                for v in _variants_of(campaign, group)
+            ),
+            key=lambda text: counted(text)[0],
+        )
+        segments, encoding = counted(text)
         price = table.price_for(recipient.country or "ZZ") * segments
         return RecipientMessage(
-            recipient.msisdn, recipient.country, recipient.fields, text, encoding, segments, price
+            recipient.msisdn,
+            recipient.country,
+            recipient.fields,
+            text,
+            encoding,
+            segments,
+            price,
+            group,
         )
 
     if not needle and not costlier_only and not sort:  # only the page needs reading
         fields = resolve_fields(session, campaign)
         page_of = page_of_recipients(session, campaign, offset=start, limit=per_page)
-        rows = [message_of(r, render_for(campaign, fields, r.fields)) for r in page_of]
-        return rows, count_recipients(session, campaign) if total is None else total
+        if total is None or campaign.is_ab_test:  # a test's split is of the whole audience
+            total = count_recipients(session, campaign)
+        groups = [None] * len(page_of)
+        if campaign.is_ab_test:
+            groups = groups_of(campaign, total)[start : start + len(page_of)]
+        rows = [message_of(r, fields, g) for r, g in zip(page_of, groups, strict=True)]
+        return rows, total
     resolved = resolve_recipients(session, campaign)
     baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
     rows: list[RecipientMessage] = []
-    for recipient in resolved.recipients:
-        text = render_for(campaign, resolved.fields, recipient.fields)
-        if needle and needle not in recipient.msisdn and needle not in text.lower():
+    groups = groups_of(campaign, len(resolved.recipients))
+    for recipient, group in zip(resolved.recipients, groups, strict=True):
+        row = message_of(recipient, resolved.fields, group)
+        if needle and needle not in recipient.msisdn and needle not in row.text.lower():
             continue
-        row = message_of(recipient, text)
         if costlier_only and not (
             row.segments > baseline.segments
             or (row.encoding == "UCS2" and baseline.encoding == "GSM")

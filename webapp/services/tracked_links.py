@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import delete
@@ -64,12 +64,19 @@ def link_host(base_url: str | None) -> str | None:
     return base_url.split("://", 1)[-1].rstrip("/")
 
 
-def expand(message: str, host: str | None, code_of: Callable[[int], str]) -> str:
+def expand(
+    message: str,
+    host: str | None,
+    code_of: Callable[[int], str],
+    order: Sequence[str] | None = None,
+) -> str:
     """The message with each tracked link replaced by its short link, ``code_of(number)``
-    giving the code of link ``number`` (1, 2, ...)."""
+    giving the code of link ``number`` (1, 2, ...): its place in ``order`` (the campaign's
+    targets across its texts), by default in this message's own."""
     if not has_links(message):
         return message
-    numbers = {target: number for number, target in enumerate(targets(message), start=1)}
+    numbering = order if order is not None else targets(message)
+    numbers = {target: number for number, target in enumerate(numbering, start=1)}
     return MARKER.sub(
         lambda match: f"{host or ''}{LINK_PATH}{code_of(numbers[match.group(1)])}", message
     )
@@ -85,9 +92,9 @@ def code_tag(number: int) -> str:
     return f"%link_code_{number}%"
 
 
-def tagged_text(message: str, host: str | None) -> str:
+def tagged_text(message: str, host: str | None, order: Sequence[str] | None = None) -> str:
     """The message as sent to the gateway: each short link's code as a per-recipient tag."""
-    return expand(message, host, code_tag)
+    return expand(message, host, code_tag, order)
 
 
 def link_problem(message: str, host: str | None) -> str | None:
@@ -186,13 +193,22 @@ def decode(secret: str, code: str) -> tuple[int, int] | None:
 # --- The campaign's links --------------------------------------------------------------------
 
 
+def campaign_targets(campaign: Campaign) -> list[str]:
+    """The tracked targets of all the campaign's texts (an A/B test's variants too), numbered
+    1, 2, ... across them: a target two variants share is one link."""
+    texts = [campaign.message]
+    if campaign.is_ab_test:
+        texts += [campaign.message_b or "", campaign.message_c or ""]
+    return targets("\n".join(texts))
+
+
 def sync_links(session: Session, campaign: Campaign) -> list[CampaignLink]:
-    """Store the campaign's links as its message has them (at confirmation: the message no
-    longer changes); the caller commits."""
+    """Store the campaign's links as its texts have them (at confirmation: they no longer
+    change); the caller commits."""
     session.execute(delete(CampaignLink).where(CampaignLink.campaign_id == campaign.id))
     links = [
         CampaignLink(campaign_id=campaign.id, ordinal=number, target=target)
-        for number, target in enumerate(targets(campaign.message), start=1)
+        for number, target in enumerate(campaign_targets(campaign), start=1)
     ]
     session.add_all(links)
     return links

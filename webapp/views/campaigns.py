@@ -44,6 +44,7 @@ from webapp.models import (
     Role,
 )
 from webapp.services import (
+    abtests,
     approval,
     audience,
     campaigns,
@@ -58,6 +59,7 @@ from webapp.services import (
 from webapp.services.campaigns import (
     ApprovalNeeded,
     ApprovalRefused,
+    VARIANTS,
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
@@ -158,6 +160,7 @@ def _form_for(campaign: Campaign | None) -> CampaignForm:
         form.list_ids.data = [lst.id for lst in campaign.lists]
         if campaign.send_at:
             form.send_at.data = campaign.send_at.astimezone(_user_zone()).replace(tzinfo=None)
+        _fill_ab_test(form, campaign)
     form.list_ids.choices = [
         (lst.id, f"{lst.name} ({lst.recipient_count:,} recipients)")
         for lst in campaigns.selectable_lists(db.session)
@@ -182,7 +185,49 @@ def _draft_from(form: CampaignForm) -> CampaignDraft:
         link_host=tracked_link_host(),
         template_id=id_or_none(form.template_id.data),
         include_undeliverable=bool(form.include_undeliverable.data),
+        **_ab_test_of(form),
     )
+
+
+def _fill_ab_test(form: CampaignForm, campaign: Campaign) -> None:
+    """The form's A/B test fields from a saved draft."""
+    shares = campaign.variant_shares or {}
+    form.variants.data = str(len(shares) or 1)
+    for letter, share in shares.items():
+        getattr(form, f"share_{letter.lower()}").data = share
+    form.send_winner.data = campaign.winner_after_minutes is not None
+    if campaign.winner_after_minutes:
+        form.winner_after_hours.data = campaign.winner_after_minutes // 60
+
+
+def _ab_test_of(form: CampaignForm) -> dict:
+    """The draft's A/B test fields from the form (no test when it shows one variant)."""
+    letters = VARIANTS[: form.variant_count]
+    if len(letters) < 2:
+        return {}
+    hours = form.winner_after_hours.data
+    return {
+        "message_b": form.message_b.data or "",
+        "message_c": (form.message_c.data or "") if "C" in letters else None,
+        "variant_shares": {
+            letter: getattr(form, f"share_{letter.lower()}").data or 0 for letter in letters
+        },
+        "winner_after_minutes": (hours or 0) * 60 if form.send_winner.data else None,
+    }
+
+
+def _change_variants(form: CampaignForm) -> None:
+    """Add a variant (B with shares 10/10, then C) or remove the last one; the no-JavaScript
+    form's buttons and the htmx fragment both come here."""
+    count = form.variant_count
+    if "add_variant" in request.form and count < len(VARIANTS):
+        count = max(2, count + 1)
+        for letter in VARIANTS[:count]:
+            share = getattr(form, f"share_{letter.lower()}")
+            share.data = share.data or 10
+    elif "remove_variant" in request.form and count > 1:
+        count = 1 if count == 2 else count - 1
+    form.variants.data = str(count)
 
 
 def _compose_page(
@@ -209,6 +254,10 @@ def _compose_page(
         counter=counter,
         available_tags=fields,
         zone=current_user.timezone,
+        parent_ab_test=bool(
+            campaign and campaign.parent_id and _campaign(campaign.parent_id).is_ab_test
+        ),
+        **_variant_counters(form),
         **(tools or template_tools()),
     ), status
 
@@ -228,6 +277,9 @@ def _save(form: CampaignForm, campaign: Campaign | None):
         form.message.data, form.encoding.data = template.message, template.encoding
         form.template_id.data = str(template.id)
         flash(f"The message of the template “{template.name}” was filled in.", "info")
+        return _compose_page(form, campaign)
+    if "add_variant" in request.form or "remove_variant" in request.form:  # without JavaScript
+        _change_variants(form)
         return _compose_page(form, campaign)
     if "save_template" in request.form:
         tools = save_message_as_template()
@@ -293,6 +345,42 @@ def edit(campaign_id: int):
 def update(campaign_id: int):
     campaign = _campaign(campaign_id)
     return _save(_form_for(campaign), campaign)
+
+
+@bp.route("/ab-test", methods=["POST"])
+@requires(Role.SENDER)
+def ab_test():
+    """The composer's A/B test section again, a variant added or removed (an htmx fragment)."""
+    form = CampaignForm()
+    _change_variants(form)
+    return render_template("campaigns/_ab_test.html", form=form, **_variant_counters(form))
+
+
+@bp.route("/ab-test/held-back", methods=["POST"])
+@requires(Role.SENDER)
+def held_back():
+    """The held-back share, recounted as the user types the variants' shares."""
+    return render_template("campaigns/_held_back.html", form=CampaignForm())
+
+
+def _variant_counters(form: CampaignForm) -> dict:
+    """Each extra variant's counter, over the form's lists and encoding."""
+    encoding = form.encoding.data if form.encoding.data in campaigns.ENCODINGS else "auto"
+    footer = footer_text_for(opt_out_footer()) if form.opt_out_link.data else ""
+    return {
+        "variant_counters": {
+            letter: count_message(
+                db.session,
+                getattr(form, f"message_{letter.lower()}").data or "",
+                encoding,
+                list(form.list_ids.data or []),
+                footer,
+                plain_values=bool(form.plain_values.data),
+                include_undeliverable=bool(form.include_undeliverable.data),
+            )
+            for letter in VARIANTS[1 : form.variant_count]
+        }
+    }
 
 
 @bp.route("/check-sender", methods=["POST"])
@@ -683,6 +771,7 @@ def _test_form(campaign: Campaign, formdata=None) -> SendTestForm:
         form.numbers.data = current_user.phone
     sample_rows, _ = recipient_messages(db.session, campaign, per_page=20, total=0)
     form.sample.choices = [(row.msisdn, f"+{row.msisdn}: {row.text[:40]}") for row in sample_rows]
+    form.variant.choices = [(letter, f"Variant {letter}") for letter in abtests.texts_of(campaign)]
     return form
 
 
@@ -702,6 +791,7 @@ def send_test(campaign_id: int):
                 sample_msisdn=form.sample.data,
                 default_country=default_country(),
                 callback_url=delivery_report_url(current_app),
+                variant=(form.variant.data or None) if campaign.is_ab_test else None,
             )
         except CampaignInvalid as error:
             flash(error.errors["numbers"], "error")
@@ -745,6 +835,10 @@ def show(campaign_id: int):
         # A draft (or one waiting for approval) has no results yet: its page reads none.
         **(_results_context(campaign) if campaign.status.is_confirmed else {}),
         **(_outcomes_context(campaign) if campaign.status.is_confirmed else {}),
+        ab_test=_ab_test_context(campaign),
+        # A draft has no results yet: its page reads none of them.
+        **({} if campaign.status.is_draft else _results_context(campaign)),
+        **({} if campaign.status.is_draft else _outcomes_context(campaign)),
     )
 
 
@@ -762,6 +856,21 @@ def _results_context(campaign: Campaign) -> dict:
         "click_chart": chart.click_chart(db.session, campaign) if links else None,
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
+    }
+
+
+def _ab_test_context(campaign: Campaign) -> dict | None:
+    """An A/B test's results per variant and their comparison in words (None: no test)."""
+    if not campaign.is_ab_test:
+        return None
+    results = abtests.variant_results(db.session, campaign)
+    metric = abtests.metric_of(campaign)
+    return {
+        "results": results,
+        "metric": metric,
+        "comparison": abtests.compare_variants(results, metric),
+        "held_back": abtests.held_back_count(db.session, campaign),
+        "texts": abtests.texts_of(campaign),
     }
 
 
@@ -798,6 +907,17 @@ def results(campaign_id: int):
     )
     response.headers["HX-Trigger"] = "results-changed"  # the outcome table refreshes too
     return response
+
+
+@bp.route("/<int:campaign_id>/ab-test")
+@requires(Role.VIEWER)
+def ab_results(campaign_id: int):
+    """An A/B test's results per variant (an htmx fragment, refreshed with the results)."""
+    campaign = _campaign(campaign_id)
+    ab_test = _ab_test_context(campaign)
+    if ab_test is None:
+        abort(404)
+    return render_template("campaigns/_ab_results.html", campaign=campaign, ab_test=ab_test)
 
 
 @bp.route("/<int:campaign_id>/outcomes")
@@ -859,6 +979,26 @@ def _act(campaign_id: int, action, message: str, *, enqueue: bool = False):
         if enqueue:
             _jobs().dispatch_campaign(campaign.id)
         flash(message, "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/winner", methods=["POST"])
+@requires(Role.SENDER)
+def send_winner(campaign_id: int):
+    """The user picks an A/B test's winner by hand: it goes to the held-back recipients now."""
+    campaign = _campaign(campaign_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    letter = request.form.get("variant", "")[:1]
+    try:
+        sent = abtests.send_winner(
+            db.session, campaign, letter, current_user, address=client_address()
+        )
+    except CampaignStateError as error:
+        flash(str(error), "error")
+    else:
+        _jobs().dispatch_campaign(campaign.id)
+        flash(f"Variant {letter} is being sent to the {sent:,} held-back recipients.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 

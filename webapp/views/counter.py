@@ -54,6 +54,26 @@ def count():
     )
 
 
+@bp.post("/counter/<letter>")
+@requires(Role.SENDER)
+def count_variant(letter: str):
+    """An A/B test variant's own counter: its text (``message_b`` or ``message_c``) counted
+    as the message is, over the same lists, encoding and footer."""
+    if letter not in ("B", "C"):
+        abort(404)
+    _, encoding, list_ids = _compose_input()
+    counter = count_message(
+        db.session,
+        request.form.get(f"message_{letter.lower()}", ""),
+        encoding,
+        list_ids,
+        _footer(),
+        plain_values=_plain_values(),
+        include_undeliverable=_ticked("include_undeliverable"),
+    )
+    return render_template("counter/_variant_counter.html", letter=letter, counter=counter)
+
+
 @bp.post("/fix-lookalikes")
 @requires(Role.SENDER)
 def fix_lookalikes():

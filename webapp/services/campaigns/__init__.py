@@ -59,6 +59,7 @@ from webapp.services.campaigns.errors import (
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import (
     ENCODINGS,
+    VARIANTS,
     batch_message,
     gateway_encoding,
     render_for,
@@ -87,6 +88,7 @@ __all__ = [
     "request_approval",
     "withdraw_approval",
     "ENCODINGS",
+    "VARIANTS",
     "MAX_TEST_NUMBERS",
     "SORTS",
     "CampaignDraft",

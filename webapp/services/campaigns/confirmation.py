@@ -20,6 +20,7 @@ from webapp.gateway.errors import GatewayError
 from webapp.gateway.messages import Balance
 from webapp.models import (
     Batch,
+    BatchState,
     Campaign,
     CampaignRecipient,
     CampaignStatus,
@@ -48,6 +49,7 @@ from webapp.services.campaigns.errors import (
     DuplicateCampaign,
 )
 from webapp.services.campaigns.events import record_event
+from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
 from webapp.services.optouts import opted_out_numbers
 from webapp.services.templates import mark_template_used
 from webapp.services.tracked_links import sync_links
@@ -68,6 +70,13 @@ def content_fingerprint(session: Session, campaign: Campaign) -> str:
         "audience": audience_state(session, campaign.lists),
         "parent": campaign.parent_id,
     }
+    if campaign.is_ab_test:  # likewise: the variants, their split and the winner step
+        state["ab_test"] = {
+            "texts": [campaign.message_b, campaign.message_c],
+            "shares": campaign.variant_shares,
+            "seed": campaign.split_seed,
+            "winner_after": campaign.winner_after_minutes,
+        }
     if campaign.plain_values:  # only when set, so the fingerprints of earlier previews hold
         state["plain_values"] = True
     if campaign.include_undeliverable:
@@ -228,23 +237,31 @@ def confirm_campaign(
     )
     left_out = left_out_undeliverable(session, campaign)
     frozen, _, _, _ = each_number_once(rows, opted_out_numbers(session), left_out)
-    if by_country:
-        frozen.sort(key=lambda row: row[2] or "")  # stable: each country keeps its order
+    # An A/B test's split, recorded per recipient: each group has batches of its own.
+    groups = groups_of(campaign, len(frozen))
+    frozen = [(*row, group) for row, group in zip(frozen, groups, strict=True)]
+    if by_country or campaign.is_ab_test:  # stable: each country and group keeps its order
+        frozen.sort(key=lambda row: (GROUP_ORDER.get(row[3], 0), (by_country and row[2]) or ""))
     connection = session.connection()
     size = batch_size_for(campaign, batch_size)
     batches = (
-        (country, chunk)
-        for country, group in groupby(frozen, key=lambda row: row[2])
+        (key, chunk)
+        for key, group in groupby(frozen, key=lambda row: (row[2], row[3]))
         for chunk in chunks(list(group), size)
     )
-    for number, (country, chunk) in enumerate(batches, start=1):
+    for number, ((country, group), chunk) in enumerate(batches, start=1):
         batch_id = connection.execute(
             insert(Batch.__table__).values(
-                campaign_id=campaign.id, number=number, size=len(chunk), country=country
+                campaign_id=campaign.id,
+                number=number,
+                size=len(chunk),
+                country=country,
+                **_batch_of_group(group),
             )
         ).inserted_primary_key[0]
         for index, run in groupby(chunk, key=lambda row: row[0]):
-            _freeze(connection, campaign, batch_id, chosen[index], [row[1] for row in run])
+            ids = [row[1] for row in run]
+            _freeze(connection, campaign, batch_id, chosen[index], ids, group)
     campaign.recipient_count = len(frozen)
     sync_links(session, campaign)  # the message is fixed from here: its links are too
     campaign.status = campaign.status.move_to(target)
@@ -292,18 +309,39 @@ def _claim_confirmation(session: Session, campaign: Campaign, target: CampaignSt
         raise CampaignStateError(not_a_draft(campaign))
 
 
-def _freeze(connection, campaign: Campaign, batch_id: int, source: Source, ids: list[int]):
+def _batch_of_group(group: str | None) -> dict:
+    """A batch's variant (and state) for an A/B test's group: held back, it waits held."""
+    if group == HELD:
+        return {"state": BatchState.HELD, "variant": None}
+    return {"variant": group}
+
+
+def _freeze(
+    connection,
+    campaign: Campaign,
+    batch_id: int,
+    source: Source,
+    ids: list[int],
+    group: str | None = None,
+):
     """Copy the chosen rows of one source into the batch, in their order, within the database:
-    their fields are never decoded and encoded again here. A follow-up's copies are marked
-    as handed over on its parent."""
+    their fields are never decoded and encoded again here; ``group`` is the A/B test's split.
+    A follow-up's copies are marked as handed over on its parent."""
     table = source.table
     pending = literal(RecipientState.PENDING, CampaignRecipient.__table__.c.state.type)
+    variant = literal(group, CampaignRecipient.__table__.c.variant.type)
     copies = select(
-        literal(campaign.id), literal(batch_id), table.msisdn, table.country, table.fields, pending
+        literal(campaign.id),
+        literal(batch_id),
+        table.msisdn,
+        table.country,
+        table.fields,
+        pending,
+        variant,
     )
     connection.execute(
         insert(CampaignRecipient.__table__).from_select(
-            ["campaign_id", "batch_id", "msisdn", "country", "fields", "state"],
+            ["campaign_id", "batch_id", "msisdn", "country", "fields", "state", "variant"],
             copies.where(table.id.in_(_inline(ids))).order_by(table.id),
         )
     )

@@ -26,7 +26,8 @@ from webapp.services.audience import available_fields, lists_by_id
 from webapp.services.campaigns.approvals import withdraw_approval
 from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
-from webapp.services.campaigns.payload import ENCODINGS
+from webapp.services.campaigns.payload import ENCODINGS, VARIANTS, variant_text
+from webapp.services.campaigns.split import check_shares, new_seed
 from webapp.services.templates import find_template
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
 
@@ -49,6 +50,13 @@ class CampaignDraft:
     template_id: int | None = None  # the saved template the message was taken from
     # Reach the numbers flagged undeliverable too (services.undeliverable); left out otherwise.
     include_undeliverable: bool = False
+    # An A/B test (services.abtests): the texts of variants B and C (the message is A), each
+    # variant's share of the audience in percent (None: no test; the rest is held back), and
+    # the minutes after the test send when the winner goes to the held-back (None: by hand).
+    message_b: str | None = None
+    message_c: str | None = None
+    variant_shares: dict[str, int] | None = None
+    winner_after_minutes: int | None = None
 
 
 def validate_draft(
@@ -71,21 +79,12 @@ def validate_draft(
     lists = lists_by_id(session, draft.list_ids)
     if len(lists) != len(set(draft.list_ids)):
         errors["list_ids"] = "One of the chosen lists no longer exists."
-    if draft.message:
-        # Counted as sent: a tracked link's target (whose "%" are not tags) is not.
-        text = tracked_links.sample_text(draft.message, draft.link_host)
-        try:
-            check_tags(text, available_fields(lists))
-        except UnknownTagError as error:
-            errors["message"] = str(error)
-        problem = tracked_links.link_problem(draft.message, draft.link_host)
-        if problem and "message" not in errors:
-            errors["message"] = problem
-        if draft.encoding == "GSM" and "message" not in errors:
-            try:
-                analyze(text, "GSM")
-            except EncodingError as error:
-                errors["message"] = str(error)
+    for name, text in _texts_of(draft).items():
+        problem = _text_problem(text, available_fields(lists), draft.encoding, draft.link_host)
+        if problem:
+            errors[name] = problem
+    if draft.variant_shares:
+        errors.update(_variant_problems(draft))
     if draft.send_at is not None and draft.send_at <= (now or utcnow()):
         errors["send_at"] = "The send time is in the past. Leave it empty to send at once."
     if draft.speed_per_minute is not None and draft.speed_per_minute < 1:
@@ -95,6 +94,54 @@ def validate_draft(
     if errors:
         raise CampaignInvalid(errors)
     return lists
+
+
+def _texts_of(draft: CampaignDraft) -> dict[str, str]:
+    """The draft's texts by form field: the message, and an A/B test's variants B and C."""
+    texts = {"message": draft.message}
+    for letter in VARIANTS[1:]:
+        if letter in (draft.variant_shares or {}):
+            texts[f"message_{letter.lower()}"] = getattr(draft, f"message_{letter.lower()}") or ""
+    return texts
+
+
+def _text_problem(
+    text: str, fields: Sequence[str], encoding: str, link_host: str | None
+) -> str | None:
+    """What is wrong with a text: an unknown %tag%, a tracked link that cannot be sent, or a
+    letter GSM cannot send."""
+    if not text:
+        return None
+    # Counted as sent: a tracked link's target (whose "%" are not tags) is not.
+    sent = tracked_links.sample_text(text, link_host)
+    try:
+        check_tags(sent, fields)
+    except UnknownTagError as error:
+        return str(error)
+    problem = tracked_links.link_problem(text, link_host)
+    if problem:
+        return problem
+    if encoding == "GSM":
+        try:
+            analyze(sent, "GSM")
+        except EncodingError as error:
+            return str(error)
+    return None
+
+
+def _variant_problems(draft: CampaignDraft) -> dict[str, str]:
+    shares = draft.variant_shares or {}
+    errors = {}
+    if "B" not in shares or set(shares) - set(VARIANTS):
+        errors["share_b"] = "An A/B test needs variant B (and at most variants A, B and C)."
+    for letter in shares:
+        text = getattr(draft, f"message_{letter.lower()}", None) if letter != "A" else "-"
+        if text is not None and not text.strip():
+            errors[f"message_{letter.lower()}"] = (
+                f"Write variant {letter}'s text, or remove the variant."
+            )
+    errors.update(check_shares(shares, draft.winner_after_minutes))
+    return errors
 
 
 def save_draft(
@@ -137,10 +184,21 @@ def save_draft(
     template = find_template(session, draft.template_id)
     campaign.template_id = template.id if template else None
     campaign.include_undeliverable = draft.include_undeliverable
+    _set_ab_test(campaign, draft)
     if campaign.parent_id is None:
         _set_lists(session, campaign, lists)
     session.commit()
     return campaign
+
+
+def _set_ab_test(campaign: Campaign, draft: CampaignDraft) -> None:
+    """The draft's A/B test; a campaign keeps its split's seed while it stays a test."""
+    shares = draft.variant_shares or None
+    campaign.variant_shares = dict(shares) if shares else None
+    campaign.message_b = draft.message_b if shares and "B" in shares else None
+    campaign.message_c = draft.message_c if shares and "C" in shares else None
+    campaign.winner_after_minutes = draft.winner_after_minutes if shares else None
+    campaign.split_seed = (campaign.split_seed or new_seed()) if shares else None
 
 
 def _set_lists(session: Session, campaign: Campaign, lists: Sequence[RecipientList]) -> None:
@@ -202,9 +260,19 @@ def set_include_undeliverable(
 def copy_campaign(
     session: Session, campaign: Campaign, user: User | None, *, address: str | None = None
 ) -> Campaign:
-    """A new draft like ``campaign`` (its visible lists, text, speed): "copied" in its history
-    and the audit log."""
-    copy = _draft_like(campaign, "copy", user, speed_per_minute=campaign.speed_per_minute)
+    """A new draft like ``campaign`` (its visible lists, text, speed, its A/B test with a new
+    split): "copied" in its history and the audit log."""
+    copy = _draft_like(
+        campaign,
+        "copy",
+        user,
+        speed_per_minute=campaign.speed_per_minute,
+        message_b=campaign.message_b,
+        message_c=campaign.message_c,
+        variant_shares=campaign.variant_shares,
+        winner_after_minutes=campaign.winner_after_minutes,
+        split_seed=new_seed() if campaign.is_ab_test else None,
+    )
     session.add(copy)
     _set_lists(session, copy, [lst for lst in campaign.lists if not lst.hidden])
     detail = f"from “{campaign.name}” (campaign {campaign.id})"
@@ -228,7 +296,10 @@ def delete_draft(
 def create_follow_up(
     session: Session, campaign: Campaign, user: User | None, *, address: str | None = None
 ) -> Campaign:
-    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones."""
+    """A draft that reaches exactly this campaign's failed recipients, never the accepted ones.
+
+    It sends one text: of an A/B test, the winner's (A's when none was chosen), whatever
+    variant each failed recipient had; the compose page says so."""
     existing = session.scalar(
         select(Campaign).where(
             Campaign.parent_id == campaign.id, Campaign.status == CampaignStatus.DRAFT
@@ -248,6 +319,8 @@ def create_follow_up(
             "first if some are waiting."
         )
     follow_up = _draft_like(campaign, "follow-up", user, parent_id=campaign.id)
+    if campaign.is_ab_test:  # one text for every failed recipient: the winner's, or A's
+        follow_up.message = variant_text(campaign, campaign.winner)
     session.add(follow_up)
     session.flush()
     detail = f"for {failed:,} failed recipients of “{campaign.name}” (campaign {campaign.id})"

@@ -30,12 +30,16 @@ def send_test(
     sample_msisdn: str | None,
     default_country: str,
     callback_url: str | None = None,
+    variant: str | None = None,
 ) -> CampaignTestSend:
-    """Send the message, rendered with one recipient's values, to the user's own phones.
+    """Send the message (an A/B test's ``variant``), rendered with one recipient's values, to
+    the user's own phones.
 
     Recorded as a test; it never counts as (or blocks) the campaign's own send. With
     `callback_url` its delivery reports come back like the campaign's.
     """
+    if variant is not None and variant not in (campaign.variant_shares or {}):
+        raise CampaignInvalid({"numbers": f"This campaign has no variant {variant}."})
     wanted = [n for n in (raw.strip() for raw in numbers) if n]
     if not wanted:
         raise CampaignInvalid(
@@ -60,7 +64,7 @@ def send_test(
     sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
     if sample is None and resolved.recipients:
         sample = resolved.recipients[0]
-    text = render_for(campaign, resolved.fields, sample.fields if sample else {})
+    text = render_for(campaign, resolved.fields, sample.fields if sample else {}, variant)
     message = SmsMessage(
         message=text,
         recipients=[GatewayRecipient(m) for m in msisdns],
