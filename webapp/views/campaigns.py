@@ -57,9 +57,9 @@ from webapp.services import (
     reconcile,
 )
 from webapp.services.campaigns import (
+    VARIANTS,
     ApprovalNeeded,
     ApprovalRefused,
-    VARIANTS,
     CampaignDraft,
     CampaignInvalid,
     CampaignStateError,
