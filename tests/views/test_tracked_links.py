@@ -284,3 +284,54 @@ def test_the_track_links_button_says_what_is_missing_without_a_public_address(lo
     page = client.post("/compose/track-links", data={"message": "See https://shop.example/"})
     assert "See https://shop.example/" in page.text and "[track:" not in page.text
     assert "set PUBLIC_URL" in page.text
+
+
+def test_each_ab_variant_sends_its_own_tracked_links_numbered_across_the_campaign(
+    app, client, make_user, sandbox
+):
+    """Variant B's link that A lacks is a link of the campaign too; a link both share is one
+    link; every recipient gets only their own variant's links, and a click on B's counts."""
+    from helpers import make_list, preview_and_confirm
+
+    from webapp.services import dispatch
+
+    shared, only_b = "https://shop.example/sale", "https://shop.example/b"
+    numbers = danish_numbers(20, start=20_200_000)
+    with app.app_context():
+        user = db.session.get(User, make_user(Role.SENDER, "ab@example.com"))
+        people = make_list(db.session, "AB people", numbers)
+        draft = CampaignDraft(
+            name="AB",
+            sender="Shop",
+            message=f"A: [track:{shared}]",
+            message_b=f"B: [track:{only_b}] or [track:{shared}]",
+            list_ids=[people.id],
+            variant_shares={"A": 50, "B": 50},
+            link_host="go.example",
+        )
+        campaign = campaigns.save_draft(db.session, user, draft)
+        preview_and_confirm(db.session, campaign, user, sandbox, batch_size=5)
+        dispatch.dispatch_campaign(
+            db.session,
+            campaign.id,
+            gateway_client(sandbox),
+            retry_base_seconds=0.01,
+            link_secret=app.config["SECRET_KEY"],
+        )
+        stored = db.session.scalars(
+            select(CampaignLink.target).where(CampaignLink.campaign_id == campaign.id)
+        ).all()
+        assert sorted(stored) == sorted([shared, only_b])
+        texts = {row["msisdn"]: row["text"] for row in sandbox.store.received_for(label="AB")}
+    assert sorted(texts) == sorted(numbers)
+    a_texts = [t for t in texts.values() if t.startswith("A: ")]
+    b_texts = [t for t in texts.values() if t.startswith("B: ")]
+    assert len(a_texts) == len(b_texts) == 10
+    assert all(len(codes_in(t)) == 1 for t in a_texts)
+    assert all(len(codes_in(t)) == 2 for t in b_texts)
+
+    def followed(text):
+        return [client.get(f"/c/{code}").headers["Location"] for code in codes_in(text)]
+
+    assert followed(b_texts[0]) == [only_b, shared]  # each short link where its text said
+    assert followed(a_texts[0]) == [shared]

@@ -836,9 +836,6 @@ def show(campaign_id: int):
         **(_results_context(campaign) if campaign.status.is_confirmed else {}),
         **(_outcomes_context(campaign) if campaign.status.is_confirmed else {}),
         ab_test=_ab_test_context(campaign),
-        # A draft has no results yet: its page reads none of them.
-        **({} if campaign.status.is_draft else _results_context(campaign)),
-        **({} if campaign.status.is_draft else _outcomes_context(campaign)),
     )
 
 
