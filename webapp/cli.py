@@ -457,11 +457,20 @@ def _echo_ab_test(test: dict) -> None:
     for row in test["groups"]:
         name = "Held back" if row["group"] == "held" else f"Variant {row['group']}"
         rate = "-" if row["delivery_rate"] is None else f"{100 * row['delivery_rate']:.1f} %"
+        clicks = ""
+        if row["clickers"] is not None:
+            ctr = row["click_through_rate"]
+            clicks = f", {row['clickers']:,} clicked, click-through rate " + (
+                "-" if ctr is None else f"{100 * ctr:.1f} %"
+            )
         click.echo(
             f"  {name}: {row['recipients']:,} recipients, {row['sent']:,} sent, "
             f"{row['delivered']:,} delivered, {row['failed']:,} failed, delivery rate {rate}"
+            f"{clicks}"
         )
     click.echo(f"  {test['comparison']}")
+    for sentence in test["other_comparisons"]:
+        click.echo(f"  {sentence}")
     if test["winner"]:
         click.echo(f"  Winner sent to the held-back recipients: variant {test['winner']}.")
     elif test["held_back_waiting"]:

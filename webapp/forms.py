@@ -226,6 +226,13 @@ class CampaignForm(FlaskForm):
     share_b = IntegerField("Variant B's share (%)", validators=[Optional()])
     share_c = IntegerField("Variant C's share (%)", validators=[Optional()])
     send_winner = BooleanField("Then send the winner to the held-back recipients automatically")
+    winner_metric = SelectField(
+        "The winner is the variant with the best",
+        choices=[("delivery_rate", "delivery rate"), ("click_through_rate", "click-through rate")],
+        default="delivery_rate",
+        description="Click-through rate: people who opened a tracked link, out of those the "
+        "message was delivered to (needs tracked links in the variants).",
+    )
     winner_after_hours = IntegerField(
         "Send the winner after (hours)",
         validators=[Optional()],

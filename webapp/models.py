@@ -484,7 +484,7 @@ class Campaign(db.Model):
     # by `winner_metric` goes to the held-back recipients (None: only when a user picks it).
     winner_after_minutes: Mapped[int | None] = mapped_column()
     winner_metric: Mapped[str] = mapped_column(
-        String(16), default="delivery_rate", server_default="delivery_rate"
+        String(32), default="delivery_rate", server_default="delivery_rate"
     )
     winner_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     winner: Mapped[str | None] = mapped_column(String(1))  # the letter sent to the held-back

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from webapp.models import (
@@ -30,6 +30,7 @@ from webapp.models import (
     CampaignRecipient,
     CampaignStatus,
     DeliveryOutcome,
+    LinkClick,
     RecipientState,
     User,
     utcnow,
@@ -38,6 +39,7 @@ from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import VARIANTS, variant_text
 from webapp.services.campaigns.split import HELD, held_back_percent
+from webapp.services.tracked_links import campaign_targets
 
 SIGNIFICANCE = 0.05  # p below this: "more than chance"
 ALREADY_SENT = "The winner of this test was already sent to the held-back recipients."
@@ -58,7 +60,8 @@ def variant_letters(campaign: Campaign) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class VariantResult:
     """One group of a test: its recipients, how many the gateway accepted, were delivered and
-    failed (a final report other than delivered)."""
+    failed (a final report other than delivered), and with tracked links how many clicked
+    (people, not preview bots: `services.clicks`; None for a campaign without links)."""
 
     group: str  # "A", "B", "C" or HELD
     text: str | None
@@ -66,6 +69,7 @@ class VariantResult:
     sent: int
     delivered: int
     failed: int
+    clickers: int | None = None
 
     @property
     def awaiting(self) -> int:
@@ -75,6 +79,13 @@ class VariantResult:
     @property
     def delivery_rate(self) -> float | None:
         return self.delivered / self.sent if self.sent else None
+
+    @property
+    def click_through_rate(self) -> float | None:
+        """People who clicked out of those delivered to (None: no links, or none delivered)."""
+        if self.clickers is None or not self.delivered:
+            return None
+        return self.clickers / self.delivered
 
     @property
     def label(self) -> str:
@@ -100,11 +111,28 @@ METRICS: dict[str, Metric] = {
     "delivery_rate": Metric(
         "delivery rate", successes=lambda r: r.delivered, trials=lambda r: r.sent
     ),
+    # Only for a campaign with tracked links: without them no variant has a rate to compare.
+    "click_through_rate": Metric(
+        "click-through rate",
+        successes=lambda r: r.clickers or 0,
+        trials=lambda r: r.delivered if r.clickers is not None else 0,
+    ),
 }
 
 
 def metric_of(campaign: Campaign) -> Metric:
     return METRICS.get(campaign.winner_metric or "", METRICS["delivery_rate"])
+
+
+def other_comparisons(results: Sequence[VariantResult], chosen: Metric) -> list[Comparison]:
+    """The comparisons by the metrics the winner is not chosen by, where the test has what they
+    measure (the click-through rate only with tracked links)."""
+    tracked = any(result.clickers is not None for result in results)
+    return [
+        compare_variants(results, metric)
+        for key, metric in METRICS.items()
+        if metric is not chosen and (key != "click_through_rate" or tracked)
+    ]
 
 
 def variant_results(session: Session, campaign: Campaign) -> list[VariantResult]:
@@ -129,12 +157,31 @@ def variant_results(session: Session, campaign: Campaign) -> list[VariantResult]
         .group_by(CampaignRecipient.variant)
     ).all()
     counted = {group: tuple(int(n or 0) for n in numbers) for group, *numbers in rows}
+    clicked = _clickers_by_group(session, campaign)
     texts = texts_of(campaign)
     groups = [*texts, HELD] if held_back_percent(campaign.variant_shares) else [*texts]
     return [
-        VariantResult(group, texts.get(group), *counted.get(group, (0, 0, 0, 0)))
+        VariantResult(
+            group,
+            texts.get(group),
+            *counted.get(group, (0, 0, 0, 0)),
+            clickers=None if clicked is None else clicked.get(group, 0),
+        )
         for group in groups
     ]
+
+
+def _clickers_by_group(session: Session, campaign: Campaign) -> dict[str, int] | None:
+    """{group: recipients with a person's click}; None when the campaign has no tracked links."""
+    if not campaign_targets(campaign):
+        return None
+    rows = session.execute(
+        select(CampaignRecipient.variant, func.count(distinct(LinkClick.recipient_id)))
+        .join(CampaignRecipient, CampaignRecipient.id == LinkClick.recipient_id)
+        .where(LinkClick.campaign_id == campaign.id, LinkClick.counted)
+        .group_by(CampaignRecipient.variant)
+    ).all()
+    return {group: int(count) for group, count in rows}
 
 
 def normal_cdf(x: float) -> float:
@@ -249,11 +296,16 @@ def ab_test_report(session: Session, campaign: Campaign) -> dict | None:
                 "delivered": r.delivered,
                 "failed": r.failed,
                 "delivery_rate": None if r.delivery_rate is None else round(r.delivery_rate, 4),
+                "clickers": r.clickers,
+                "click_through_rate": None
+                if r.click_through_rate is None
+                else round(r.click_through_rate, 4),
             }
             for r in results
         ],
         "comparison": compare_variants(results, metric).sentence,
         "metric": metric.name,
+        "other_comparisons": [c.sentence for c in other_comparisons(results, metric)],
         "winner": campaign.winner,
         "winner_reason": campaign.winner_reason,
         "held_back_waiting": held_back_count(session, campaign),

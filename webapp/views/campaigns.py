@@ -196,6 +196,7 @@ def _fill_ab_test(form: CampaignForm, campaign: Campaign) -> None:
     for letter, share in shares.items():
         getattr(form, f"share_{letter.lower()}").data = share
     form.send_winner.data = campaign.winner_after_minutes is not None
+    form.winner_metric.data = campaign.winner_metric
     if campaign.winner_after_minutes:
         form.winner_after_hours.data = campaign.winner_after_minutes // 60
 
@@ -213,6 +214,7 @@ def _ab_test_of(form: CampaignForm) -> dict:
             letter: getattr(form, f"share_{letter.lower()}").data or 0 for letter in letters
         },
         "winner_after_minutes": (hours or 0) * 60 if form.send_winner.data else None,
+        "winner_metric": form.winner_metric.data or "delivery_rate",
     }
 
 
@@ -866,6 +868,7 @@ def _ab_test_context(campaign: Campaign) -> dict | None:
         "results": results,
         "metric": metric,
         "comparison": abtests.compare_variants(results, metric),
+        "other_comparisons": abtests.other_comparisons(results, metric),
         "held_back": abtests.held_back_count(db.session, campaign),
         "texts": abtests.texts_of(campaign),
     }

@@ -29,7 +29,7 @@ def upgrade():
         batch.add_column(
             sa.Column(
                 "winner_metric",
-                sa.String(length=16),
+                sa.String(length=32),
                 nullable=False,
                 server_default="delivery_rate",
             )

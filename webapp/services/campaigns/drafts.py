@@ -57,6 +57,7 @@ class CampaignDraft:
     message_c: str | None = None
     variant_shares: dict[str, int] | None = None
     winner_after_minutes: int | None = None
+    winner_metric: str = "delivery_rate"  # a key of `abtests.METRICS`
 
 
 def validate_draft(
@@ -94,6 +95,9 @@ def validate_draft(
     if errors:
         raise CampaignInvalid(errors)
     return lists
+
+
+WINNER_METRICS = ("delivery_rate", "click_through_rate")  # the keys of `abtests.METRICS`
 
 
 def _texts_of(draft: CampaignDraft) -> dict[str, str]:
@@ -141,6 +145,15 @@ def _variant_problems(draft: CampaignDraft) -> dict[str, str]:
                 f"Write variant {letter}'s text, or remove the variant."
             )
     errors.update(check_shares(shares, draft.winner_after_minutes))
+    if draft.winner_metric not in WINNER_METRICS:
+        errors["winner_metric"] = "Choose the delivery rate or the click-through rate."
+    elif draft.winner_metric == "click_through_rate" and not any(
+        tracked_links.has_links(text) for text in _texts_of(draft).values()
+    ):
+        errors["winner_metric"] = (
+            "The click-through rate needs tracked links in the variants: track a link, or "
+            "choose the winner by delivery rate."
+        )
     return errors
 
 
@@ -198,6 +211,7 @@ def _set_ab_test(campaign: Campaign, draft: CampaignDraft) -> None:
     campaign.message_b = draft.message_b if shares and "B" in shares else None
     campaign.message_c = draft.message_c if shares and "C" in shares else None
     campaign.winner_after_minutes = draft.winner_after_minutes if shares else None
+    campaign.winner_metric = draft.winner_metric if shares else "delivery_rate"
     campaign.split_seed = (campaign.split_seed or new_seed()) if shares else None
 
 
@@ -271,6 +285,7 @@ def copy_campaign(
         message_c=campaign.message_c,
         variant_shares=campaign.variant_shares,
         winner_after_minutes=campaign.winner_after_minutes,
+        winner_metric=campaign.winner_metric,
         split_seed=new_seed() if campaign.is_ab_test else None,
     )
     session.add(copy)
