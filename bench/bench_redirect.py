@@ -1,5 +1,6 @@
 """Follow tracked short links (GET /c/<code>) on the app served as scripts/start serves it
-(gunicorn, one worker, eight threads, gunicorn.conf.py), and check what the database kept.
+(gunicorn.conf.py, WEB_CONCURRENCY web workers of eight threads, the access log without the
+redirects' lines), and check what the database kept.
 
 Run by hand:
     .venv/bin/python bench/bench_redirect.py [--recipients 20000] [--clients 8]
@@ -24,7 +25,6 @@ import argparse
 import http.client
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +32,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_webhook import SECRET_KEY, _big_list, _free_port, bench_app, fresh_app
+from bench_webhook import (
+    SECRET_KEY,
+    _big_list,
+    _free_port,
+    bench_app,
+    fresh_app,
+    start_gunicorn,
+)
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -54,6 +61,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8, help="parallel clicking threads")
     parser.add_argument("--latency-clicks", type=int, default=2_000)
     parser.add_argument("--database-url", help="PostgreSQL instead of a temporary SQLite file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1),
+        help="gunicorn web workers (default: as scripts/start, WEB_CONCURRENCY or the cores)",
+    )
     return parser.parse_args()
 
 
@@ -86,37 +99,6 @@ def build(folder: Path, url: str, recipients: int) -> list[str]:
             select(CampaignRecipient.id).where(CampaignRecipient.campaign_id == campaign.id)
         ).all()
         return [tracked_links.link_code(SECRET_KEY, rid, 1) for rid in ids]
-
-
-def start_gunicorn(url: str, port: int, app: str = "app:app") -> subprocess.Popen:
-    """gunicorn as scripts/start runs it (its gunicorn.conf.py, one worker, eight threads);
-    ``app`` "floor_redirect_app:app" serves the floor instead."""
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        SECRET_KEY=SECRET_KEY,
-        WORKER="none",
-        HOST="127.0.0.1",
-        PORT=str(port),
-    )
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "--workers", "1",
-        "--threads", "8", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app,
-    ]  # fmt: skip
-    if app != "app:app":
-        command[1:3] = ["--chdir", str(ROOT / "bench")]  # the floor needs no worker hooks
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            follow(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "probe")
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
 
 
 def follow(connection: http.client.HTTPConnection, code: str) -> tuple[int, str | None]:
@@ -167,11 +149,13 @@ def click_all(port: int, codes: list[str], clients: int) -> tuple[float, dict[in
     return time.perf_counter() - started, answers
 
 
-def measure(url: str, app: str, latency_codes: list[str], planned: list[str], clients: int):
+def measure(
+    url: str, app: str, latency_codes: list[str], planned: list[str], clients: int, workers: int
+):
     """Latencies of one client, then the seconds and answers of ``clients`` at once, on a
-    gunicorn of its own serving ``app``."""
+    gunicorn of its own serving ``app`` with ``workers`` web workers."""
     port = _free_port()
-    server = start_gunicorn(url, port, app=app)
+    server = start_gunicorn(url, port, workers, app=app)
     try:
         times = latencies(port, latency_codes)
         seconds, answers = click_all(port, planned, clients)
@@ -198,15 +182,20 @@ def main() -> None:
     args = parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-redirect-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
-    print(f"database: {url.split('@')[-1]}; {args.recipients:,} recipients")
+    print(
+        f"database: {url.split('@')[-1]}; {args.recipients:,} recipients; {args.workers} web "
+        f"workers; load average {os.getloadavg()[0]:.1f}"
+    )
     codes = build(folder, url, args.recipients)
     latency_codes = codes[: args.latency_clicks]
     rest = codes[args.latency_clicks :]
     # One click per recipient, and a double tap (stored, not counted) for one in ten.
     planned = rest + rest[::10]
-    times, seconds, answers = measure(url, "app:app", latency_codes, planned, args.clients)
+    times, seconds, answers = measure(
+        url, "app:app", latency_codes, planned, args.clients, args.workers
+    )
     floor_times, floor_seconds, _ = measure(
-        url, "floor_redirect_app:app", latency_codes, planned, args.clients
+        url, "floor_redirect_app:app", latency_codes, planned, args.clients, args.workers
     )
     p50, p95, p99 = _percentiles(times)
     rate = len(planned) / seconds
