@@ -86,8 +86,8 @@ def test_the_migrations_make_the_schema_the_models_describe(app):
         name = getattr(item, "name", "") or ""
         if any(part in name for part in _MIGRATION_ONLY):
             continue
-        if kind == "add_fk" and connection.dialect.name == "sqlite":
-            if item.name in _SQLITE_ADDED_COLUMN_FKS:
-                continue
+        sqlite = connection.dialect.name == "sqlite"
+        if kind == "add_fk" and sqlite and item.name in _SQLITE_ADDED_COLUMN_FKS:
+            continue
         unexpected.append(difference)
     assert unexpected == []
