@@ -335,3 +335,17 @@ def test_each_ab_variant_sends_its_own_tracked_links_numbered_across_the_campaig
 
     assert followed(b_texts[0]) == [only_b, shared]  # each short link where its text said
     assert followed(a_texts[0]) == [shared]
+
+
+def test_the_results_keep_looking_for_clicks_slowly_once_reports_are_final(app, login_as, sent):
+    """Every report is in, but people open links for days: the results poll every 30 s for a
+    week after the send, then stop."""
+    viewer = login_as("viewer")
+    cid = campaign_id(app)
+    results = viewer.get(f"/campaigns/{cid}/results").text
+    assert 'hx-trigger="every 30s"' in results
+    with app.app_context():
+        campaign = db.session.get(Campaign, cid)
+        campaign.started_at = utcnow() - timedelta(days=8)
+        db.session.commit()
+    assert "hx-trigger" not in viewer.get(f"/campaigns/{cid}/results").text

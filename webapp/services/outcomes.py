@@ -313,6 +313,17 @@ def still_reporting(campaign: Campaign, all_final: bool, validity_hours: float) 
     return not all_final and until is not None and utcnow() < until
 
 
+CLICKS_WATCHED = timedelta(days=7)
+"""How long after its send a campaign's page keeps looking for new clicks on its links."""
+
+
+def still_clicking(campaign: Campaign, has_links: bool, now: datetime | None = None) -> bool:
+    """Whether the campaign page should keep asking for new clicks, slowly, once delivery
+    reports have stopped: people open a link hours and days after the message."""
+    started = campaign.started_at
+    return has_links and started is not None and (now or utcnow()) < started + CLICKS_WATCHED
+
+
 # --- Exports --------------------------------------------------------------------------------
 
 

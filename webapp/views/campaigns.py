@@ -855,6 +855,7 @@ def _results_context(campaign: Campaign) -> dict:
         "click_chart": chart.click_chart(db.session, campaign) if links else None,
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
+        "clicking": outcomes.still_clicking(campaign, links is not None),
     }
 
 
