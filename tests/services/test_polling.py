@@ -301,3 +301,28 @@ def test_a_test_message_still_in_flight_is_asked_again_with_backoff(sender, sand
     db.session.expire_all()
     test = db.session.get(CampaignTestSend, test.id)
     assert test.deliveries[test.numbers[0]]["status"] == "ENROUTE"
+
+
+def test_a_test_message_already_final_is_not_asked_about_and_drops_out(sender, sandbox):
+    """Its reports came by webhook before the switch to polling: no request, and it no longer
+    takes a place among the due ones."""
+    from webapp.services.polling import due_test_messages
+
+    client = gateway_client(sandbox)
+    campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
+    test = campaigns.send_test(
+        db.session,
+        campaign,
+        sender,
+        client,
+        numbers=danish_numbers(1, start=30_100_000),
+        sample_msisdn=None,
+        default_country="DK",
+    )
+    test.deliveries = {test.numbers[0]: {"status": "DELIVERED", "error": None, "time": 100.0}}
+    db.session.commit()
+    due = test.created_at + SCHEDULE.first
+    assert [t.id for t in due_test_messages(db.session, SCHEDULE, due)] == [test.id]
+    done = poll_delivery_reports(db.session, client, schedule=SCHEDULE, now=due)
+    assert done.test_messages == 0
+    assert due_test_messages(db.session, SCHEDULE, due + SCHEDULE.longest) == []

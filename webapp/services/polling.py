@@ -151,6 +151,9 @@ def poll_delivery_reports(
             continue
         done.recorded += record_polled_statuses(session, claimed, answer, guard=guard)
     for test in due_test_messages(session, schedule, now):
+        if _all_final(test):  # its reports came another way (webhooks before a switch to poll)
+            _stop_polling(session, test)
+            continue
         if _claim_poll(session, CampaignTestSend, test, test.created_at, schedule, now) is False:
             continue
         done.test_messages += 1
@@ -167,8 +170,7 @@ def poll_delivery_reports(
 def due_test_messages(
     session: Session, schedule: PollSchedule, now: datetime, limit: int = BATCHES_PER_ROUND
 ) -> list[CampaignTestSend]:
-    """Test messages the gateway took whose next poll is due (as `due_batches`), leaving out
-    those whose every number already has a final status."""
+    """Test messages the gateway took whose next poll is due (as `due_batches`)."""
     due = or_(
         and_(
             CampaignTestSend.poll_attempts == 0,
@@ -177,13 +179,14 @@ def due_test_messages(
         ),
         and_(CampaignTestSend.poll_attempts > 0, CampaignTestSend.next_poll_at <= now),
     )
-    candidates = session.scalars(
-        select(CampaignTestSend)
-        .where(CampaignTestSend.message_id.is_not(None), due)
-        .order_by(CampaignTestSend.id)
-        .limit(limit)
+    return list(
+        session.scalars(
+            select(CampaignTestSend)
+            .where(CampaignTestSend.message_id.is_not(None), due)
+            .order_by(CampaignTestSend.id)
+            .limit(limit)
+        )
     )
-    return [test for test in candidates if not _all_final(test)]
 
 
 def _all_final(test: CampaignTestSend) -> bool:
@@ -191,25 +194,27 @@ def _all_final(test: CampaignTestSend) -> bool:
     return all(is_final((deliveries.get(n) or {}).get("status") or "") for n in test.numbers)
 
 
+def _stop_polling(session: Session, test: CampaignTestSend) -> None:
+    """No more polls for it: counted as polled, with no next poll (see `due_test_messages`)."""
+    test.poll_attempts = max(test.poll_attempts, 1)
+    test.next_poll_at = None
+    session.commit()
+
+
 def record_polled_test_statuses(session: Session, test: CampaignTestSend, answer: dict) -> int:
     """Record a status answer's entries for a test message's numbers, as delivery reports
     (the webhook's path, so the same ordering rule holds); returns how many changed one."""
-    recorded = 0
-    for entry in answer.get("recipients") or []:
-        if not isinstance(entry, dict):
-            continue
-        msisdn = str(entry.get("msisdn", ""))
-        status = str(entry.get("dsnstatus") or "").upper()
-        if msisdn not in test.numbers or status not in DELIVERY_STATUSES:
-            continue
-        held = (test.deliveries or {}).get(msisdn) or {}
-        time = entry.get("dsntime")
-        if held.get("status") == status and (time is None or held.get("time") == float(time)):
-            continue
-        recorded += record_delivery_report(session, _as_report(test.message_id, entry))
+    deliveries = test.deliveries or {}
+    held = {}
+    for number in test.numbers:
+        entry = deliveries.get(number) or {}
+        held[number] = (entry.get("status"), entry.get("time"))
+    recorded = sum(
+        record_delivery_report(session, _as_report(test.message_id, entry))
+        for entry in _new_statuses(answer.get("recipients"), held)
+    )
     if _all_final(test):
-        test.next_poll_at = None  # nothing left to ask about
-        session.commit()
+        _stop_polling(session, test)  # nothing left to ask about
     return recorded
 
 
@@ -260,7 +265,7 @@ def record_polled_statuses(
     poll would otherwise add it to the history once more).
     """
     held = {
-        msisdn: (status, at)
+        msisdn: (status, at.timestamp() if at is not None else None)
         for msisdn, status, at in session.execute(
             select(
                 CampaignRecipient.msisdn,
@@ -279,25 +284,32 @@ def record_polled_statuses(
         return 0
     userref = batch_userref(batch.campaign_id, batch.number)
     recorded = 0
-    for entry in recipients:
-        if not isinstance(entry, dict):
-            continue
-        msisdn = str(entry.get("msisdn", ""))
-        status = str(entry.get("dsnstatus") or "").upper()
-        if msisdn not in held or status not in DELIVERY_STATUSES:
-            continue
-        time = entry.get("dsntime")
-        held_status, held_at = held[msisdn]
-        if held_status == status and (
-            time is None or (held_at is not None and int(held_at.timestamp()) == int(time))
-        ):
-            continue
+    for entry in _new_statuses(recipients, held):
         report = _as_report(batch.message_id, entry, userref=userref)
         try:
             recorded += record_delivery_report(session, report, guard=guard)
         except UnknownReport:  # e.g. a recipient who opted out since: no longer ours to track
             session.rollback()
     return recorded
+
+
+def _new_statuses(entries, held: dict[str, tuple[str | None, float | None]]):
+    """The status answer's entries for the numbers in ``held`` ({msisdn: (status, its report
+    time in epoch seconds)}) that say something new: a known status, other than the one held
+    with the same time (each poll would otherwise add it to the history once more)."""
+    for entry in entries or []:
+        if not isinstance(entry, dict):
+            continue
+        msisdn = str(entry.get("msisdn", ""))
+        status = str(entry.get("dsnstatus") or "").upper()
+        if msisdn not in held or status not in DELIVERY_STATUSES:
+            continue
+        held_status, held_at = held[msisdn]
+        time = entry.get("dsntime")
+        same_time = time is None or (held_at is not None and int(held_at) == int(time))
+        if held_status == status and same_time:
+            continue
+        yield entry
 
 
 def _as_report(message_id: str, entry: dict, **extra) -> dict:

@@ -585,18 +585,38 @@ def phone(campaign_id: int):
 @bp.route("/<int:campaign_id>/confirm", methods=["POST"])
 @requires(Role.SENDER)
 def confirm(campaign_id: int):
+    def confirmed(campaign: Campaign):
+        _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
+        when = (
+            f"It will be sent at {campaign.send_at.astimezone(_user_zone()):%Y-%m-%d %H:%M}."
+            if campaign.send_at
+            else "It is being sent now."
+        )
+        return (
+            f"Confirmed for {campaign.recipient_count:,} recipients. {when} "
+            "The recipients are frozen: later list changes do not change who it reaches."
+        )
+
+    return _freeze(campaign_id, campaigns.confirm_campaign, confirmed)
+
+
+def _freeze(campaign_id: int, freeze, then):
+    """What "Confirm and send" and "Ask for approval" share: the form, the stale-tab check, and
+    ``freeze`` (a campaigns service that runs every confirmation check and freezes the
+    recipients); ``then(campaign)`` queues what follows and says it."""
     campaign = _campaign(campaign_id)
     if not campaign.status.can_confirm:
         return _already_confirmed(campaign)
     form = ConfirmForm()
+    back = redirect(url_for("campaigns.preview", campaign_id=campaign.id))
     if not form.validate_on_submit():
         flash_form_errors(form)
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+        return back
     if form.fingerprint.data != campaign.preview_fingerprint:
         flash("The preview you confirmed is out of date. Check the new figures.", "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+        return back
     try:
-        campaigns.confirm_campaign(
+        freeze(
             db.session,
             campaign,
             current_user,
@@ -608,26 +628,16 @@ def confirm(campaign_id: int):
         )
     except DuplicateCampaign as error:
         flash(f"{error} Tick “Send it again” to send it anyway.", "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+        return back
     except ApprovalNeeded as error:  # the limits changed since the page was shown
         flash(str(error), "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+        return back
     except (CampaignStateError, CampaignInvalid) as error:
         if not campaign.status.can_confirm:  # another request confirmed it meanwhile
             return _already_confirmed(campaign)
         flash(str(error), "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    _jobs().dispatch_campaign(campaign.id, eta=campaign.send_at)
-    when = (
-        f"It will be sent at {campaign.send_at.astimezone(_user_zone()):%Y-%m-%d %H:%M}."
-        if campaign.send_at
-        else "It is being sent now."
-    )
-    flash(
-        f"Confirmed for {campaign.recipient_count:,} recipients. {when} "
-        "The recipients are frozen: later list changes do not change who it reaches.",
-        "success",
-    )
+        return back
+    flash(then(campaign), "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
@@ -648,43 +658,16 @@ def _already_confirmed(campaign: Campaign):
 def ask_approval(campaign_id: int):
     """ "Ask for approval": the confirmation of a campaign over the approval limits. The same
     form and checks as "Confirm and send"; the campaign then waits for an approver."""
-    campaign = _campaign(campaign_id)
-    if not campaign.status.can_confirm:
-        return _already_confirmed(campaign)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        flash_form_errors(form)
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    if form.fingerprint.data != campaign.preview_fingerprint:
-        flash("The preview you confirmed is out of date. Check the new figures.", "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    try:
-        campaigns.request_approval(
-            db.session,
-            campaign,
-            current_user,
-            batch_size=current_app.config["SMS_BATCH_SIZE"],
-            by_country=quiet_hours.quiet_hours(db.session, current_app.config) is not None,
-            allow_duplicate=bool(form.send_again.data),
-            balance=campaigns.account_balance(_client()),
-            address=client_address(),
+
+    def asked(campaign: Campaign):
+        _jobs().notify_approvers(campaign.id)
+        return (
+            f"Approval asked for: {campaign.recipient_count:,} recipients are frozen as they "
+            "are now. Nothing is sent until an admin or an approver approves it; changing the "
+            "campaign withdraws the request."
         )
-    except DuplicateCampaign as error:
-        flash(f"{error} Tick “Send it again” to send it anyway.", "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    except (CampaignStateError, CampaignInvalid) as error:
-        if not campaign.status.can_confirm:
-            return _already_confirmed(campaign)
-        flash(str(error), "error")
-        return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
-    _jobs().notify_approvers(campaign.id)
-    flash(
-        f"Approval asked for: {campaign.recipient_count:,} recipients are frozen as they are "
-        "now. Nothing is sent until an admin or an approver approves it; changing the campaign "
-        "withdraws the request.",
-        "success",
-    )
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+    return _freeze(campaign_id, campaigns.request_approval, asked)
 
 
 def _approver_only() -> None:
