@@ -231,13 +231,10 @@ def test_the_poll_command_polls_what_is_due_now(app, slow_batch):
     }
 
 
-def test_a_test_message_gets_its_status_by_polling_too(sender, sandbox):
-    """Without webhooks (no callback URL), a test message's status comes from the same polls,
-    on the same schedule from its send, and polling it stops once every number is final."""
-    client = gateway_client(sandbox)
+def sent_test_message(sender, client, numbers):
+    """A test message of a sent campaign to ``numbers``, sent without a callback URL."""
     campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
-    numbers = danish_numbers(2, start=30_100_000)
-    test = campaigns.send_test(
+    return campaigns.send_test(
         db.session,
         campaign,
         sender,
@@ -246,6 +243,14 @@ def test_a_test_message_gets_its_status_by_polling_too(sender, sandbox):
         sample_msisdn=None,
         default_country="DK",
     )
+
+
+def test_a_test_message_gets_its_status_by_polling_too(sender, sandbox):
+    """Without webhooks (no callback URL), a test message's status comes from the same polls,
+    on the same schedule from its send, and polling it stops once every number is final."""
+    client = gateway_client(sandbox)
+    numbers = danish_numbers(2, start=30_100_000)
+    test = sent_test_message(sender, client, numbers)
     assert test.message_id and sandbox.store.message(int(test.message_id))["callback_url"] is None
     truth = poll(
         lambda: (
@@ -276,16 +281,7 @@ def test_a_test_message_gets_its_status_by_polling_too(sender, sandbox):
 def test_a_test_message_still_in_flight_is_asked_again_with_backoff(sender, sandbox):
     sandbox.config.report_delay_seconds = 3600  # ENROUTE for an hour
     client = gateway_client(sandbox)
-    campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
-    test = campaigns.send_test(
-        db.session,
-        campaign,
-        sender,
-        client,
-        numbers=danish_numbers(1, start=30_100_000),
-        sample_msisdn=None,
-        default_country="DK",
-    )
+    test = sent_test_message(sender, client, danish_numbers(1, start=30_100_000))
     sent_at = test.created_at
     asked = [
         poll_delivery_reports(db.session, client, schedule=SCHEDULE, now=now).test_messages
@@ -309,16 +305,7 @@ def test_a_test_message_already_final_is_not_asked_about_and_drops_out(sender, s
     from webapp.services.polling import due_test_messages
 
     client = gateway_client(sandbox)
-    campaign = sent_campaign(db.session, sender, client, danish_numbers(1), batch_size=1)
-    test = campaigns.send_test(
-        db.session,
-        campaign,
-        sender,
-        client,
-        numbers=danish_numbers(1, start=30_100_000),
-        sample_msisdn=None,
-        default_country="DK",
-    )
+    test = sent_test_message(sender, client, danish_numbers(1, start=30_100_000))
     test.deliveries = {test.numbers[0]: {"status": "DELIVERED", "error": None, "time": 100.0}}
     db.session.commit()
     due = test.created_at + SCHEDULE.first
