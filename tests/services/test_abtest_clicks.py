@@ -79,8 +79,11 @@ def test_the_winner_by_click_through_rate_goes_to_the_held_back(sent_test):
 
 
 def test_the_campaign_page_has_the_click_columns(app, sent_test, login_as):
-    page = login_as("viewer").get(f"/campaigns/{sent_test}")
-    assert "Click-through rate" in page.text and "100.0 %" in page.text
+    page = login_as("viewer").get(f"/campaigns/{sent_test}").text
+    rows = dict(re.findall(r'<tr data-test="variant-(\w+)">(.*?)</tr>', page, flags=re.S))
+    assert re.search(r'data-label="Clicked">10<', rows["B"])
+    assert re.search(r'data-label="Click-through rate">100\.0 %<', rows["B"])
+    assert re.search(r'data-label="Click-through rate">0\.0 %<', rows["A"])
 
 
 def test_choosing_by_click_through_rate_needs_tracked_links(sender):
