@@ -31,6 +31,7 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
     import phonenumbers
 
     from webapp.models import ImportStatus, ListImport, Recipient, RecipientList
+    from webapp.services import search_index
 
     recipient_list = RecipientList(name=name, fields=list(fields), created_by_id=user_id)
     session.add(recipient_list)
@@ -55,6 +56,8 @@ def make_list(session, name: str, rows, *, fields=(), user_id=None):
             )
         )
         count += 1
+    session.flush()
+    search_index.index_new_recipients(session, list_import.id)  # as the import does
     recipient_list.recipient_count = count
     list_import.rows = list_import.imported = count
     session.commit()

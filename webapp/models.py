@@ -237,7 +237,8 @@ class ListImport(db.Model):
 
 class Recipient(db.Model):
     """A number in a list. Migration 0005 indexes the number and field values for the list
-    search outside this model: an FTS5 table kept by triggers on SQLite, pg_trgm GIN indexes
+    search outside this model: an FTS5 table on SQLite (filled by the import, kept by triggers
+    on change; `webapp.services.search_index`), pg_trgm GIN indexes
     on PostgreSQL (see `webapp.services.lists.search_recipients`)."""
 
     __tablename__ = "recipients"

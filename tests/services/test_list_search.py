@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from helpers import danish_numbers, make_list
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from webapp.extensions import db
 from webapp.models import Recipient
-from webapp.services import lists
+from webapp.services import imports, lists
 
 VALUES = [
     {"name": "Jürgen", "city": "Köln", "note": "100% sure"},
@@ -90,3 +91,40 @@ def test_the_index_follows_changes_and_deletions(people):
     lists.delete_list(db.session, recipient_list)
     if db.engine.dialect.name == "sqlite":
         assert db.session.scalar(text("SELECT count(*) FROM recipient_search")) == 0
+
+
+def test_imported_rows_are_searchable_chunk_by_chunk_and_when_appended(ctx, tmp_path):
+    """The import fills the index itself, chunk by chunk (no trigger does since 0023): every
+    stored recipient is found, once, including those a second file appends."""
+    first = tmp_path / "first.csv"
+    first.write_text("phone,name\n" + "".join(f"2012{n:04d},Name {n:02d}x\n" for n in range(25)))
+    list_import = imports.store_upload(
+        db.session,
+        io.BytesIO(first.read_bytes()),
+        "first.csv",
+        upload_dir=tmp_path / "up",
+        default_country="DK",
+    )
+    fmt, names = imports.read_mapping(list_import)
+    imports.confirm_mapping(
+        db.session, list_import, imports.ImportMapping(fmt.phone_column, {1: "name"})
+    )
+    imports.run_import(db.session, list_import.id, chunk_rows=10)
+    recipient_list = list_import.recipient_list
+    second = tmp_path / "second.csv"
+    second.write_text("phone,name\n20120003,Again\n30303030,Jürgen Appended\n")
+    imports.import_file(
+        db.session,
+        second,
+        upload_dir=tmp_path / "up",
+        default_country="DK",
+        append_to=recipient_list,
+    )
+
+    assert len(found(recipient_list, "Name 1")) == 10  # "Name 10x" .. "Name 19x"
+    assert found(recipient_list, "e 07x") == ["4520120007"]
+    assert found(recipient_list, "jürgen") == ["4530303030"]
+    assert found(recipient_list, "Again") == []  # a duplicate of the list, not stored
+    if db.engine.dialect.name == "sqlite":
+        indexed = db.session.scalar(text("SELECT count(*) FROM recipient_search"))
+        assert indexed == db.session.scalar(select(func.count()).select_from(Recipient)) == 26

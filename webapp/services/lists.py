@@ -30,6 +30,7 @@ from webapp.models import (
 )
 from webapp.services.audience import finished_recipients
 from webapp.services.pages import Page, count_rows
+from webapp.services.search_index import has_search_table
 from webapp.services.undeliverable import flagged_numbers
 
 MAX_NAME_LENGTH = 200
@@ -46,7 +47,6 @@ MIN_INDEXED_QUERY = 3
 """The search indexes hold trigrams: a shorter query (or a shorter run of digits) scans."""
 
 _SEARCH = table("recipient_search", column("rowid"))
-_search_index_seen: set[str] = set()
 
 
 class ListInvalid(ValueError):
@@ -270,7 +270,7 @@ def _matches(session: Session, query: str):
     phone_like = bool(digits) and _PHONE_QUERY.fullmatch(query) is not None
     dialect = session.get_bind().dialect.name
     indexed = len(query) >= MIN_INDEXED_QUERY and "\n" not in query  # values are one a line
-    if indexed and dialect == "sqlite" and _has_search_table(session):
+    if indexed and dialect == "sqlite" and has_search_table(session):
         return _matches_in_search_table(query, digits if phone_like else "")
     pattern = "%" + _LIKE_SPECIALS.sub(r"\\\1", query) + "%"
     if indexed and dialect == "postgresql":
@@ -306,19 +306,6 @@ def _matches_in_search_table(query: str, digits: str):
 def _fts_phrase(text_: str) -> str:
     """A string FTS5 reads literally: double-quoted, inner quotes doubled."""
     return '"' + text_.replace('"', '""') + '"'
-
-
-def _has_search_table(session: Session) -> bool:
-    """Whether migration 0005 made the FTS5 table (this SQLite has FTS5); remembered once seen."""
-    url = str(session.get_bind().url)
-    if url not in _search_index_seen:
-        found = session.scalar(
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recipient_search'")
-        )
-        if not found:
-            return False
-        _search_index_seen.add(url)
-    return True
 
 
 def recipients_for_export(session: Session, recipient_list: RecipientList) -> Iterator[Recipient]:

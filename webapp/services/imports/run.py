@@ -37,7 +37,7 @@ from webapp.models import (
     RejectedRow,
     User,
 )
-from webapp.services import audit
+from webapp.services import audit, search_index
 from webapp.services.audience import finished_recipients
 from webapp.services.imports.errors import ImportCancelled, ImportRefused, UploadMissing
 from webapp.services.imports.integrity import check_unchanged
@@ -297,10 +297,12 @@ class _RowWriter:
     _REJECTED_COLUMNS = ("import_id", "line", "kind", "reason", "raw")
 
     def __init__(self, session: Session, list_id: int, import_id: int, run_number: int) -> None:
+        self.session = session
         self.bulk = BulkWriter(session)
         self.list_id = list_id
         self.import_id = import_id
         self.run_number = run_number
+        self.search_table = search_index.has_search_table(session)
 
     def write(self, recipients: list[ClassifiedRow], rejected: list[ClassifiedRow]) -> None:
         list_id, import_id = self.list_id, self.import_id
@@ -326,12 +328,15 @@ class _RowWriter:
             )
             for row in rejected
         ]
+        after_id = search_index.last_recipient_id(self.session) if self.search_table else 0
         self.bulk.write(
             Recipient.__table__,
             self._RECIPIENT_COLUMNS,
             recipient_values,
             json_columns=("fields",),
         )
+        if recipient_values:
+            search_index.index_new_recipients(self.session, import_id, after_id)
         self.bulk.write(RejectedRow.__table__, self._REJECTED_COLUMNS, rejected_values)
 
 
