@@ -289,3 +289,16 @@ def test_inline_strings_rich_text_and_formulas_read_as_excel_shows_them(tmp_path
     fmt = sniff_xlsx(path, "DK")
     rows = [row.cells for row in iter_rows(path, fmt)]
     assert rows == [["20100000", "Ann", "=A2&B2"], ["20100001", "Bo"]]
+
+
+def test_shared_strings_come_back_exactly_whatever_their_script_and_order(tmp_path):
+    """Excel stores each distinct text once and cells point at it: texts in any script, emoji,
+    one empty and one repeated far apart, read back as they were written."""
+    names = ["Søren", "Zoë 👋", "Ελένη", "李", "x" * 300, "Søren", "Ann-Mari", "Søren"]
+    rows = [["Mobile", "Name"]] + [[f"2012{n:04d}", name] for n, name in enumerate(names)]
+    path = workbook(tmp_path / "names.xlsx", {"People": rows})
+
+    fmt, read, counts = classified(path)
+
+    assert [row.fields["name"] for row in read] == names
+    assert counts.imported == len(names)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import zipfile
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -158,20 +159,28 @@ _R = f"{{{SHEET_MAIN_NS}}}r"
 
 
 class _SharedStrings:
-    """A workbook's shared-strings table, read up to the highest index asked for so far."""
+    """A workbook's shared-strings table, read up to the highest index asked for so far.
+
+    A sheet of a million rows can share two million strings; as Python strings in a list they
+    take about 60 bytes each, so they are kept as one UTF-8 buffer and the end of each in an
+    array (a string's bytes and 8 more), and decoded when a cell asks for one.
+    """
 
     def __init__(self, source: Any) -> None:
-        self._strings: list[str] = []
+        self._text = bytearray()
+        self._ends = array("Q")
         self._unread = _strings_of(source) if source is not None else iter(())
 
     def __getitem__(self, index: int) -> str:
-        strings = self._strings
-        while len(strings) <= index:
+        ends = self._ends
+        while len(ends) <= index:
             text = next(self._unread, None)
             if text is None:
                 raise KeyError(f"shared string {index} is missing")
-            strings.append(text)
-        return strings[index]
+            self._text += text.encode("utf-8", "surrogatepass")
+            ends.append(len(self._text))
+        start = ends[index - 1] if index else 0
+        return self._text[start : ends[index]].decode("utf-8", "surrogatepass")
 
 
 def _elements(source: Any, tag: str) -> Iterator[Any]:
