@@ -6,7 +6,7 @@ imports each with `services.imports.import_file`, the service behind the pages, 
 command line, on SQLite (a temporary file) and, when given a URL, on PostgreSQL. Each import
 runs in a fresh process; this process samples the memory of that process and its children
 (the fork server and the normalising workers) every 100 ms as PSS, so pages they share count
-once, and reports the peak.
+once, and reports the peak, up to the import's end (the list is deleted afterwards, unmeasured).
 
     .venv/bin/python bench/bench_import.py [--sizes 100000 1000000]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_import]
@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,8 +60,10 @@ def run_child(path: Path, database_url: str, instance: Path, workers: int | None
         elapsed = time.perf_counter() - started
         result = imports.report(list_import)
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        # The figures first: the parent stops sampling memory here, so deleting the list to
+        # leave the database as it was is not measured.
+        print(json.dumps({"elapsed": elapsed, "own_mb": own, **result}), flush=True)
         lists.delete_list(db.session, list_import.recipient_list)
-    print(json.dumps({"elapsed": elapsed, "own_mb": own, **result}))
 
 
 def descendants(root: int) -> list[int]:
@@ -101,14 +104,18 @@ def measure(path: Path, database_url: str, instance: Path, workers: int | None) 
     if workers is not None:
         command += ["--workers", str(workers)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    figures: list[str] = []
+    reader = threading.Thread(target=lambda: figures.append(child.stdout.readline()))
+    reader.start()
     peak = 0.0
-    while child.poll() is None:
+    while child.poll() is None and reader.is_alive():
         peak = max(peak, tree_pss_mb(child.pid))
         time.sleep(0.1)
     output, errors = child.communicate()
+    reader.join()
     if child.returncode != 0:
         raise SystemExit(f"the import failed:\n{errors}")
-    result = json.loads(output.strip().splitlines()[-1])
+    result = json.loads(figures[0] or output.strip().splitlines()[-1])
     result["tree_mb"] = round(max(peak, result["own_mb"]))
     return result
 
