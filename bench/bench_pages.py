@@ -13,7 +13,12 @@ and one previewed campaign likewise; the other lists and campaigns are SQL copie
 sent: done, started over the last two months, with a batch and delivery counts in every shard
 as the webhook keeps them, then folded as the quarter-hourly job folds finished campaigns'
 counts, unless `--unfolded`). On the big list one draft is
-previewed (the preview page) and one campaign confirmed (the campaign page). Then each page is
+previewed (the preview page), one campaign confirmed (the campaign page before any send) and
+one more made to look sent by SQL (`--sent-recipients`, default the big list's size, recipients:
+done, every batch sent, 95 % delivered, 3 % undeliverable with an error code, 1 % expired, 1 %
+awaiting, two reports of history each, its counts folded), for the campaign page of a sent
+campaign with its chart, outcome filters and table; its recipients beyond the big list's are SQL
+copies with altered numbers (`--sent-recipients 1000000`). Then each page is
 requested through the Flask test client as a signed-in sender, a couple of times to warm up and
 then `--requests` times, and p50, p95 and the SQL statements per request are printed
 (statements counted by a `before_cursor_execute` listener). `--quick` scales everything down
@@ -33,23 +38,27 @@ import statistics
 import tempfile
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from bench_counter import signed_in_client
 from bench_dispatch import build_app
-from sqlalchemy import event, insert, select
+from sqlalchemy import case, event, func, insert, literal, select, update
 
 from webapp.extensions import db
 from webapp.models import (
     Batch,
     BatchState,
     Campaign,
+    CampaignRecipient,
     CampaignStatus,
     DeliveryCount,
     DeliveryOutcome,
+    DeliveryReport,
     ListImport,
     Recipient,
     RecipientList,
+    RecipientState,
     Role,
     campaign_lists,
     utcnow,
@@ -75,6 +84,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recipients", type=int, default=100_000, help="in the big list")
     parser.add_argument("--requests", type=int, default=20, help="timed requests per page")
     parser.add_argument(
+        "--sent-recipients",
+        type=int,
+        help="recipients of the sent big campaign (default: the big list's size; more are "
+        "SQL copies)",
+    )
+    parser.add_argument(
         "--unfolded",
         action="store_true",
         help="leave finished campaigns' delivery counts in their shards (before the job runs)",
@@ -91,6 +106,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.campaigns, args.lists, args.recipients = 1_000, 30, 10_000
         args.requests = min(args.requests, 10)
+    args.sent_recipients = args.sent_recipients or args.recipients
     return args
 
 
@@ -251,6 +267,134 @@ def mark_sent(session, share: float = 0.9) -> None:
     session.commit()
 
 
+def grow_campaign(session, campaign: Campaign, total: int) -> None:
+    """Copy the campaign's recipients (numbers altered: a digit appended) until it has
+    ``total``, in their batches, by SQL (a confirmation's recipients have contiguous ids)."""
+    table = CampaignRecipient.__table__
+    have = campaign.recipient_count
+    columns = ["campaign_id", "batch_id", "msisdn", "country", "fields", "state", "variant"]
+    for copy in range(1, -(-total // have)):
+        wanted = min(have, total - have * copy)
+        first = session.scalar(
+            select(func.min(table.c.id)).where(table.c.campaign_id == campaign.id)
+        )
+        session.execute(
+            insert(table).from_select(
+                columns,
+                select(
+                    table.c.campaign_id,
+                    table.c.batch_id,
+                    table.c.msisdn + literal(str(copy)),
+                    table.c.country,
+                    table.c.fields,
+                    table.c.state,
+                    table.c.variant,
+                ).where(
+                    table.c.campaign_id == campaign.id,
+                    table.c.id.between(first, first + wanted - 1),
+                ),
+            )
+        )
+        session.commit()
+    sizes = session.execute(
+        select(table.c.batch_id, func.count())
+        .where(table.c.campaign_id == campaign.id)
+        .group_by(table.c.batch_id)
+    ).all()
+    for batch_id, size in sizes:
+        session.execute(update(Batch.__table__).where(Batch.id == batch_id).values(size=size))
+    campaign.recipient_count = total
+    session.commit()
+
+
+def mark_reported(session, campaign: Campaign) -> None:
+    """Make a confirmed campaign look sent and reported, by SQL: every batch sent, its
+    recipients' outcomes by id (95 % delivered, 3 % undeliverable with a code, 1 % expired,
+    1 % awaiting) over the first hour by minute and then by hour, two reports of history each
+    (ENROUTE, then the final one), its counts folded into shard 0 as the job leaves them."""
+    table, now = CampaignRecipient.__table__, utcnow()
+    began = now - timedelta(hours=3)
+    for batch in campaign.batches:
+        batch.state, batch.message_id = BatchState.SENT, f"big-{batch.id}"
+        batch.segments, batch.cost, batch.currency = batch.size, Decimal(batch.size) / 4, "DKK"
+        batch.usage = {"countries": {"DK": batch.size}}
+        batch.finished_at, batch.attempts = began, 1
+    campaign.status, campaign.started_at, campaign.finished_at = (
+        CampaignStatus.DONE,
+        began,
+        began + timedelta(minutes=2),
+    )
+    first, last = session.execute(
+        select(func.min(table.c.id), func.max(table.c.id)).where(table.c.campaign_id == campaign.id)
+    ).one()
+    share = table.c.id % 100
+    steps = 80  # 60 minutes, then 20 hours
+    step = -(-(last - first + 1) // steps)
+    for n in range(steps):
+        at = began + (timedelta(minutes=n) if n < 60 else timedelta(hours=n - 59))
+        session.execute(
+            update(table)
+            .where(table.c.campaign_id == campaign.id)
+            .where(table.c.id.between(first + n * step, first + (n + 1) * step - 1))
+            .values(
+                state=RecipientState.SENT,
+                delivery_status=case(
+                    (share < 95, "DELIVERED"),
+                    (share < 98, "UNDELIVERABLE"),
+                    (share < 99, "EXPIRED"),
+                    else_=None,
+                ),
+                delivery_outcome=case(
+                    (share < 95, "delivered"),
+                    (share < 98, "undeliverable"),
+                    (share < 99, "expired"),
+                    else_=None,
+                ),
+                delivery_code=case((share.between(95, 97), "0x0101"), else_=None),
+                delivery_error=case((share.between(95, 97), "Absent subscriber"), else_=None),
+                delivery_updated_at=case((share < 99, at), else_=None),
+            )
+        )
+    reports = DeliveryReport.__table__
+    report_columns = ["recipient_id", "message_id", "status", "reported_at", "received_at"]
+    reported = table.c.campaign_id == campaign.id, table.c.delivery_status.is_not(None)
+    session.execute(
+        insert(reports).from_select(
+            [*report_columns, "applied"],
+            select(
+                table.c.id,
+                literal("big"),
+                literal("ENROUTE"),
+                literal(began, table.c.delivery_updated_at.type),
+                literal(began, table.c.delivery_updated_at.type),
+                literal(True),
+            ).where(*reported),
+        )
+    )
+    session.execute(
+        insert(reports).from_select(
+            [*report_columns, "applied"],
+            select(
+                table.c.id,
+                literal("big"),
+                table.c.delivery_status,
+                table.c.delivery_updated_at,
+                table.c.delivery_updated_at,
+                literal(True),
+            ).where(*reported),
+        )
+    )
+    session.execute(
+        insert(DeliveryCount.__table__).from_select(
+            ["campaign_id", "outcome", "shard", "count"],
+            select(table.c.campaign_id, table.c.delivery_outcome, literal(0), func.count())
+            .where(table.c.campaign_id == campaign.id, table.c.delivery_outcome.is_not(None))
+            .group_by(table.c.campaign_id, table.c.delivery_outcome),
+        )
+    )
+    session.commit()
+
+
 def draft(session, user, name: str, list_id: int) -> Campaign:
     return campaigns.save_draft(
         session, user, CampaignDraft(name=name, sender="Shop", message=MESSAGE, list_ids=[list_id])
@@ -290,7 +434,17 @@ def build_workspace(app, folder: Path, args) -> dict:
         started = time.perf_counter()
         campaigns.confirm_campaign(session, sent, user, batch_size=10_000)
         timings["confirmation of the big campaign"] = time.perf_counter() - started
-        ids = {"big_list": big.id, "draft": big_draft.id, "sent": sent.id}
+        done = draft(session, user, "Everyone, sent", big.id)
+        preview(session, done, user)
+        campaigns.confirm_campaign(session, done, user, batch_size=10_000, allow_duplicate=True)
+        started = time.perf_counter()
+        if args.sent_recipients > done.recipient_count:
+            grow_campaign(session, done, args.sent_recipients)
+        mark_reported(session, done)
+        timings[f"sent campaign of {args.sent_recipients:,}, by SQL"] = (
+            time.perf_counter() - started
+        )
+        ids = {"big_list": big.id, "draft": big_draft.id, "sent": sent.id, "done": done.id}
     for label, seconds in timings.items():
         print(f"  {label:<40} {seconds:7.2f} s")
     return ids
@@ -312,7 +466,8 @@ def pages(ids: dict, args) -> list[tuple[str, str, str, float]]:
     """(label, method, path, goal in ms) of each row of the issue's table."""
     last = max(1, -(-args.campaigns // 50))
     week_ago = (utcnow() - timedelta(days=7)).date().isoformat()
-    big, draft_id, sent = ids["big_list"], ids["draft"], ids["sent"]
+    big, draft_id, sent, done = ids["big_list"], ids["draft"], ids["sent"], ids["done"]
+    many = f"{args.sent_recipients:,}"
     return [
         ("floor: /account", "GET", "/account", 0),
         ("home page", "GET", "/", 100),
@@ -335,6 +490,11 @@ def pages(ids: dict, args) -> list[tuple[str, str, str, float]]:
         ("list search q=Jürgen", "HX", f"/lists/{big}/recipients?q=J%C3%BCrgen", 50),
         ("list search q=2005", "HX", f"/lists/{big}/recipients?q=2005", 50),
         ("campaign page, big confirmed", "GET", f"/campaigns/{sent}", 50),
+        (f"campaign page, sent to {many}", "GET", f"/campaigns/{done}", 50),
+        ("  its outcomes, failed", "HX", f"/campaigns/{done}/outcomes?outcome=failed", 100),
+        ("  its outcomes, reason 0x0101", "HX", f"/campaigns/{done}/outcomes?reason=0x0101", 100),
+        ("  its outcomes, last page", "HX", f"/campaigns/{done}/outcomes?page=100000", 100),
+        ("  its results (the live fragment)", "HX", f"/campaigns/{done}/results", 100),
         ("counter, new message each keystroke", "COUNTER", "/compose/counter", 25),
     ]
 

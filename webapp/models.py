@@ -492,6 +492,9 @@ class Campaign(db.Model):
     winner_reason: Mapped[str | None] = mapped_column(Text)
 
     recipient_count: Mapped[int] = mapped_column(default=0)
+    # The countries of the frozen recipients, sorted (written at confirmation; None before):
+    # the outcome table's country menu, without reading every recipient.
+    recipient_countries: Mapped[list[str] | None] = mapped_column(JSON)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
     excluded_duplicates: Mapped[int] = mapped_column(default=0)
     segments: Mapped[int] = mapped_column(default=0)
@@ -616,6 +619,18 @@ class CampaignRecipient(db.Model):
         UniqueConstraint("campaign_id", "msisdn", name="uq_campaign_recipients_campaign_msisdn"),
         Index("ix_campaign_recipients_batch", "batch_id"),
         Index("ix_campaign_recipients_outcome", "campaign_id", "delivery_outcome"),
+        # A page of a campaign's recipients in order, read from the index (outcome table).
+        Index("ix_campaign_recipients_campaign_id", "campaign_id", "id"),
+        # The error codes that occur in a campaign, found by skipping through the reported
+        # failures (outcomes.filter_choices), never by reading every recipient.
+        Index(
+            "ix_campaign_recipients_code",
+            "campaign_id",
+            "delivery_code",
+            "delivery_error",
+            postgresql_where=text("delivery_code IS NOT NULL"),
+            sqlite_where=text("delivery_code IS NOT NULL"),
+        ),
         # A number's campaigns (contact history) and its undeliverable rows (undeliverable.py).
         Index("ix_campaign_recipients_msisdn", "msisdn", "id"),
         Index(

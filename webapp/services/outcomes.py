@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import String, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp.gateway.pricing import PriceTable
 from webapp.models import (
@@ -29,6 +29,7 @@ from webapp.services.abtests import ab_test_report
 from webapp.services.audience import resolve_fields
 from webapp.services.campaigns.payload import engine_encoding, render_for
 from webapp.services.clicks import campaign_clicks, clicks_of
+from webapp.services.delivery import delivery_counts, delivery_summary
 from webapp.services.lists import UTF8_BOM, neutralise_formula
 from webapp.services.pages import Page, count_rows, within_pages
 from webapp.sms import analyze
@@ -136,13 +137,37 @@ def outcome_page(
 ) -> Page[OutcomeRow]:
     """One page of the outcome table, each row with its text, price and status history."""
     query = _filtered(campaign, chosen)
-    total = count_rows(session, query)
+    total = _kept_total(session, campaign, chosen)
+    if total is None:
+        total = count_rows(session, query)
     page = within_pages(page, total, per_page)
-    recipients = session.scalars(query.order_by(R.id).offset((page - 1) * per_page).limit(per_page))
-    rows = _rows(_Rendering.of(session, campaign), list(recipients))
+    recipients = []
+    if total:
+        recipients = session.scalars(
+            query.order_by(R.id).offset((page - 1) * per_page).limit(per_page)
+        ).all()
+    rows = _rows(_Rendering.of(session, campaign), recipients)
     _add_history(session, rows)
     _add_clicks(session, rows)
     return Page(rows, total, page, per_page)
+
+
+def _kept_total(session: Session, campaign: Campaign, chosen: OutcomeFilter) -> int | None:
+    """How many recipients an outcome filter (or none) matches, from the figures kept at
+    confirmation and by the webhook, without counting rows; None when a country, reason or
+    search is chosen, or the campaign's figures were not kept (recipients written otherwise)."""
+    if chosen.country or chosen.reason or chosen.search.strip():
+        return None
+    if campaign.recipient_countries is None:  # written with recipient_count, at confirmation
+        return None
+    finals = delivery_counts(session, [campaign.id])[campaign.id]
+    if chosen.outcome == "failed":
+        return sum(finals.get(outcome, 0) for outcome in DeliveryOutcome.failures())
+    if chosen.outcome == DeliveryOutcome.AWAITING.value:
+        return campaign.recipient_count - sum(finals.values())
+    if chosen.outcome in {o.value for o in DeliveryOutcome}:
+        return finals.get(DeliveryOutcome(chosen.outcome), 0)
+    return campaign.recipient_count
 
 
 def outcome_rows(session: Session, recipients: list[CampaignRecipient]) -> list[OutcomeRow]:
@@ -245,20 +270,45 @@ def _rows(rendering: _Rendering, recipients) -> list[OutcomeRow]:
 
 
 def filter_choices(session: Session, campaign: Campaign) -> dict[str, list[str]]:
-    """The countries and error codes that occur, for the filter menus."""
-    countries = session.scalars(
-        select(R.country).where(R.campaign_id == campaign.id).distinct().order_by(R.country)
-    )
-    reasons = session.execute(
-        select(R.delivery_code, func.min(R.delivery_error))
-        .where(R.campaign_id == campaign.id, R.delivery_code.is_not(None))
-        .group_by(R.delivery_code)
-        .order_by(R.delivery_code)
-    )
+    """The countries and error codes that occur, for the filter menus: the countries kept at
+    confirmation, the codes by skipping through the index of reported failures (a few seeks
+    per code, however many recipients the campaign has)."""
+    countries = campaign.recipient_countries
+    if countries is None:  # not kept (recipients written other than by confirmation)
+        countries = session.scalars(
+            select(R.country).where(R.campaign_id == campaign.id).distinct().order_by(R.country)
+        )
     return {
         "countries": [c for c in countries if c],
-        "reasons": [(code, f"{code} {error or ''}".strip()) for code, error in reasons],
+        "reasons": [
+            (code, f"{code} {error or ''}".strip())
+            for code, error in sorted(session.execute(_reasons_of(campaign.id)).all())
+        ],
     }
+
+
+def _reasons_of(campaign_id: int):
+    """Each error code among the campaign's recipients with its first error text:
+    a recursive query that seeks the next code after the last one found (a skip scan of
+    ix_campaign_recipients_code) instead of grouping every failed recipient."""
+    coded = aliased(R)
+    codes = (
+        select(func.min(R.delivery_code).label("code"))
+        .where(R.campaign_id == campaign_id, R.delivery_code.is_not(None))
+        .cte("codes", recursive=True)
+    )
+    after = (
+        select(func.min(coded.delivery_code))
+        .where(coded.campaign_id == campaign_id, coded.delivery_code > codes.c.code)
+        .scalar_subquery()
+    )
+    codes = codes.union_all(select(after).where(codes.c.code.is_not(None)))
+    error = (
+        select(func.min(coded.delivery_error))
+        .where(coded.campaign_id == campaign_id, coded.delivery_code == codes.c.code)
+        .scalar_subquery()
+    )
+    return select(codes.c.code, error).where(codes.c.code.is_not(None))
 
 
 # --- Usage per country ----------------------------------------------------------------------
@@ -440,8 +490,6 @@ def campaign_report(session: Session, campaign: Campaign) -> dict:
     words, the delivery rate, usage per country, every batch that went unconfirmed, the
     tracked links' clicks (``links`` None for a campaign without any) and an A/B test's results
     per variant."""
-    from webapp.services.delivery import delivery_summary
-
     summary = delivery_summary(session, campaign)
     statuses = session.execute(
         select(R.delivery_status, func.count())

@@ -231,15 +231,19 @@ def confirm_campaign(
     _claim_confirmation(session, campaign, target)
     chosen = sources(campaign)
     rows = (
-        (msisdn, (index, row_id, country if by_country else None))
+        (msisdn, (index, row_id, country))
         for index, source in enumerate(chosen)
         for row_id, msisdn, country in read(session, source.rows("id", "msisdn", "country"))
     )
     left_out = left_out_undeliverable(session, campaign)
-    frozen, _, _, _ = each_number_once(rows, opted_out_numbers(session), left_out)
+    kept, _, _, _ = each_number_once(rows, opted_out_numbers(session), left_out)
+    campaign.recipient_countries = sorted({country for _, _, country in kept if country})
     # An A/B test's split, recorded per recipient: each group has batches of its own.
-    groups = groups_of(campaign, len(frozen))
-    frozen = [(*row, group) for row, group in zip(frozen, groups, strict=True)]
+    groups = groups_of(campaign, len(kept))
+    frozen = [
+        (index, row_id, country if by_country else None, group)
+        for (index, row_id, country), group in zip(kept, groups, strict=True)
+    ]
     if by_country or campaign.is_ab_test:  # stable: each country and group keeps its order
         frozen.sort(key=lambda row: (GROUP_ORDER.get(row[3], 0), (by_country and row[2]) or ""))
     connection = session.connection()
