@@ -22,6 +22,7 @@ from webapp import create_app, upgrade_database
 from webapp.extensions import db
 from webapp.models import Role
 from webapp.services import accounts
+from webapp.services.chart import clear_chart_cache
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -111,6 +112,7 @@ def app(database_url, tmp_path, app_config):
     with app.app_context():
         _empty_all_tables()
         db.engine.dispose()
+    clear_chart_cache()  # ids start again on an emptied SQLite database: forget their charts
 
 
 def _empty_all_tables() -> None:
