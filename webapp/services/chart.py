@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import Campaign, CampaignRecipient, DeliveryCount, DeliveryOutcome, LinkClick
@@ -127,23 +127,12 @@ def delivery_chart(
 
     ``delivered`` (the kept count) tells whether a chart counted lately still holds: see
     `_Recent`. Without it the chart is counted now."""
-    start = campaign.started_at
-    if start is None:
-        return None
-
-    def count() -> DeliveryChart | None:
-        minute = _minutes_since(session, start)
-        rows = session.execute(
-            select(minute, func.count())
-            .where(R.campaign_id == campaign.id, R.delivery_outcome == DeliveryOutcome.DELIVERED)
-            .group_by(minute)
-        ).all()
-        return _chart_of(start, rows)
-
-    if delivered is None:
-        return count()
-    key = (str(session.get_bind().url), "deliveries", campaign.id)
-    return _recent.get(key, (start, delivered), refresh_seconds, count)
+    delivered_recipients = and_(
+        R.campaign_id == campaign.id, R.delivery_outcome == DeliveryOutcome.DELIVERED
+    )
+    return _per_minute(
+        session, campaign, R.delivery_updated_at, delivered_recipients, delivered, refresh_seconds
+    )
 
 
 def click_chart(
@@ -155,23 +144,27 @@ def click_chart(
 ) -> DeliveryChart | None:
     """Clicks by people on the campaign's tracked links per minute (first hour), then per hour;
     None before any. ``clicks`` (the people's clicks so far) as ``delivered`` above."""
+    counted_clicks = and_(LinkClick.campaign_id == campaign.id, LinkClick.counted)
+    return _per_minute(
+        session, campaign, LinkClick.clicked_at, counted_clicks, clicks, refresh_seconds
+    )
+
+
+def _per_minute(session, campaign, moment, rows_counted, figure, refresh_seconds):
+    """The chart of ``rows_counted`` by their ``moment`` since the campaign started sending."""
     start = campaign.started_at
     if start is None:
         return None
 
     def count() -> DeliveryChart | None:
-        minute = _minutes_since(session, start, LinkClick.clicked_at)
-        rows = session.execute(
-            select(minute, func.count())
-            .where(LinkClick.campaign_id == campaign.id, LinkClick.counted)
-            .group_by(minute)
-        ).all()
-        return _chart_of(start, rows)
+        minute = _minutes_since(session, start, moment)
+        rows = session.execute(select(minute, func.count()).where(rows_counted).group_by(minute))
+        return _chart_of(start, rows.all())
 
-    if clicks is None:
+    if figure is None:
         return count()
-    key = (str(session.get_bind().url), "clicks", campaign.id)
-    return _recent.get(key, (start, clicks), refresh_seconds, count)
+    key = (str(session.get_bind().url), str(moment), campaign.id)
+    return _recent.get(key, (start, figure), refresh_seconds, count)
 
 
 def _chart_of(start: datetime, rows) -> DeliveryChart | None:
