@@ -349,3 +349,36 @@ def test_the_results_keep_looking_for_clicks_slowly_once_reports_are_final(app, 
         campaign.started_at = utcnow() - timedelta(days=8)
         db.session.commit()
     assert "hx-trigger" not in viewer.get(f"/campaigns/{cid}/results").text
+
+
+def test_a_test_messages_links_open_their_targets_and_count_no_click(app, client, sent, sandbox):
+    with app.app_context():
+        campaign = db.session.scalars(select(Campaign)).one()
+        user = db.session.scalars(select(User)).one()
+        record = campaigns.send_test(
+            db.session,
+            campaign,
+            user,
+            gateway_client(sandbox),
+            numbers=["+45 20 99 99 99"],
+            sample_msisdn=None,
+            default_country="DK",
+            link_secret=app.config["SECRET_KEY"],
+        )
+        kept_text = record.message
+    (received,) = sandbox.store.received_for(label="Sale (test)")
+    first, second = codes_in(received["text"])
+    assert codes_in(kept_text) == [first, second]  # the campaign page shows what was sent
+    assert not set(codes_in(received["text"])) & {c for t in sent.values() for c in codes_in(t)}
+
+    opened = client.get(f"/c/{first}", headers={"User-Agent": PHONE})
+    assert opened.status_code == 302 and opened.headers["Location"] == TARGET
+    assert client.get(f"/c/{second}").headers["Location"] == "https://shop.example/map"
+    altered = first[:-1] + ("A" if first[-1] != "A" else "B")
+    assert client.get(f"/c/{altered}").status_code == 404
+    with app.app_context():
+        assert db.session.scalars(select(LinkClick)).all() == []
+        # A recipient's code and a test's are told apart by their MAC, not by luck.
+        test_id, number = tracked_links.decode_test(app.config["SECRET_KEY"], first)
+        as_recipient = tracked_links.link_code(app.config["SECRET_KEY"], test_id, number)
+        assert tracked_links.decode_test(app.config["SECRET_KEY"], as_recipient) is None

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from webapp.models import (
     CampaignLink,
     CampaignRecipient,
+    CampaignTestSend,
     DeliveryOutcome,
     LinkClick,
     utcnow,
@@ -158,10 +159,11 @@ def follow_link(
     now: datetime | None = None,
 ) -> str | None:
     """Record a click on a short link and return where it goes; None for a code this app did
-    not make (nothing is recorded then)."""
+    not make (nothing is recorded then). A test message's link goes where the campaign's does
+    and is recorded nowhere."""
     found = tracked_links.decode(secret, code)
     if found is None:
-        return None
+        return test_link_target(session, secret, code)
     recipient_id, number = found
     now = now or utcnow()
     since = now - timedelta(seconds=DOUBLE_TAP_SECONDS)
@@ -213,6 +215,20 @@ def follow_link(
             },
         )
     return target
+
+
+def test_link_target(session: Session, secret: str, code: str) -> str | None:
+    """Where a test message's short link goes: its campaign's link of that number (the
+    campaign's texts as they are now), or None."""
+    found = tracked_links.decode_test(secret, code)
+    if found is None:
+        return None
+    test_send_id, number = found
+    test = session.get(CampaignTestSend, test_send_id)
+    if test is None:
+        return None
+    targets = tracked_links.campaign_targets(test.campaign)
+    return targets[number - 1] if 1 <= number <= len(targets) else None
 
 
 # --- What the clicks add up to ---------------------------------------------------------------

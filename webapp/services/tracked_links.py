@@ -35,7 +35,7 @@ _TRAILING = ".,;:!?)'"  # punctuation after a URL belongs to the sentence, not t
 
 LINK_PATH = "/c/"
 CODE_LENGTH = ID_CHARS + 1 + MAC_CHARS
-SAMPLE_CODE = "x" * CODE_LENGTH  # the counter, previews and test sends: the real length
+SAMPLE_CODE = "x" * CODE_LENGTH  # the counter and previews: the real length
 MAX_LINKS = 9  # one base-62 digit would allow 61; nine is plenty for one SMS
 MAX_TARGET_LENGTH = 2000
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
@@ -168,26 +168,43 @@ def short_links_in(text: str, bases: list[str]) -> list[tuple[str, str | None]]:
 
 def link_code(secret: str, recipient_id: int, number: int) -> str:
     """The code of one campaign recipient's short link ``number``."""
-    return (
-        base62(recipient_id, ID_CHARS)
-        + base62(number, 1)
-        + signature(secret, f"click:{recipient_id}:{number}")
-    )
+    return _code(secret, "click", recipient_id, number)
+
+
+def test_link_code(secret: str, test_send_id: int, number: int) -> str:
+    """The code of short link ``number`` in a test message: it opens the link's target like
+    a recipient's code does, and counts no click (see `decode_test`)."""
+    return _code(secret, "test-click", test_send_id, number)
 
 
 def decode(secret: str, code: str) -> tuple[int, int] | None:
     """(campaign recipient id, link number) of a code, or None for any code this app did not
     make."""
+    return _decoded(secret, "click", code)
+
+
+def decode_test(secret: str, code: str) -> tuple[int, int] | None:
+    """(test send id, link number) of a test message's code, or None. The MAC is over another
+    text than a recipient's, so neither kind of code can pass for the other."""
+    return _decoded(secret, "test-click", code)
+
+
+def _code(secret: str, kind: str, row_id: int, number: int) -> str:
+    mac = signature(secret, f"{kind}:{row_id}:{number}")
+    return base62(row_id, ID_CHARS) + base62(number, 1) + mac
+
+
+def _decoded(secret: str, kind: str, code: str) -> tuple[int, int] | None:
     if len(code) != CODE_LENGTH:
         return None
-    recipient_id = base62_value(code[:ID_CHARS])
+    row_id = base62_value(code[:ID_CHARS])
     number = base62_value(code[ID_CHARS])
-    if recipient_id is None or number is None:
+    if row_id is None or number is None:
         return None
-    expected = signature(secret, f"click:{recipient_id}:{number}")
+    expected = signature(secret, f"{kind}:{row_id}:{number}")
     if not hmac.compare_digest(code[ID_CHARS + 1 :], expected):
         return None
-    return recipient_id, number
+    return row_id, number
 
 
 # --- The campaign's links --------------------------------------------------------------------

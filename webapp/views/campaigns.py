@@ -777,6 +777,7 @@ def send_test(campaign_id: int):
                 default_country=default_country(),
                 callback_url=delivery_report_url(current_app),
                 variant=(form.variant.data or None) if campaign.is_ab_test else None,
+                link_secret=current_app.config["SECRET_KEY"],
             )
         except CampaignInvalid as error:
             flash(error.errors["numbers"], "error")

@@ -3,7 +3,7 @@ counter, the preview's cost and the real send agree."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from webapp.gateway.messages import RecipientRows, SmsMessage
 from webapp.models import Campaign
@@ -129,15 +129,27 @@ def batch_userref(campaign_id: int, number: int) -> str:
 
 
 def render_for(
-    campaign: Campaign, fields: Sequence[str], values: dict, variant: str | None = None
+    campaign: Campaign,
+    fields: Sequence[str],
+    values: dict,
+    variant: str | None = None,
+    link_code_of: Callable[[int], str] | None = None,
 ) -> str:
     """The text one recipient gets: the template (of an A/B test's ``variant``) with their
     values ("" for a missing one), as the gateway will render it (in GSM letters when the
     campaign asks for plain values), and the short links and the opt-out footer with codes of
-    the real length."""
+    the real length: sample codes, or link ``n``'s code ``link_code_of(n)`` (a test message's,
+    which opens the link)."""
     spell = gsm_spelling if campaign.plain_values else str
-    text = render(
-        message_text(campaign, variant),
-        {name: spell(values.get(name) or "") for name in fields},
+    template = (
+        message_text(campaign, variant)
+        if link_code_of is None
+        else tracked_links.expand(
+            variant_text(campaign, variant),
+            campaign.link_host,
+            link_code_of,
+            tracked_links.campaign_targets(campaign),
+        )
     )
+    text = render(template, {name: spell(values.get(name) or "") for name in fields})
     return text + footer_text(campaign)

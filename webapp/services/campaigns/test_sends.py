@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,7 @@ from webapp.gateway.errors import GatewayError, InvalidMessage
 from webapp.gateway.messages import Recipient as GatewayRecipient
 from webapp.gateway.messages import SmsMessage
 from webapp.models import Campaign, CampaignTestSend, User
+from webapp.services import tracked_links
 from webapp.services.actors import user_id_of
 from webapp.services.audience import resolve_recipients
 from webapp.services.campaigns.errors import CampaignInvalid
@@ -31,12 +33,15 @@ def send_test(
     default_country: str,
     callback_url: str | None = None,
     variant: str | None = None,
+    link_secret: str = "",
 ) -> CampaignTestSend:
     """Send the message (an A/B test's ``variant``), rendered with one recipient's values, to
     the user's own phones.
 
     Recorded as a test; it never counts as (or blocks) the campaign's own send. With
-    `callback_url` its delivery reports come back like the campaign's.
+    `callback_url` its delivery reports come back like the campaign's. With ``link_secret``
+    (the app's secret) its tracked links open their targets, so the user can try them; their
+    clicks count nowhere. Without it they carry sample codes that open nothing.
     """
     if variant is not None and variant not in (campaign.variant_shares or {}):
         raise CampaignInvalid({"numbers": f"This campaign has no variant {variant}."})
@@ -64,7 +69,14 @@ def send_test(
     sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
     if sample is None and resolved.recipients:
         sample = resolved.recipients[0]
-    text = render_for(campaign, resolved.fields, sample.fields if sample else {}, variant)
+    record = CampaignTestSend(
+        campaign_id=campaign.id, numbers=msisdns, message="", created_by_id=user_id_of(user)
+    )
+    session.add(record)
+    session.flush()  # the test's id is in its links' codes
+    codes = partial(tracked_links.test_link_code, link_secret, record.id) if link_secret else None
+    text = render_for(campaign, resolved.fields, sample.fields if sample else {}, variant, codes)
+    record.message = text
     message = SmsMessage(
         message=text,
         recipients=[GatewayRecipient(m) for m in msisdns],
@@ -74,10 +86,6 @@ def send_test(
         userref=f"campaign-{campaign.id}-test",
         callback_url=callback_url,
     )
-    record = CampaignTestSend(
-        campaign_id=campaign.id, numbers=msisdns, message=text, created_by_id=user_id_of(user)
-    )
-    session.add(record)
     try:
         result = client.send(message)
     except (GatewayError, InvalidMessage) as error:
