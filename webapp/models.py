@@ -495,6 +495,9 @@ class Campaign(db.Model):
     # The countries of the frozen recipients, sorted (written at confirmation; None before):
     # the outcome table's country menu, without reading every recipient.
     recipient_countries: Mapped[list[str] | None] = mapped_column(JSON)
+    # The highest campaign recipient id before this campaign's were frozen (at confirmation):
+    # its own are above it, which lets PostgreSQL start a page of them at the right place.
+    recipients_after_id: Mapped[int | None] = mapped_column(BigInteger)
     excluded_opted_out: Mapped[int] = mapped_column(default=0)
     excluded_duplicates: Mapped[int] = mapped_column(default=0)
     segments: Mapped[int] = mapped_column(default=0)

@@ -152,3 +152,29 @@ def test_sent_campaign_page_issues_the_same_statements_however_many_reports(
     some_reports(app, campaign_id)
     assert statements() == quiet
     assert quiet <= 24
+
+
+def test_a_later_campaigns_pages_start_at_its_own_recipients(app, make_user, sandbox, campaign_id):
+    """Confirmation keeps the id its recipients come after; every page of a later campaign's
+    outcome table holds its own recipients, each once, in order."""
+    with app.app_context():
+        user = db.session.scalars(select(User)).first()
+        later = sent_campaign(
+            db.session, user, gateway_client(sandbox), danish_numbers(7, 20_300_000), name="Later"
+        )
+        earlier_ids = db.session.scalars(
+            select(CampaignRecipient.id).where(CampaignRecipient.campaign_id == campaign_id)
+        ).all()
+        own = db.session.scalars(
+            select(CampaignRecipient.id)
+            .where(CampaignRecipient.campaign_id == later.id)
+            .order_by(CampaignRecipient.id)
+        ).all()
+        assert later.recipients_after_id >= max(earlier_ids)
+        assert min(own) > later.recipients_after_id
+        shown = [
+            row.id
+            for page in (1, 2, 3)
+            for row in outcomes.outcome_page(db.session, later, page=page, per_page=3).rows
+        ]
+        assert shown == own

@@ -127,6 +127,16 @@ def _filtered(campaign: Campaign, chosen: OutcomeFilter):
     return query
 
 
+def own_recipients_bound(campaign: Campaign) -> list:
+    """A condition that says in so many words where the campaign's recipients start in id
+    order. PostgreSQL reads a page of them in id order along the primary key and, taking them
+    to be spread over the whole table, would step over every earlier campaign's rows first (a
+    campaign after one of 100,000: 8 ms for its first page, 0.1 ms from the bound)."""
+    if campaign.recipients_after_id is None:  # confirmed before the bound was kept
+        return []
+    return [R.id > campaign.recipients_after_id]
+
+
 def outcome_page(
     session: Session,
     campaign: Campaign,
@@ -143,9 +153,18 @@ def outcome_page(
     page = within_pages(page, total, per_page)
     recipients = []
     if total:
-        recipients = session.scalars(
-            query.order_by(R.id).offset((page - 1) * per_page).limit(per_page)
-        ).all()
+        # The page's ids first, by themselves (from the index, not the rows: a late page
+        # steps over ids only), then their rows.
+        ids = (
+            query.with_only_columns(R.id.label("id"))
+            .where(*own_recipients_bound(campaign))
+            .order_by(R.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+            .subquery("page_ids")
+        )
+        found = session.scalars(select(R).join(ids, R.id == ids.c.id))
+        recipients = sorted(found, key=lambda recipient: recipient.id)  # a page: no sort in SQL
     rows = _rows(_Rendering.of(session, campaign), recipients)
     _add_history(session, rows)
     _add_clicks(session, rows)

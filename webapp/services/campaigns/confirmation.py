@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
 
-from sqlalchemy import BindParameter, bindparam, insert, literal, select, update
+from sqlalchemy import BindParameter, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import GatewayError
@@ -247,6 +247,8 @@ def confirm_campaign(
     if by_country or campaign.is_ab_test:  # stable: each country and group keeps its order
         frozen.sort(key=lambda row: (GROUP_ORDER.get(row[3], 0), (by_country and row[2]) or ""))
     connection = session.connection()
+    # Every recipient row committed so far got its id before this freeze asks for any.
+    campaign.recipients_after_id = connection.scalar(select(func.max(CampaignRecipient.id))) or 0
     size = batch_size_for(campaign, batch_size)
     batches = (
         (key, chunk)
