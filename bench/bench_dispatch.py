@@ -296,7 +296,15 @@ def send_round(session, user, list_id, client, sandbox, message, number, profile
         honours_dry_run=True,
         batch_size=BATCH_SIZE,
     )
-    _, confirm = timed(campaigns.confirm_campaign, session, campaign, user, batch_size=BATCH_SIZE)
+    # Every round sends the same message to the same list on purpose.
+    _, confirm = timed(
+        campaigns.confirm_campaign,
+        session,
+        campaign,
+        user,
+        batch_size=BATCH_SIZE,
+        allow_duplicate=True,
+    )
     labels = (f"Bench bare loop {number}a", f"Bench bare loop {number}b")
     bodies = [bare_bodies(session, campaign, sandbox.token, label) for label in labels]
     session.commit()
@@ -345,7 +353,9 @@ def measure_memory(session, user, list_id: int, client, message: str) -> dict:
         ),
         (
             "confirm",
-            lambda: campaigns.confirm_campaign(session, campaign, user, batch_size=BATCH_SIZE),
+            lambda: campaigns.confirm_campaign(
+                session, campaign, user, batch_size=BATCH_SIZE, allow_duplicate=True
+            ),
         ),
         (
             "dispatch",
