@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -71,6 +72,7 @@ RETRYABLE = (GatewayUnavailable, TooManyConnections)  # certainly not accepted, 
 QUIET_WAIT_SECONDS = 60  # a longer wait (quiet hours) ends the run; the minute job resumes it
 OPEN_TO_SEND = (BatchState.PENDING, BatchState.SENDING)
 PAUSING = (Unauthorized, Forbidden)  # every later batch would fail the same way (incl. credit)
+ROWS_PER_FETCH = 1_000
 
 
 class DispatchInterrupted(Exception):
@@ -414,9 +416,10 @@ class Dispatcher:
             func.coalesce(CampaignRecipient.fields[name].as_string(), "") for name in tag_fields
         ]
         ids = [CampaignRecipient.id] if with_link or tracked else []
-        # Core rather than ORM execution: rows are made one at a time as they are read, not all
-        # 10,000 at once (see webapp.gateway.messages on why that matters).
-        rows = self.session.connection().execute(
+        # Core rather than ORM execution: rows are made a thousand at a time as they are read,
+        # not all 10,000 at once (see webapp.gateway.messages on why that matters), and fetched
+        # a thousand at a time (one fetchone per row costs psycopg twice as much).
+        result = self.session.connection().execute(
             select(CampaignRecipient.msisdn, *texts, *ids)
             .where(
                 CampaignRecipient.batch_id == batch.id,
@@ -424,6 +427,7 @@ class Dispatcher:
             )
             .order_by(CampaignRecipient.id)
         )
+        rows = chain.from_iterable(result.partitions(ROWS_PER_FETCH))
         if not ids:
             return rows
         return ((*row[:-1], *self._codes(row[-1], with_link, tracked)) for row in rows)
