@@ -20,9 +20,10 @@ interpreter lock and the garbage collector with the dashboard: every millisecond
 dashboard's CPU then adds to the wall time. `--sandbox process` runs it in a child process,
 as a real gateway is another machine; CPU figures are then the dashboard's alone.
 
-Goals (issue 7, on the 2-core machine): dispatch at most 1.5x the bare loop, 100,000
-recipients from confirm to done in under 15 s. Prints figures; asserts nothing. Memory is
-measured in one more campaign under tracemalloc (which slows Python down, so it is not timed).
+Goals (issues 7 and 13, on the 2-core machine): dispatch at most 1.25x the bare loop (1.5x
+before recipients followed their batch), 100,000 recipients from confirm to done in under
+15 s. Prints figures; asserts nothing. Memory is measured in one more campaign under
+tracemalloc (which slows Python down, so it is not timed).
 The machine is shared: run it when it is quiet, or compare several runs.
 
 WARNING: with a PostgreSQL URL the schema ``public`` of that database is dropped and recreated.
@@ -69,7 +70,7 @@ MAX_CONNECTIONS = 4
 PERSONALISED = "Hi %first_name%, our spring sale starts today: 20% off everything. See you!"
 PLAIN = "Our spring sale starts today: 20% off everything in store. See you!"
 NAMES = ["Ann", "Karen", "Peter", "Søren", "Åse", "Mikkel", "Ida", "Jürgen", "Li", "Bo"]
-GOAL_RATIO = 1.5
+GOAL_RATIO = 1.25
 GOAL_SECONDS = 15.0
 
 
@@ -296,7 +297,15 @@ def send_round(session, user, list_id, client, sandbox, message, number, profile
         honours_dry_run=True,
         batch_size=BATCH_SIZE,
     )
-    _, confirm = timed(campaigns.confirm_campaign, session, campaign, user, batch_size=BATCH_SIZE)
+    # Every round sends the same message to the same list on purpose.
+    _, confirm = timed(
+        campaigns.confirm_campaign,
+        session,
+        campaign,
+        user,
+        batch_size=BATCH_SIZE,
+        allow_duplicate=True,
+    )
     labels = (f"Bench bare loop {number}a", f"Bench bare loop {number}b")
     bodies = [bare_bodies(session, campaign, sandbox.token, label) for label in labels]
     session.commit()
@@ -345,7 +354,9 @@ def measure_memory(session, user, list_id: int, client, message: str) -> dict:
         ),
         (
             "confirm",
-            lambda: campaigns.confirm_campaign(session, campaign, user, batch_size=BATCH_SIZE),
+            lambda: campaigns.confirm_campaign(
+                session, campaign, user, batch_size=BATCH_SIZE, allow_duplicate=True
+            ),
         ),
         (
             "dispatch",

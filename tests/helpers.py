@@ -439,7 +439,6 @@ def past_campaign(session, statuses: dict[str, str | None]):
         Campaign,
         CampaignRecipient,
         CampaignStatus,
-        RecipientState,
     )
     from webapp.services.delivery import record_delivery_report
 
@@ -461,8 +460,7 @@ def past_campaign(session, statuses: dict[str, str | None]):
             CampaignRecipient(
                 campaign_id=campaign.id,
                 batch_id=batch.id,
-                msisdn=msisdn,
-                state=RecipientState.SENT,
+                msisdn=msisdn,  # sent, as its batch is
             )
         )
     session.commit()

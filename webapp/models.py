@@ -653,6 +653,8 @@ class CampaignRecipient(db.Model):
     segments: Mapped[int] = mapped_column(default=0)
     # An A/B test's recorded split: "A", "B", "C", or "held" (held back for the winner).
     variant: Mapped[str | None] = mapped_column(String(4))
+    # What happened to this recipient alone (opted out before the send, handed to a follow-up);
+    # "pending": it follows its batch. Read it through services.recipient_states, never bare.
     state: Mapped[RecipientState] = mapped_column(
         _enum(RecipientState), default=RecipientState.PENDING
     )

@@ -8,12 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from webapp.gateway import InvalidMessage, Recipient, SmsMessage, validate_message
-from webapp.gateway.messages import (
-    RECIPIENTS_PER_SLICE,
-    RecipientRows,
-    payload_json,
-    to_payload,
-)
+from webapp.gateway.messages import RecipientColumns, RecipientRows, payload_json, to_payload
 
 BATCH = 10_000
 
@@ -30,6 +25,14 @@ def personalised(count: int = BATCH, **fields) -> SmsMessage:
 def as_rows(sms: SmsMessage) -> SmsMessage:
     """The same message with its recipients kept as RecipientRows."""
     sms.recipients = RecipientRows((r.msisdn, r.tagvalues) for r in sms.recipients)
+    return sms
+
+
+def as_columns(sms: SmsMessage) -> SmsMessage:
+    """The same message with its recipients kept as RecipientColumns (as the dispatcher does)."""
+    width = len(sms.tags or ())
+    rows = [(r.msisdn, *(r.tagvalues or ())) for r in sms.recipients]
+    sms.recipients = RecipientColumns.from_rows(rows, width)
     return sms
 
 
@@ -51,7 +54,34 @@ def test_recipient_rows_give_the_same_body_as_a_list():
     assert to_payload(as_rows(personalised(3))) == to_payload(personalised(3))
 
 
-@pytest.mark.parametrize("count", [1, RECIPIENTS_PER_SLICE, RECIPIENTS_PER_SLICE * 2 + 1])
+@pytest.mark.parametrize("width", [0, 1, 2])
+def test_recipient_columns_give_the_same_recipients_and_body_as_a_list(width):
+    tags = ["%a%", "%b%"][:width]
+    listed = [
+        Recipient(m, tuple(f"Zoë {n}{tag}" for tag in tags) or None)
+        for n, m in enumerate(numbers(1_001))
+    ]
+    sms = SmsMessage("Hi " + "".join(tags), listed, tags=tags or None, label="L")
+    columns = as_columns(
+        SmsMessage("Hi " + "".join(tags), list(listed), tags=tags or None, label="L")
+    )
+
+    assert payload_json(columns, token="t") == payload_json(sms, token="t")
+    assert to_payload(columns) == to_payload(sms)
+    assert len(columns.recipients) == 1_001
+    assert [tuple(r.tagvalues or ()) for r in columns.recipients[-2:]] == [
+        tuple(r.tagvalues or ()) for r in listed[-2:]
+    ]
+    assert columns.recipients[5].msisdn == listed[5].msisdn
+    validate_message(columns)
+
+
+def test_recipient_columns_refuse_rows_of_another_width():
+    with pytest.raises(ValueError, match="tag values"):
+        RecipientColumns.from_rows([("4520000000", "a"), ("4520000001", "b", "c")], 1)
+
+
+@pytest.mark.parametrize("count", [1, 2, 1_001])
 def test_the_body_is_the_payload_and_the_extra_keys(count):
     sms = personalised(
         count,
@@ -112,3 +142,12 @@ def test_one_bad_recipient_in_a_full_batch_is_named(position, bad, complaint):
         validate_message(sms)
     with pytest.raises(InvalidMessage, match=complaint):
         validate_message(as_rows(sms))
+    if len(bad.tagvalues) == 2:  # columns hold the same number of values for everyone
+        with pytest.raises(InvalidMessage, match=complaint):
+            validate_message(as_columns(personalised_with(position, bad)))
+
+
+def personalised_with(position: int, bad: Recipient) -> SmsMessage:
+    sms = personalised()
+    sms.recipients[position - 1] = bad
+    return sms

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from helpers import danish_numbers, gateway_client, sent_campaign
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import BatchState, Campaign, CampaignRecipient, DeliveryOutcome, RecipientState
 from webapp.services.delivery import delivery_summary, record_delivery_report
+from webapp.services.recipient_states import current_state
 from webapp.services.reconcile import reconcile_unconfirmed
 
 NUMBERS = danish_numbers(4)
@@ -45,9 +47,12 @@ def test_reports_confirm_an_unconfirmed_batch_and_give_its_recipients_their_stat
     first, second = db.session.get(Campaign, campaign.id).batches
     assert (first.state, second.state) == (BatchState.SENT, BatchState.UNCONFIRMED)
     assert first.message_id == str(report_from_gateway(sandbox, campaign, NUMBERS[0], "")["id"])
-    recipients = db.session.query(CampaignRecipient).filter_by(batch_id=first.id).all()
-    assert {r.state for r in recipients} == {RecipientState.SENT}
-    assert {r.delivery_outcome for r in recipients} == {DeliveryOutcome.DELIVERED}
+    recipients = db.session.execute(
+        select(current_state(), CampaignRecipient.delivery_outcome).where(
+            CampaignRecipient.batch_id == first.id
+        )
+    ).all()
+    assert set(recipients) == {(RecipientState.SENT, DeliveryOutcome.DELIVERED)}
     events = [e.detail for e in db.session.get(Campaign, campaign.id).events]
     assert "Batch 1 confirmed by 2 delivery reports" in events
     assert delivery_summary(db.session, campaign).delivered == 2

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -58,9 +59,61 @@ class RecipientRows(Sequence[Recipient]):
         return f"RecipientRows(<{len(self.pairs)} recipients>)"
 
 
+class RecipientColumns(Sequence[Recipient]):
+    """Many recipients kept as two lists: their msisdns, and every tag value of them all in
+    one flat list, ``width`` values a recipient, for the dispatcher's batches of 10,000.
+
+    Two lists of texts are two objects for the garbage collector, whatever the batch's size
+    (RecipientRows holds two tuples a recipient until the request is answered); the checks
+    and the request body read the columns directly.
+    """
+
+    __slots__ = ("msisdns", "values", "width")
+
+    def __init__(self, msisdns: list[str], values: list[str], width: int) -> None:
+        if len(values) != len(msisdns) * width:
+            raise ValueError(f"{len(values)} tag values are not {width} each of {len(msisdns)}.")
+        self.msisdns, self.values, self.width = msisdns, values, width
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[str]], width: int) -> RecipientColumns:
+        """From rows of (msisdn, its ``width`` tag values); ValueError when a row has more or
+        fewer (a bug: the rows are made for the tags)."""
+        msisdns: list[str] = []
+        values: list[str] = []
+        add_msisdn, add_values = msisdns.append, values.extend
+        for row in rows:
+            add_msisdn(row[0])
+            add_values(row[1:])
+        return cls(msisdns, values, width)
+
+    def tagvalues(self) -> Iterable[Sequence[str] | None]:
+        """Each recipient's tag values in turn (None without tags)."""
+        width, values = self.width, self.values
+        if not width:
+            return (None for _ in self.msisdns)
+        if width == 1:
+            return ((value,) for value in values)
+        return (values[start : start + width] for start in range(0, len(values), width))
+
+    def __len__(self) -> int:
+        return len(self.msisdns)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return RecipientRows(_pairs(self)[index])
+        values = self.values[index * self.width : (index + 1) * self.width] if self.width else None
+        return Recipient(self.msisdns[index], values)
+
+    def __repr__(self) -> str:
+        return f"RecipientColumns(<{len(self.msisdns)} recipients, {self.width} tag values each>)"
+
+
 def _pairs(recipients: Sequence[Recipient]) -> list[tuple[Any, Sequence[str] | None]]:
     if isinstance(recipients, RecipientRows):
         return recipients.pairs
+    if isinstance(recipients, RecipientColumns):
+        return list(zip(recipients.msisdns, recipients.tagvalues(), strict=True))
     return [(recipient.msisdn, recipient.tagvalues) for recipient in recipients]
 
 
@@ -182,15 +235,34 @@ def _validate_recipients(sms: SmsMessage) -> None:
         problem = rules.tags_problem(tags)
         if problem:
             _fail(problem)
-    pairs = _pairs(sms.recipients)
-    if not _recipients_look_valid(pairs, len(tags)):
-        _validate_recipients_one_by_one(pairs, tags)
+    if isinstance(sms.recipients, RecipientColumns):
+        if _columns_look_valid(sms.recipients, len(tags)):
+            return
+    elif _recipients_look_valid(_pairs(sms.recipients), len(tags)):
+        return
+    _validate_recipients_one_by_one(_pairs(sms.recipients), tags)
 
 
 def _recipients_look_valid(pairs: Sequence[tuple[Any, Any]], tag_count: int) -> bool:
     """Every recipient rule checked at once, True only when no recipient breaks one (the usual
     case); False sends the caller to the one-by-one check, which names the first problem."""
     msisdns = [pair[0] for pair in pairs]
+    if not _msisdns_look_valid(msisdns):
+        return False
+    groups = [pair[1] or () for pair in pairs]
+    if any(len(values) != tag_count for values in groups):
+        return False
+    return _tag_values_look_valid([value for group in groups for value in group])
+
+
+def _columns_look_valid(columns: RecipientColumns, tag_count: int) -> bool:
+    """`_recipients_look_valid` for columns: each recipient has ``width`` values by design."""
+    if columns.width != tag_count or not _msisdns_look_valid(columns.msisdns):
+        return False
+    return _tag_values_look_valid(columns.values)
+
+
+def _msisdns_look_valid(msisdns: list[Any]) -> bool:
     if not all(type(msisdn) is str for msisdn in msisdns) or len(set(msisdns)) != len(msisdns):
         return False
     joined = "".join(msisdns)
@@ -199,12 +271,10 @@ def _recipients_look_valid(pairs: Sequence[tuple[Any, Any]], tag_count: int) -> 
     # For a string of digits, msisdn_problem depends only on its first three digits (the
     # calling code) and its length: one number of each shape stands for all the others.
     shapes = {(msisdn[:3], len(msisdn)): msisdn for msisdn in msisdns}
-    if any(rules.msisdn_problem(msisdn) for msisdn in shapes.values()):
-        return False
-    groups = [pair[1] or () for pair in pairs]
-    if any(len(values) != tag_count for values in groups):
-        return False
-    values = [value for group in groups for value in group]
+    return not any(rules.msisdn_problem(msisdn) for msisdn in shapes.values())
+
+
+def _tag_values_look_valid(values: list[Any]) -> bool:
     if not all(type(value) is str for value in values):
         return False
     return rules.text_problem("".join(values), "tag values") is None
@@ -258,27 +328,45 @@ def to_payload(sms: SmsMessage) -> dict[str, Any]:
     }
 
 
-RECIPIENTS_PER_SLICE = 500
-
-
 def payload_json(sms: SmsMessage, **extra: Any) -> bytes:
     """The request body: `to_payload(sms)` and the `extra` keys (the token, dry_run) as UTF-8
-    JSON, the recipients encoded a slice at a time (see the module's docstring)."""
-    pairs = _pairs(sms.recipients)
-    slices = [
-        json.dumps(
-            [
-                {"msisdn": str(msisdn), "tagvalues": list(tagvalues)}
-                if tagvalues
-                else {"msisdn": str(msisdn)}
-                for msisdn, tagvalues in pairs[start : start + RECIPIENTS_PER_SLICE]
-            ]
-        )[1:-1]
-        for start in range(0, len(pairs), RECIPIENTS_PER_SLICE)
-    ]
+    JSON. Each recipient is written from its texts, each encoded by json's own string encoder,
+    rather than made into a dict for json.dumps: a quarter of the time, and no 10,000 dicts for
+    the garbage collector (see the module's docstring)."""
+    if isinstance(sms.recipients, RecipientColumns):
+        recipients = _columns_json(sms.recipients)
+    else:
+        pairs = _pairs(sms.recipients)
+        recipients = ", ".join([_recipient_json(msisdn, values) for msisdn, values in pairs])
     # The rest is never empty ("message" is always there), so it continues the object.
     rest = json.dumps({"message": sms.message, **_optional_payload(sms), **extra})
-    return ('{"recipients": [' + ", ".join(slices) + "], " + rest[1:]).encode("utf-8")
+    return ('{"recipients": [' + recipients + "], " + rest[1:]).encode("utf-8")
+
+
+def _columns_json(columns: RecipientColumns) -> str:
+    """The recipients' part of the body; one tag (the usual personalisation) or none written
+    out inline, without a call a recipient."""
+    msisdns = columns.msisdns
+    if columns.width == 0:
+        return ", ".join([f'{{"msisdn": {_json_string(str(m))}}}' for m in msisdns])
+    if columns.width == 1:
+        return ", ".join(
+            [
+                f'{{"msisdn": {_json_string(str(m))}, "tagvalues": [{_json_string(value)}]}}'
+                for m, value in zip(msisdns, columns.values, strict=True)
+            ]
+        )
+    pairs = zip(msisdns, columns.tagvalues(), strict=True)
+    return ", ".join([_recipient_json(msisdn, values) for msisdn, values in pairs])
+
+
+def _recipient_json(msisdn: Any, tagvalues: Sequence[str] | None) -> str:
+    """One recipient as json.dumps writes ``to_payload``'s dict of it."""
+    number = _json_string(str(msisdn))
+    if not tagvalues:
+        return f'{{"msisdn": {number}}}'
+    values = ", ".join(map(_json_string, tagvalues))
+    return f'{{"msisdn": {number}, "tagvalues": [{values}]}}'
 
 
 def _optional_payload(sms: SmsMessage) -> dict[str, Any]:

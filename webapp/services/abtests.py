@@ -39,6 +39,7 @@ from webapp.services.campaigns.errors import CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import VARIANTS, variant_text
 from webapp.services.campaigns.split import HELD, held_back_percent
+from webapp.services.recipient_states import state_in
 from webapp.services.tracked_links import campaign_targets
 
 SIGNIFICANCE = 0.05  # p below this: "more than chance"
@@ -143,7 +144,7 @@ def variant_results(session: Session, campaign: Campaign) -> list[VariantResult]
         select(
             CampaignRecipient.variant,
             func.count(),
-            func.sum(case((CampaignRecipient.state == RecipientState.SENT, 1), else_=0)),
+            func.sum(case((state_in(RecipientState.SENT), 1), else_=0)),
             func.sum(
                 case((CampaignRecipient.delivery_outcome == DeliveryOutcome.DELIVERED, 1), else_=0)
             ),

@@ -27,6 +27,7 @@ from webapp.models import (
     RecipientState,
 )
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.recipient_states import state_in
 from webapp.services.undeliverable import flagged_select
 
 T = TypeVar("T")
@@ -281,7 +282,7 @@ def sources(campaign: Campaign) -> list[Source]:
     if campaign.parent_id is not None:
         failed = (
             CampaignRecipient.campaign_id == campaign.parent_id,
-            CampaignRecipient.state == RecipientState.FAILED,
+            state_in(RecipientState.FAILED),
         )
         return [Source(CampaignRecipient, failed)]
     return list_sources(campaign.lists)

@@ -37,6 +37,7 @@ from webapp.models import (
 )
 from webapp.services.campaigns.payload import batch_userref
 from webapp.services.delivery import FailureGuard, UnknownReport, record_delivery_report
+from webapp.services.recipient_states import state_in
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _awaiting(batch_id):
     """Criteria for a batch's recipients that were sent and have no final status yet."""
     return (
         CampaignRecipient.batch_id == batch_id,
-        CampaignRecipient.state == RecipientState.SENT,
+        state_in(RecipientState.SENT),
         or_(
             CampaignRecipient.delivery_outcome.is_(None),
             CampaignRecipient.delivery_outcome == DeliveryOutcome.AWAITING,

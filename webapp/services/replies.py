@@ -36,6 +36,7 @@ from webapp.services.actors import user_id_of
 from webapp.services.delivery import verify_report
 from webapp.services.optouts import record_consent
 from webapp.services.pages import Page, count_rows
+from webapp.services.recipient_states import state_in
 from webapp.services.settings import SettingError, get_setting, set_setting
 
 STOP = "stop"
@@ -142,7 +143,7 @@ def last_campaign_sent_to(session: Session, msisdn: str) -> int | None:
     return session.scalar(
         select(CampaignRecipient.campaign_id)
         .join(Batch, CampaignRecipient.batch_id == Batch.id)
-        .where(CampaignRecipient.msisdn == msisdn, CampaignRecipient.state == RecipientState.SENT)
+        .where(CampaignRecipient.msisdn == msisdn, state_in(RecipientState.SENT))
         .order_by(Batch.finished_at.desc().nulls_last(), CampaignRecipient.id.desc())
         .limit(1)
     )

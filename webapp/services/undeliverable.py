@@ -19,6 +19,7 @@ from sqlalchemy import Select, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from webapp.models import CampaignRecipient, DeliveryCount, DeliveryOutcome, RecipientState
+from webapp.services.recipient_states import state_in
 
 IN_A_ROW = 3
 """Campaigns in a row a number must have been undeliverable in to be flagged."""
@@ -46,7 +47,7 @@ def flagged_select(numbers: Select | Collection[str] | None = None) -> Select:
             .over(partition_by=table.c.msisdn, order_by=table.c.id.desc())
             .label("position"),
         )
-        .where(table.c.msisdn.in_(candidates), table.c.state == RecipientState.SENT.value)
+        .where(table.c.msisdn.in_(candidates), state_in(RecipientState.SENT))
         .subquery()
     )
     undeliverable = case((newest.c.delivery_outcome == DeliveryOutcome.UNDELIVERABLE, 1), else_=0)

@@ -46,6 +46,7 @@ from webapp.services.campaigns.errors import (
     CampaignStateError,
 )
 from webapp.services.campaigns.events import record_event
+from webapp.services.recipient_states import state_in
 
 MAX_COMMENT = 1000
 AT_THE_COMMAND_LINE = "at the command line"
@@ -216,7 +217,7 @@ def _back_to_draft(session: Session, campaign: Campaign) -> None:
             update(CampaignRecipient)
             .where(
                 CampaignRecipient.campaign_id == campaign.parent_id,
-                CampaignRecipient.state == RecipientState.RESENT,
+                state_in(RecipientState.RESENT),
                 CampaignRecipient.msisdn.in_(handed),
             )
             .values(state=RecipientState.RESENT.move_to(RecipientState.FAILED))

@@ -51,6 +51,7 @@ from webapp.services.campaigns.errors import (
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
 from webapp.services.optouts import opted_out_numbers
+from webapp.services.recipient_states import state_in
 from webapp.services.templates import mark_template_used
 from webapp.services.tracked_links import sync_links
 from webapp.statistics import refresh_statistics
@@ -356,7 +357,7 @@ def _freeze(
             update(CampaignRecipient.__table__)
             .where(
                 CampaignRecipient.id.in_(_inline(ids)),
-                CampaignRecipient.state == RecipientState.FAILED,
+                state_in(RecipientState.FAILED),
             )
             .values(state=RecipientState.RESENT)
         )

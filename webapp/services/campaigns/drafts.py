@@ -28,6 +28,7 @@ from webapp.services.campaigns.errors import CampaignInvalid, CampaignStateError
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.payload import ENCODINGS, VARIANTS, variant_text
 from webapp.services.campaigns.split import check_shares, new_seed
+from webapp.services.recipient_states import state_in
 from webapp.services.templates import find_template
 from webapp.sms import EncodingError, UnknownTagError, analyze, check_tags
 
@@ -325,7 +326,7 @@ def create_follow_up(
     failed = session.scalar(
         select(func.count()).where(
             CampaignRecipient.campaign_id == campaign.id,
-            CampaignRecipient.state == RecipientState.FAILED,
+            state_in(RecipientState.FAILED),
         )
     )
     if not failed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from webapp.gateway.messages import RecipientRows, SmsMessage
+from webapp.gateway.messages import RecipientColumns, SmsMessage
 from webapp.models import Campaign
 from webapp.services import tracked_links
 from webapp.services.optout_links import CODE_TAG, SAMPLE_CODE, footer_text
@@ -96,7 +96,7 @@ def tagged_batch_message(
     )
     return SmsMessage(
         message=message + footer_text(campaign, CODE_TAG),
-        recipients=RecipientRows((row[0], tuple(row[1:]) if tags else None) for row in rows),
+        recipients=RecipientColumns.from_rows(rows, len(tags)),
         sender=campaign.sender,
         label=campaign.name,
         encoding=gateway_encoding(campaign.encoding),
