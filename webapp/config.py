@@ -144,9 +144,6 @@ class Defaults:
     SMS_OUTAGE_RESUME_MINUTES = 60.0  # how long a campaign paused by an outage probes to resume
     SQLITE_ANALYSIS_LIMIT = 1000  # rows per index SQLite's ANALYZE reads (PRAGMA analysis_limit)
     SMS_VALIDITY_HOURS = 48.0  # how long delivery reports may still come after a send
-    # While reports stream in, a campaign's delivery and click charts are counted again at most
-    # this often per web process (webapp.services.chart); their figures beside them are live.
-    CHART_REFRESH_SECONDS = 15.0
     PAUSE_FAILED_PERCENT = 20  # a sending campaign pauses past this failed share (0: never)
     PAUSE_AFTER_REPORTS = 500  # ... counted once this many recipients have a final report
     ABANDONED_UPLOAD_HOURS = 24.0  # an upload not mapped within this long is removed

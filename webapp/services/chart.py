@@ -6,9 +6,9 @@ numbers as a table beside them:
 - its tracked links' clicks by people over time, the same way;
 
   both counted again only when the figure they show has moved (the delivered recipients, the
-  clicks), and then at most every ``refresh_seconds`` (see `_Recent`): a campaign's page and its
-  results poll would otherwise group every delivered recipient on each view (100,000
-  recipients: about 100 ms, ten times that at a million);
+  clicks), and then no more often than their counting time allows (see `_Recent`): a
+  campaign's page and its results poll would otherwise group every delivered recipient on each
+  view (100,000 recipients: about 100 ms, ten times that at a million);
 - the home page's delivery rate per day over the last 30 days, from the kept delivery counts.
 """
 
@@ -69,39 +69,50 @@ def _sqlite_text(moment: datetime) -> str:
 
 
 class _Recent:
-    """Charts counted lately, by campaign: one is counted again when the figure it shows has
-    moved (its ``version``), and then at most every ``refresh_seconds``, so while reports
-    stream in a process counts a campaign's chart once in that time, not once per view. An
-    unchanged figure is recounted after ``MAX_AGE_SECONDS`` all the same: a later final report
-    can move a delivery to another minute without changing the number delivered."""
+    """Charts counted lately, by campaign. One is reused while the figure it shows (its
+    ``version``: the delivered recipients, the clicks) stands still. Once the figure moves it
+    is counted again, at once if counting it last took under ``CHEAP_SECONDS`` (a small
+    campaign's chart follows every report), else no sooner than its last counting took,
+    ``1 / COUNTING_SHARE`` times over: a million recipients' chart takes a second to count, so
+    while their reports stream in it is counted every 20 s rather than on each view and poll
+    (at most 5 % of the time goes to it). A chart of no
+    deliveries yet is counted again as soon as there are some. An unchanged figure is recounted
+    after ``MAX_AGE_SECONDS`` all the same: a later final report can move a delivery to another
+    minute without changing the number delivered."""
 
     SIZE = 256
     MAX_AGE_SECONDS = 300.0
+    CHEAP_SECONDS = 0.01
+    COUNTING_SHARE = 0.05
 
     def __init__(self) -> None:
-        self._charts: OrderedDict[Hashable, tuple[Hashable, float, DeliveryChart | None]] = (
-            OrderedDict()
-        )
+        # key -> (version, counted at, seconds the counting took, chart)
+        self._charts: OrderedDict[Hashable, tuple[Hashable, float, float, DeliveryChart | None]]
+        self._charts = OrderedDict()
         self._lock = threading.Lock()
 
     def get(
-        self,
-        key: Hashable,
-        version: Hashable,
-        refresh_seconds: float,
-        count: Callable[[], DeliveryChart | None],
+        self, key: Hashable, version: Hashable, count: Callable[[], DeliveryChart | None]
     ) -> DeliveryChart | None:
         now = clock.monotonic()
         with self._lock:
             kept = self._charts.get(key)
         if kept is not None:
-            kept_version, counted_at, chart = kept
+            kept_version, counted_at, took, chart = kept
             age = now - counted_at
-            if age < (self.MAX_AGE_SECONDS if kept_version == version else refresh_seconds):
+            if kept_version == version:
+                if age < self.MAX_AGE_SECONDS:
+                    return chart
+            elif (
+                chart is not None
+                and took >= self.CHEAP_SECONDS
+                and age < took / self.COUNTING_SHARE
+            ):
                 return chart
         chart = count()
+        took = clock.monotonic() - now
         with self._lock:
-            self._charts[key] = (version, now, chart)
+            self._charts[key] = (version, now, took, chart)
             self._charts.move_to_end(key)
             while len(self._charts) > self.SIZE:
                 self._charts.popitem(last=False)
@@ -117,11 +128,7 @@ clear_chart_cache = _recent.clear
 
 
 def delivery_chart(
-    session: Session,
-    campaign: Campaign,
-    *,
-    delivered: int | None = None,
-    refresh_seconds: float = 0,
+    session: Session, campaign: Campaign, *, delivered: int | None = None
 ) -> DeliveryChart | None:
     """Delivered recipients per minute (first hour), then per hour; None before any.
 
@@ -130,27 +137,19 @@ def delivery_chart(
     delivered_recipients = and_(
         R.campaign_id == campaign.id, R.delivery_outcome == DeliveryOutcome.DELIVERED
     )
-    return _per_minute(
-        session, campaign, R.delivery_updated_at, delivered_recipients, delivered, refresh_seconds
-    )
+    return _per_minute(session, campaign, R.delivery_updated_at, delivered_recipients, delivered)
 
 
 def click_chart(
-    session: Session,
-    campaign: Campaign,
-    *,
-    clicks: int | None = None,
-    refresh_seconds: float = 0,
+    session: Session, campaign: Campaign, *, clicks: int | None = None
 ) -> DeliveryChart | None:
     """Clicks by people on the campaign's tracked links per minute (first hour), then per hour;
     None before any. ``clicks`` (the people's clicks so far) as ``delivered`` above."""
     counted_clicks = and_(LinkClick.campaign_id == campaign.id, LinkClick.counted)
-    return _per_minute(
-        session, campaign, LinkClick.clicked_at, counted_clicks, clicks, refresh_seconds
-    )
+    return _per_minute(session, campaign, LinkClick.clicked_at, counted_clicks, clicks)
 
 
-def _per_minute(session, campaign, moment, rows_counted, figure, refresh_seconds):
+def _per_minute(session, campaign, moment, rows_counted, figure):
     """The chart of ``rows_counted`` by their ``moment`` since the campaign started sending."""
     start = campaign.started_at
     if start is None:
@@ -164,7 +163,7 @@ def _per_minute(session, campaign, moment, rows_counted, figure, refresh_seconds
     if figure is None:
         return count()
     key = (str(session.get_bind().url), str(moment), campaign.id)
-    return _recent.get(key, (start, figure), refresh_seconds, count)
+    return _recent.get(key, (start, figure), count)
 
 
 def _chart_of(start: datetime, rows) -> DeliveryChart | None:

@@ -832,18 +832,13 @@ def _results_context(campaign: Campaign) -> dict:
     summary = delivery.delivery_summary(db.session, campaign)
     hours = current_app.config["SMS_VALIDITY_HOURS"]
     links = clicks.campaign_clicks(db.session, campaign.id)
-    refresh = current_app.config["CHART_REFRESH_SECONDS"]
     return {
         "delivery": summary,
-        "chart": chart.delivery_chart(
-            db.session, campaign, delivered=summary.delivered, refresh_seconds=refresh
-        ),
+        "chart": chart.delivery_chart(db.session, campaign, delivered=summary.delivered),
         "links": links,
-        "click_chart": chart.click_chart(
-            db.session, campaign, clicks=links.total.clicks, refresh_seconds=refresh
-        )
-        if links
-        else None,
+        "click_chart": (
+            chart.click_chart(db.session, campaign, clicks=links.total.clicks) if links else None
+        ),
         "usage": outcomes.usage_by_country(campaign),
         "reporting": outcomes.still_reporting(campaign, summary.all_final, hours),
         "clicking": outcomes.still_clicking(campaign, links is not None),
