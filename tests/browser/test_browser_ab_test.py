@@ -48,6 +48,9 @@ def test_compose_send_and_compare_an_ab_test(
     page.get_by_role("button", name="Add variant B").click()  # htmx: the section alone
     variant_b = page.get_by_label("Variant B", exact=True)
     expect(variant_b).to_be_visible()
+    # Typed once htmx has set the new section up (it wires its counter after the swap settles);
+    # typed sooner, the input goes unheard on a slow machine and the counter stays empty.
+    page.wait_for_load_state("networkidle")
     variant_b.fill("Hi %first_name%, free delivery today 🚚")
     counter_b = page.locator("#counter-b")
     expect(counter_b).to_contain_text("Unicode")
