@@ -4,6 +4,8 @@ recipient's message cut into its segments."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import danish_numbers, make_list, sign_in_browser
 from playwright.sync_api import expect
@@ -165,6 +167,56 @@ def test_a_slow_older_count_never_overwrites_the_newer_one(app, signed_in):
     release[1].set()
     expect(body).to_have_attribute("data-counts-answered", "2")
     expect(page.locator("#counter .counter-line")).to_contain_text("Unicode · 11/70")
+    assert page.console_errors == []
+
+
+def test_a_click_made_while_a_count_is_in_flight_is_never_dropped(app, signed_in):
+    """A button clicked while a count is in flight waits its turn on the form, and a count
+    asked for after it does not push it out of the queue (as "queue last" did: the click on
+    "Add variant B" right after typing was lost). The server holds the first count until the
+    click and a later count are both waiting."""
+    import functools
+    import threading
+
+    import flask
+
+    page = signed_in
+    count = app.view_functions["counter.count"]
+    arrived, release = threading.Event(), threading.Event()
+    first = iter([True])
+
+    @functools.wraps(count)  # keeps the role it requires
+    def held_count(*args, **kwargs):
+        if next(first, False):
+            arrived.set()
+            release.wait(timeout=10)
+        return count(*args, **kwargs)
+
+    app.view_functions["counter.count"] = held_count
+    with app.test_request_context():
+        paths = [flask.url_for("counter.count"), flask.url_for("campaigns.ab_test")]
+    page.evaluate(
+        """([countPath, abPath]) => {
+            let counts = 0, variants = 0;
+            const body = document.body;
+            body.addEventListener("htmx:confirm", (e) => {
+                const path = e.detail.path || e.detail.requestConfig.path;
+                if (path === countPath) body.dataset.countsAsked = ++counts;
+                if (path === abPath) body.dataset.variantsAsked = ++variants;
+            });
+        }""",
+        paths,
+    )
+    body = page.locator("body")
+    page.get_by_label("People (2 recipients)").check()  # the count held on the server
+    assert arrived.wait(timeout=10)
+    page.get_by_role("button", name="Add variant B").click()  # waits behind it
+    expect(body).to_have_attribute("data-variants-asked", "1")
+    page.get_by_label("Message", exact=True).fill("Hi there")  # a later count
+    expect(body).to_have_attribute("data-counts-asked", re.compile(r"^[2-9]$"))
+    release.set()
+    expect(page.get_by_label("Variant B", exact=True)).to_be_visible()
+    expect(page.locator("#counter")).to_contain_text("8/160")
     assert page.console_errors == []
 
 
