@@ -43,7 +43,7 @@ from pathlib import Path
 
 from bench_counter import signed_in_client
 from bench_dispatch import build_app
-from sqlalchemy import case, event, func, insert, literal, select, text, update
+from sqlalchemy import case, event, func, insert, literal, select, update
 
 from webapp.extensions import db
 from webapp.models import (
@@ -69,6 +69,7 @@ from webapp.services.counter import clear_counter_caches
 from webapp.services.delivery import COUNT_SHARDS
 from webapp.services.preview import preview_campaign
 from webapp.services.settled_counts import fold_settled_counts
+from webapp.statistics import refresh_statistics
 
 PASSWORD = "correct horse battery"
 MESSAGE = "Hi %first_name%, our spring sale starts today: 20% off everything in store. See you!"
@@ -458,14 +459,15 @@ def settle_statistics(session) -> None:
     looks: PostgreSQL's autovacuum analyses and vacuums a table soon after it changed this
     much (without it, plans are made for the tables as they were, and an index-only scan reads
     the rows too); SQLite analyses as ``PRAGMA optimize`` does when a connection closes."""
-    session.commit()
     engine = session.get_bind()
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE")
-    else:
-        session.execute(text("ANALYZE"))
-        session.commit()
+    if engine.dialect.name != "postgresql":
+        refresh_statistics(session)  # as the app does after its own bulk changes
+        return
+    session.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(
+            "VACUUM ANALYZE"
+        )  # autovacuum's: VACUUM sets the visibility map too
 
 
 # --- Timing the pages ----------------------------------------------------------------------

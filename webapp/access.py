@@ -1,4 +1,5 @@
-"""Who may call which view. Every view declares it: ``@public`` or ``@requires(Role.X)``.
+"""Who may call which view. Every view declares it: ``@public`` or ``@requires(Role.X)``,
+with a right given apart from roles where a view needs one (``right=``, e.g. approving).
 
 The app checks the declaration before each request, so access is enforced on the server in one
 place; a view that declares nothing is refused to all but admins, and a test walks the URL map to
@@ -14,7 +15,7 @@ from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.models import Role
+from webapp.models import Role, User
 from webapp.services.accounts import has_users
 
 View = TypeVar("View", bound=Callable)
@@ -26,11 +27,13 @@ def public(view: View) -> View:
     return view
 
 
-def requires(role: Role) -> Callable[[View], View]:
-    """Reachable by signed-in users whose role includes ``role``."""
+def requires(role: Role, *, right: Callable[[User], bool] | None = None) -> Callable[[View], View]:
+    """Reachable by signed-in users whose role includes ``role`` and, with ``right``, for whom
+    it holds (a right given apart from roles, such as `User.may_approve`)."""
 
     def decorate(view: View) -> View:
         view.access = role
+        view.access_right = right
         return view
 
     return decorate
@@ -62,5 +65,8 @@ def enforce_access():
             return redirect(url_for("auth.setup"))
         return current_app.login_manager.unauthorized()
     if not current_user.can(access):
+        abort(403)
+    right = getattr(current_app.view_functions.get(request.endpoint), "access_right", None)
+    if right is not None and not right(current_user):
         abort(403)
     return None

@@ -101,46 +101,51 @@ def record_delivery_report(
         "error": str(report["error"])[:200] if report.get("error") else None,
         "code": str(report["code"])[:16] if report.get("code") else None,
         "at": at,
+        "message_id": message_id,
+        "received_at": utcnow(),
     }
-    statement = _RECORD_FINAL if outcome.is_final else _RECORD_TRANSIENT
-    history = {**values, "message_id": message_id, "received_at": utcnow()}
-    in_one_statement = connection.dialect.name == "postgresql"
-    applied = False
     previous = match.outcome
     for _ in range(MAX_RACES):
-        still = _STILL_NOTHING if previous is None else _STILL_OUTCOME
-        if in_one_statement:
-            # The update, its counts and its history in one round trip (see _ALL_IN_ONE).
-            recorded = connection.execute(
-                _ALL_IN_ONE[outcome.is_final][still],
-                {**history, **_count_moves(match, previous, outcome), "previous": _value(previous)},
-            ).first()
-            if recorded is not None:
-                session.commit()
-                return _after_applied(session, match, outcome, guard)
-        else:
-            changed = connection.execute(
-                statement[still], {**values, "previous": _value(previous)}
-            ).rowcount
-            if changed:
-                applied = True
-                _move_count(connection, match, previous, outcome)
-                break
+        if _apply(connection, match, previous, outcome, values):
+            session.commit()
+            if outcome.is_failure and guard is not None and guard.percent and match.can_pause:
+                _pause_if_failing(session, match.campaign_id, guard)
+            return True
         # Lost a race, or the rule said no: the outcome stored now tells which.
         stored = connection.execute(_OUTCOME_OF, {"id": match.recipient_id}).scalar()
         now_stored = DeliveryOutcome(stored) if stored else None
         if now_stored == previous:
             break  # nothing moved under us: the stored report wins
         previous = now_stored
-    connection.execute(_INSERT_HISTORY, {**history, "applied": applied})
+    connection.execute(_INSERT_HISTORY, {**values, "applied": False})
     session.commit()
-    return _after_applied(session, match, outcome, guard) if applied else False
+    return False
 
 
-def _after_applied(session: Session, match: _Match, outcome, guard: FailureGuard | None) -> bool:
-    """A recorded failure may take its campaign past the failure guard: it pauses then."""
-    if outcome.is_failure and guard is not None and guard.percent and match.can_pause:
-        _pause_if_failing(session, match.campaign_id, guard)
+def _apply(
+    connection,
+    match: _Match,
+    previous: DeliveryOutcome | None,
+    outcome: DeliveryOutcome,
+    values: dict,
+) -> bool:
+    """Record the report (``values``) on its recipient if the ordering rule lets it and the
+    recipient's outcome is still ``previous``, with the counts it moves and its line in the
+    history; False, and nothing written, if not. PostgreSQL does it in one statement
+    (_ALL_IN_ONE)."""
+    still = _STILL_NOTHING if previous is None else _STILL_OUTCOME
+    if connection.dialect.name == "postgresql":
+        moves = _count_moves(match, previous, outcome)
+        statement = _ALL_IN_ONE[outcome.is_final][still]
+        return (
+            connection.execute(statement, {**values, **moves, "previous": _value(previous)}).first()
+            is not None
+        )
+    statement = (_RECORD_FINAL if outcome.is_final else _RECORD_TRANSIENT)[still]
+    if not connection.execute(statement, {**values, "previous": _value(previous)}).rowcount:
+        return False
+    _move_count(connection, match, previous, outcome)
+    connection.execute(_INSERT_HISTORY, {**values, "applied": True})
     return True
 
 

@@ -670,14 +670,12 @@ def ask_approval(campaign_id: int):
     return _freeze(campaign_id, campaigns.request_approval, asked)
 
 
-def _approver_only() -> None:
-    """The approver right, enforced on the server: admins and approvers only (403)."""
-    if not current_user.may_approve:
-        abort(403)
+def _may_approve(user) -> bool:
+    """The approver right (admins, and users given it), enforced with the role (403)."""
+    return user.may_approve
 
 
 def _decide(campaign_id: int, decide, done: str):
-    _approver_only()
     campaign = _campaign(campaign_id)
     form = ApprovalForm()
     if not form.validate_on_submit():
@@ -700,7 +698,7 @@ def _decide(campaign_id: int, decide, done: str):
 
 
 @bp.route("/<int:campaign_id>/approve", methods=["POST"])
-@requires(Role.VIEWER)  # and the approver right: `_approver_only`
+@requires(Role.VIEWER, right=_may_approve)
 def approve(campaign_id: int):
     def decide(campaign: Campaign, form: ApprovalForm) -> None:
         campaigns.approve_campaign(
@@ -718,7 +716,7 @@ def approve(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/reject", methods=["POST"])
-@requires(Role.VIEWER)  # and the approver right: `_approver_only`
+@requires(Role.VIEWER, right=_may_approve)
 def reject(campaign_id: int):
     def decide(campaign: Campaign, form: ApprovalForm) -> None:
         campaigns.reject_campaign(

@@ -141,15 +141,11 @@ def render_for(
     the real length: sample codes, or link ``n``'s code ``link_code_of(n)`` (a test message's,
     which opens the link)."""
     spell = gsm_spelling if campaign.plain_values else str
-    template = (
-        message_text(campaign, variant)
-        if link_code_of is None
-        else tracked_links.expand(
-            variant_text(campaign, variant),
-            campaign.link_host,
-            link_code_of,
-            tracked_links.campaign_targets(campaign),
-        )
+    template = tracked_links.expand(
+        variant_text(campaign, variant),
+        campaign.link_host,
+        link_code_of or (lambda number: tracked_links.SAMPLE_CODE),
+        tracked_links.campaign_targets(campaign),
     )
     text = render(template, {name: spell(values.get(name) or "") for name in fields})
     return text + footer_text(campaign)
