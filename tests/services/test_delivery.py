@@ -14,6 +14,7 @@ from webapp.services.delivery import (
     UnknownReport,
     delivery_summary,
     record_delivery_report,
+    record_delivery_reports,
     verify_report,
 )
 
@@ -46,8 +47,26 @@ def recipient(msisdn) -> CampaignRecipient:
     return db.session.query(CampaignRecipient).filter_by(msisdn=msisdn).one()
 
 
+@pytest.fixture(autouse=True, params=["alone", "in a transaction"])
+def recording(request):
+    """Each report recorded as a webhook request records it (a session with nothing open:
+    on PostgreSQL the one-statement path), or inside a caller's open transaction (the general
+    path), so both paths hold every rule below."""
+    global _ALONE
+    _ALONE = request.param == "alone"
+    return request.param
+
+
+_ALONE = True
+
+
 def record(campaign, *args, **kwargs) -> bool:
-    return record_delivery_report(db.session, report(campaign, *args, **kwargs))
+    the_report = report(campaign, *args, **kwargs)
+    if _ALONE:
+        db.session.commit()
+    else:
+        db.session.get(Campaign, campaign.id)  # a transaction of the caller's is open
+    return record_delivery_report(db.session, the_report)
 
 
 def test_a_final_report_gives_the_recipient_its_outcome_and_detail(sent):
@@ -115,6 +134,30 @@ def test_every_report_is_kept_as_history(sent):
         ("BUFFERED", False),
         ("DELIVERED", True),
     ]
+
+
+def test_reports_recorded_together_each_get_their_own_result(sent):
+    together = [
+        report(sent, NUMBERS[0], "ENROUTE", 100),
+        report(sent, NUMBERS[1], "EXPIRED", 100),
+        report(sent, NUMBERS[0], "DELIVERED", 200),
+        report(sent, NUMBERS[0], "BUFFERED", 300),  # transient after a final: ignored
+        report(sent, NUMBERS[2], "DELIVERED", 100) | {"id": 999_999_999},
+        report(sent, NUMBERS[1], "DELIVERED", 300),  # a later final: the count moves
+        report(sent, NUMBERS[3], "SOMETHING", 100),
+    ]
+    results = record_delivery_reports(db.session, together)
+    assert results[:4] + results[5:6] == [True, True, True, False, True]
+    assert isinstance(results[4], UnknownReport) and isinstance(results[6], UnknownReport)
+    summary = delivery_summary(db.session, sent)
+    assert (summary.delivered, summary.counts[DeliveryOutcome.EXPIRED], summary.awaiting) == (
+        2,
+        0,
+        2,
+    )
+    assert recipient(NUMBERS[0]).delivery_status == "DELIVERED"
+    assert recipient(NUMBERS[2]).delivery_status is None
+    assert db.session.query(DeliveryReport).count() == 5
 
 
 def test_a_report_for_an_unknown_message_is_refused(sent):

@@ -10,12 +10,12 @@ in the same transaction as the recipient, so they never disagree with it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, bindparam, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.gateway.errors import InvalidDeliveryReport
 from webapp.gateway.reports import DELIVERY_STATUSES, is_final, verify_delivery_report
@@ -80,37 +80,136 @@ def record_delivery_report(
     """Store a report on its recipient and in its history; False when it changed nothing
     (repeated, older than what is stored, or transient after a final one). With a ``guard``,
     a failure that takes the campaign's failed share past it pauses the campaign."""
+    applied = _record_in_one_statement(session, report)
+    if applied is not None:
+        if applied.is_failure and guard is not None and guard.percent and applied.can_pause:
+            _pause_if_failing(session, applied.campaign_id, guard)
+        return True
+    (result,) = record_delivery_reports(session, [report], guard=guard)
+    if isinstance(result, UnknownReport):
+        raise result
+    return result
+
+
+def records_one_at_a_time(session: Session) -> bool:
+    """Whether concurrent reports are best recorded together (SQLite, where one writer at a
+    time holds the database: `record_delivery_reports`) rather than each on its own at once
+    (PostgreSQL, where a report locks only its rows: `record_delivery_report`)."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
+@dataclass(frozen=True)
+class _Applied:
+    campaign_id: int
+    is_failure: bool
+    can_pause: bool
+
+
+def _record_in_one_statement(session: Session, report: dict) -> _Applied | None:
+    """PostgreSQL, the common case: a timed report that applies is matched, recorded, counted
+    and added to the history by one statement on its own (autocommit: two round trips with the
+    pool's ping, instead of five). None when the statement wrote nothing (an unknown, stale or
+    raced report, or not PostgreSQL): the general path then decides."""
     status = str(report.get("status", "")).upper()
-    if status not in DELIVERY_STATUSES:
-        raise UnknownReport(f"Unknown delivery status {status!r}.")
-    message_id = str(report.get("id", ""))
-    msisdn = str(report.get("msisdn", ""))
-    connection = session.connection()
-    try:
-        match = _find_recipient(connection, message_id, msisdn, report)
-    except UnknownReport:
-        return _record_test_report(session, message_id, msisdn, status, report)
-    if report.get("time") is None and _received_before(connection, match.recipient_id, status):
-        return False  # without a time, the same status again can only be a replay
-    at = _report_time(report)
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or status not in DELIVERY_STATUSES
+        or report.get("time") is None  # a replay is told by the history: the general path
+        or _in_transaction(session)  # a caller's own transaction: not ours to end early
+    ):
+        return None
+    named = _USERREF.fullmatch(str(report.get("userref") or ""))
     outcome = DeliveryOutcome.of(status)
-    values = {
-        "id": match.recipient_id,
-        "status": status,
-        "outcome": outcome.value,
-        "error": str(report["error"])[:200] if report.get("error") else None,
-        "code": str(report["code"])[:16] if report.get("code") else None,
-        "at": at,
-        "message_id": message_id,
-        "received_at": utcnow(),
+    parameters = {
+        **_report_values(report, status, outcome, recipient_id=None),
+        "msisdn": str(report.get("msisdn", "")),
+        "campaign_id": int(named[1]) if named else None,
+        "number": int(named[2]) if named else None,
+        "counted": outcome.value if outcome.is_final else None,
     }
-    previous = match.outcome
+    statement = _IN_ONE_STATEMENT[bool(named)][outcome.is_final]
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        row = connection.execute(statement, parameters).first()
+    finally:
+        session.commit()  # nothing to commit: ends the autocommit connection's use
+    if row is None:
+        return None
+    return _Applied(row.campaign_id, outcome.is_failure, CampaignStatus(row.status).can_pause)
+
+
+def record_delivery_reports(
+    session: Session, reports: Sequence[dict], *, guard: FailureGuard | None = None
+) -> list[bool | UnknownReport]:
+    """`record_delivery_report` for several reports in one transaction (what a webhook's
+    concurrent posts or a poll's answer bring at once): one commit instead of one each. Each
+    result is True, False, or the UnknownReport that report alone raises.
+
+    Recipients are updated in id order and the counts moved once per row, in key order, at the
+    end, so two batches at once cannot deadlock on PostgreSQL. On a database error the whole
+    batch is rolled back and the error raised.
+    """
+    results: list[bool | UnknownReport] = [False] * len(reports)
+    try:
+        connection = session.connection()
+        matched, unmatched = [], []
+        for place, report in enumerate(reports):
+            status = str(report.get("status", "")).upper()
+            if status not in DELIVERY_STATUSES:
+                results[place] = UnknownReport(f"Unknown delivery status {status!r}.")
+                continue
+            try:
+                match = _find_recipient(connection, report)
+            except UnknownReport:
+                unmatched.append(place)
+                continue
+            matched.append((match.recipient_id, place, status, match))
+        matched.sort(key=lambda item: (item[0], item[1]))  # a recipient's reports keep order
+        known: dict[int, DeliveryOutcome | None] = {}
+        moves: dict[tuple[int, str, int], int] = {}
+        failing: set[int] = set()
+        for recipient_id, place, status, match in matched:
+            previous = known.get(recipient_id, match.outcome)
+            now = _record_one(connection, reports[place], status, match, previous)
+            if now is None:
+                continue
+            results[place] = True
+            known[recipient_id] = now
+            for outcome, delta in _changes(previous, now):
+                key = (match.campaign_id, outcome, recipient_id % COUNT_SHARDS)
+                moves[key] = moves.get(key, 0) + delta
+            if now.is_failure and match.can_pause:
+                failing.add(match.campaign_id)
+        _move_counts(connection, moves)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    for place in unmatched:
+        report = reports[place]
+        try:
+            results[place] = _record_test_report(session, report)
+        except UnknownReport as error:
+            results[place] = error
+    if guard is not None and guard.percent:
+        for campaign_id in sorted(failing):
+            _pause_if_failing(session, campaign_id, guard)
+    return results
+
+
+def _record_one(
+    connection, report: dict, status: str, match: _Match, previous: DeliveryOutcome | None
+) -> DeliveryOutcome | None:
+    """Apply one report to its recipient, whose outcome is believed to be ``previous``, and
+    add its line to the history: the outcome it gave the recipient, or None if the ordering
+    rule (or a replay) said no. Counts are the caller's."""
+    if report.get("time") is None and _received_before(connection, match.recipient_id, status):
+        return None  # without a time, the same status again can only be a replay
+    outcome = DeliveryOutcome.of(status)
+    values = _report_values(report, status, outcome, recipient_id=match.recipient_id)
     for _ in range(MAX_RACES):
-        if _apply(connection, match, previous, outcome, values):
-            session.commit()
-            if outcome.is_failure and guard is not None and guard.percent and match.can_pause:
-                _pause_if_failing(session, match.campaign_id, guard)
-            return True
+        if _apply(connection, previous, outcome, values):
+            return outcome
         # Lost a race, or the rule said no: the outcome stored now tells which.
         stored = connection.execute(_OUTCOME_OF, {"id": match.recipient_id}).scalar()
         now_stored = DeliveryOutcome(stored) if stored else None
@@ -118,33 +217,44 @@ def record_delivery_report(
             break  # nothing moved under us: the stored report wins
         previous = now_stored
     connection.execute(_INSERT_HISTORY, {**values, "applied": False})
-    session.commit()
-    return False
+    return None
+
+
+def _in_transaction(session: Session | scoped_session) -> bool:
+    real = session() if isinstance(session, scoped_session) else session
+    return real.in_transaction()
+
+
+def _report_values(
+    report: dict, status: str, outcome: DeliveryOutcome, *, recipient_id: int | None
+) -> dict:
+    """A report's columns, as the statements below take them."""
+    return {
+        "id": recipient_id,
+        "status": status,
+        "outcome": outcome.value,
+        "error": str(report["error"])[:200] if report.get("error") else None,
+        "code": str(report["code"])[:16] if report.get("code") else None,
+        "at": _report_time(report),
+        "message_id": str(report.get("id", "")),
+        "received_at": utcnow(),
+    }
 
 
 def _apply(
-    connection,
-    match: _Match,
-    previous: DeliveryOutcome | None,
-    outcome: DeliveryOutcome,
-    values: dict,
+    connection, previous: DeliveryOutcome | None, outcome: DeliveryOutcome, values: dict
 ) -> bool:
     """Record the report (``values``) on its recipient if the ordering rule lets it and the
-    recipient's outcome is still ``previous``, with the counts it moves and its line in the
-    history; False, and nothing written, if not. PostgreSQL does it in one statement
-    (_ALL_IN_ONE)."""
+    recipient's outcome is still ``previous``, with its line in the history; False, and
+    nothing written, if not. PostgreSQL does both in one statement (_UPDATE_AND_HISTORY)."""
     still = _STILL_NOTHING if previous is None else _STILL_OUTCOME
+    parameters = {**values, "previous": _value(previous)}
     if connection.dialect.name == "postgresql":
-        moves = _count_moves(match, previous, outcome)
-        statement = _ALL_IN_ONE[outcome.is_final][still]
-        return (
-            connection.execute(statement, {**values, **moves, "previous": _value(previous)}).first()
-            is not None
-        )
+        statement = _UPDATE_AND_HISTORY[outcome.is_final][still]
+        return connection.execute(statement, parameters).first() is not None
     statement = (_RECORD_FINAL if outcome.is_final else _RECORD_TRANSIENT)[still]
-    if not connection.execute(statement, {**values, "previous": _value(previous)}).rowcount:
+    if not connection.execute(statement, parameters).rowcount:
         return False
-    _move_count(connection, match, previous, outcome)
     connection.execute(_INSERT_HISTORY, {**values, "applied": True})
     return True
 
@@ -208,35 +318,90 @@ _RECORD_TRANSIENT = {
 _OUTCOME_OF = text("SELECT delivery_outcome FROM campaign_recipients WHERE id = :id")
 
 
-def _all_in_one(update: str):
-    """PostgreSQL: ``update`` (one of the statements above), the counts it moves and its line
-    in the history as one statement, whose data-modifying parts all run to completion: a
-    report that applies is one round trip instead of three or four. A row comes back only if
+# Unconfirmed batches have no message id yet: a report is how their message id is learnt.
+_MATCH_BY_USERREF_SQL = (
+    "SELECT r.id, r.campaign_id, r.delivery_outcome, c.status "
+    "FROM campaign_recipients r "
+    "JOIN batches b ON b.id = r.batch_id AND b.campaign_id = r.campaign_id "
+    "JOIN campaigns c ON c.id = r.campaign_id "
+    "WHERE r.campaign_id = :campaign_id AND r.msisdn = :msisdn AND b.number = :number "
+    "AND (b.message_id IS NULL OR b.message_id = :message_id)"
+)
+_MATCH_BY_MESSAGE_ID_SQL = (
+    "SELECT r.id, r.campaign_id, r.delivery_outcome, c.status FROM batches b "
+    "JOIN campaign_recipients r ON r.batch_id = b.id AND r.campaign_id = b.campaign_id "
+    "JOIN campaigns c ON c.id = b.campaign_id "
+    "WHERE b.message_id = :message_id AND r.msisdn = :msisdn"
+)
+_MATCH_BY_USERREF = text(_MATCH_BY_USERREF_SQL)
+_MATCH_BY_MESSAGE_ID = text(_MATCH_BY_MESSAGE_ID_SQL)
+
+# PostgreSQL: the history line of the recipient a CTE named "updated" updated.
+_HISTORY_OF_UPDATED = (
+    "INSERT INTO delivery_reports (recipient_id, message_id, status, error, code, reported_at,"
+    " received_at, applied) SELECT updated.id, :message_id, :status, :error, :code, :at,"
+    " :received_at, true FROM updated"
+)
+
+
+def _update_and_history(update: str):
+    """PostgreSQL: ``update`` (one of the statements above) and its line in the history as
+    one statement, whose data-modifying parts both run to completion: a row comes back only if
     the update applied; if not, nothing was written and the caller goes on as on SQLite."""
     return text(
-        f"WITH updated AS ({update} RETURNING id), "  # noqa: S608 - this module's own SQL
-        "counted AS ("
-        " INSERT INTO delivery_counts (campaign_id, outcome, shard, count)"
-        " SELECT :campaign_id, moves.outcome, :shard, moves.delta FROM (VALUES"
-        "  (1, CAST(:outcome_1 AS VARCHAR), CAST(:delta_1 AS INTEGER)),"
-        "  (2, CAST(:outcome_2 AS VARCHAR), CAST(:delta_2 AS INTEGER))"
-        " ) AS moves (place, outcome, delta)"
-        " WHERE moves.delta <> 0 AND EXISTS (SELECT 1 FROM updated)"
-        " ORDER BY moves.place"  # the fixed order of _changes: no deadlock between two reports
-        " ON CONFLICT (campaign_id, outcome, shard)"
-        " DO UPDATE SET count = delivery_counts.count + excluded.count) "
-        "INSERT INTO delivery_reports (recipient_id, message_id, status, error, code, "
-        "reported_at, received_at, applied) "
-        "SELECT :id, :message_id, :status, :error, :code, :at, :received_at, true FROM updated "
-        "RETURNING id"
+        f"WITH updated AS ({update} RETURNING id) {_HISTORY_OF_UPDATED} RETURNING id"  # noqa: S608
     ).bindparams(
         bindparam("at", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime())
     )
 
 
-_ALL_IN_ONE = {
-    final: {still: _all_in_one(statement[still].text) for still in statement}
+_UPDATE_AND_HISTORY = {
+    final: {still: _update_and_history(statement[still].text) for still in statement}
     for final, statement in ((True, _RECORD_FINAL), (False, _RECORD_TRANSIENT))
+}
+
+
+def _in_one_statement(by_userref: bool, final: bool):
+    """PostgreSQL: the match (as _MATCH_BY_USERREF or _MATCH_BY_MESSAGE_ID), the update (as
+    _RECORD_FINAL or _RECORD_TRANSIENT, from the outcome the match read), the counts it moves
+    (rows in outcome order, as `_changes` orders them: no deadlock with another report) and
+    its history line, as one statement. Under READ COMMITTED the update checks its condition
+    again on a row another report changed meanwhile, so a race writes nothing and comes back
+    as no row, as does an unknown, stale or repeated report."""
+    match = _MATCH_BY_USERREF_SQL if by_userref else _MATCH_BY_MESSAGE_ID_SQL
+    wins = (_FINAL_WINS if final else _TRANSIENT_WINS).replace("delivery_", "r.delivery_")
+    return text(
+        f"WITH found AS ({match} LIMIT 1), "  # noqa: S608 - this module's own SQL
+        "updated AS ("
+        " UPDATE campaign_recipients r SET delivery_status = :status,"
+        " delivery_outcome = :outcome, delivery_error = :error, delivery_code = :code,"
+        " delivery_updated_at = :at FROM found"
+        " WHERE r.id = found.id"
+        " AND r.delivery_outcome IS NOT DISTINCT FROM found.delivery_outcome"
+        f" {wins} RETURNING r.id, found.campaign_id, found.delivery_outcome AS previous,"
+        " found.status), "
+        "counted AS ("
+        " INSERT INTO delivery_counts (campaign_id, outcome, shard, count)"
+        f" SELECT updated.campaign_id, moves.outcome, updated.id % {COUNT_SHARDS}, moves.delta"
+        " FROM updated CROSS JOIN LATERAL (VALUES"
+        "  (CASE WHEN updated.previous <> 'awaiting' THEN updated.previous END, -1),"
+        "  (CAST(:counted AS VARCHAR), 1)"
+        " ) AS moves (outcome, delta)"
+        " WHERE moves.outcome IS NOT NULL"
+        " AND updated.previous IS DISTINCT FROM CAST(:counted AS VARCHAR)"
+        " ORDER BY moves.outcome"
+        " ON CONFLICT (campaign_id, outcome, shard)"
+        " DO UPDATE SET count = delivery_counts.count + excluded.count), "
+        f"history AS ({_HISTORY_OF_UPDATED}) "
+        "SELECT updated.campaign_id, updated.status FROM updated"
+    ).bindparams(
+        bindparam("at", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime())
+    )
+
+
+_IN_ONE_STATEMENT = {
+    by_userref: {final: _in_one_statement(by_userref, final) for final in (True, False)}
+    for by_userref in (True, False)
 }
 _INSERT_HISTORY = text(
     "INSERT INTO delivery_reports (recipient_id, message_id, status, error, code, reported_at, "
@@ -254,19 +419,6 @@ _ADD_COUNT = text(
     "ON CONFLICT (campaign_id, outcome, shard) "
     "DO UPDATE SET count = delivery_counts.count + excluded.count"
 )
-_MATCH_BY_USERREF = text(
-    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id, c.status "
-    "FROM campaign_recipients r "
-    "JOIN batches b ON b.id = r.batch_id AND b.campaign_id = r.campaign_id "
-    "JOIN campaigns c ON c.id = r.campaign_id "
-    "WHERE r.campaign_id = :campaign_id AND r.msisdn = :msisdn AND b.number = :number"
-)
-_MATCH_BY_MESSAGE_ID = text(
-    "SELECT r.id, r.campaign_id, r.delivery_outcome, b.message_id, c.status FROM batches b "
-    "JOIN campaign_recipients r ON r.batch_id = b.id AND r.campaign_id = b.campaign_id "
-    "JOIN campaigns c ON c.id = b.campaign_id "
-    "WHERE b.message_id = :message_id AND r.msisdn = :msisdn"
-)
 
 
 def _changes(old: DeliveryOutcome | None, new: DeliveryOutcome) -> list[tuple[str, int]]:
@@ -281,45 +433,34 @@ def _changes(old: DeliveryOutcome | None, new: DeliveryOutcome) -> list[tuple[st
     return [(outcome.value, changes[outcome]) for outcome in sorted(changes) if changes[outcome]]
 
 
-def _count_moves(match: _Match, old: DeliveryOutcome | None, new: DeliveryOutcome) -> dict:
-    """`_changes` as the parameters of _ALL_IN_ONE: two (outcome, delta) slots, 0 if unused."""
-    moves = _changes(old, new) + [("", 0), ("", 0)]
-    return {
-        "campaign_id": match.campaign_id,
-        "shard": match.recipient_id % COUNT_SHARDS,
-        "outcome_1": moves[0][0],
-        "delta_1": moves[0][1],
-        "outcome_2": moves[1][0],
-        "delta_2": moves[1][1],
-    }
+def _move_counts(connection, moves: dict[tuple[int, str, int], int]) -> None:
+    """Add a batch's moves ({(campaign id, outcome, shard): delta}) to the kept counts, rows
+    in key order (no deadlock between two batches), those that net to nothing left alone."""
+    rows = [
+        {"campaign_id": campaign_id, "outcome": outcome, "shard": shard, "delta": delta}
+        for (campaign_id, outcome, shard), delta in sorted(moves.items())
+        if delta
+    ]
+    if rows:
+        connection.execute(_ADD_COUNT, rows)
 
 
-def _move_count(connection, match: _Match, old: DeliveryOutcome | None, new: DeliveryOutcome):
-    """One recipient moves from ``old`` to ``new`` in its campaign's counts (finals only).
-
-    Rows are touched in a fixed order, so two reports moving counts in opposite directions
-    cannot deadlock on PostgreSQL.
-    """
-    shard = match.recipient_id % COUNT_SHARDS
-    for outcome, delta in _changes(old, new):
-        connection.execute(
-            _ADD_COUNT,
-            {"campaign_id": match.campaign_id, "outcome": outcome, "shard": shard, "delta": delta},
-        )
-
-
-def _find_recipient(connection, message_id: str, msisdn: str, report: dict) -> _Match:
+def _find_recipient(connection, report: dict) -> _Match:
     """The recipient a report is about: by the batch its ``userref`` names (campaign and batch
     number), the number and the message id; a report without a userref by message id alone."""
+    message_id = str(report.get("id", ""))
+    msisdn = str(report.get("msisdn", ""))
     named = _USERREF.fullmatch(str(report.get("userref") or ""))
     if named:
         row = connection.execute(
             _MATCH_BY_USERREF,
-            {"campaign_id": int(named[1]), "number": int(named[2]), "msisdn": msisdn},
+            {
+                "campaign_id": int(named[1]),
+                "number": int(named[2]),
+                "msisdn": msisdn,
+                "message_id": message_id,
+            },
         ).first()
-        # An unconfirmed batch has no message id yet: the report is how we learn it.
-        if row is not None and row.message_id not in (None, message_id):
-            row = None
     else:
         row = connection.execute(
             _MATCH_BY_MESSAGE_ID, {"message_id": message_id, "msisdn": msisdn}
@@ -415,9 +556,11 @@ def delivery_summary(session: Session, campaign: Campaign) -> DeliverySummary:
     return DeliverySummary(base, counts)
 
 
-def _record_test_report(
-    session: Session, message_id: str, msisdn: str, status: str, report: dict
-) -> bool:
+def _record_test_report(session: Session, report: dict) -> bool:
+    """A report on a test message (not a campaign's recipient), kept on the test send."""
+    message_id = str(report.get("id", ""))
+    msisdn = str(report.get("msisdn", ""))
+    status = str(report.get("status", "")).upper()
     test = session.scalar(select(CampaignTestSend).where(CampaignTestSend.message_id == message_id))
     if test is None or msisdn not in test.numbers:
         raise UnknownReport(f"No recipient {msisdn} in message {message_id}.")

@@ -36,7 +36,11 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services.campaigns.payload import batch_userref
-from webapp.services.delivery import FailureGuard, UnknownReport, record_delivery_report
+from webapp.services.delivery import (
+    FailureGuard,
+    record_delivery_report,
+    record_delivery_reports,
+)
 from webapp.services.recipient_states import state_in
 
 log = logging.getLogger(__name__)
@@ -284,14 +288,13 @@ def record_polled_statuses(
         )
         return 0
     userref = batch_userref(batch.campaign_id, batch.number)
-    recorded = 0
-    for entry in _new_statuses(recipients, held):
-        report = _as_report(batch.message_id, entry, userref=userref)
-        try:
-            recorded += record_delivery_report(session, report, guard=guard)
-        except UnknownReport:  # e.g. a recipient who opted out since: no longer ours to track
-            session.rollback()
-    return recorded
+    reports = [
+        _as_report(batch.message_id, entry, userref=userref)
+        for entry in _new_statuses(recipients, held)
+    ]
+    # One transaction for the answer. An UnknownReport (e.g. a recipient who opted out
+    # since: no longer ours to track) is that report's result alone.
+    return sum(result is True for result in record_delivery_reports(session, reports, guard=guard))
 
 
 def _new_statuses(entries, held: dict[str, tuple[str | None, float | None]]):

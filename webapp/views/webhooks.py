@@ -19,8 +19,11 @@ from webapp.services.delivery import (
     FailureGuard,
     UnknownReport,
     record_delivery_report,
+    record_delivery_reports,
+    records_one_at_a_time,
     verify_report,
 )
+from webapp.services.group_commit import GroupCommit
 from webapp.views.common import audit_event
 
 log = logging.getLogger(__name__)
@@ -47,14 +50,39 @@ def delivery_report():
             current_app.config.get("WEBHOOK_SECRET"),
             allow_unsigned=current_app.config["ALLOW_UNSIGNED_REPORTS"],
         )
-        recorded = record_delivery_report(db.session, report, guard=_failure_guard())
     except InvalidDeliveryReport as error:
         return _rejected("delivery reports", error)
-    except UnknownReport as error:
+    if records_one_at_a_time(db.session):
+        recorded = _report_writer().write(report)
+    else:
+        try:
+            recorded = record_delivery_report(db.session, report, guard=_failure_guard())
+        except UnknownReport as error:
+            recorded = error
+    if isinstance(recorded, UnknownReport):
         # 2xx anyway: the gateway would retry a report we can never match for hours.
-        current_app.logger.warning("delivery report ignored: %s", error)
-        return jsonify(recorded=False, reason=str(error)), 202
+        current_app.logger.warning("delivery report ignored: %s", recorded)
+        return jsonify(recorded=False, reason=str(recorded)), 202
     return jsonify(recorded=recorded), 200
+
+
+def _report_writer() -> GroupCommit:
+    """This app's group commit for delivery reports (SQLite): the reports its threads hold at
+    one moment are recorded in one transaction, by whichever of them comes first."""
+    writer = current_app.extensions.get("delivery_report_writer")
+    if writer is None:
+        # Whoever writes is a request of this app: db.session is that request's own.
+        def write_batch(reports):
+            return record_delivery_reports(db.session, reports, guard=_failure_guard())
+
+        def write_one(report):
+            (result,) = write_batch([report])
+            return result
+
+        writer = current_app.extensions.setdefault(
+            "delivery_report_writer", GroupCommit(write_batch, write_one)
+        )
+    return writer
 
 
 @bp.route("/replies", methods=["POST"])
