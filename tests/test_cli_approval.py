@@ -113,3 +113,25 @@ def test_send_stops_before_asking_to_send(app, people, sandbox):
     result = app.test_cli_runner().invoke(args=[*ARGS, "--message", "Hi"], input="y\n")
     assert result.exit_code == EXIT_NEEDS_APPROVAL
     assert "30 recipients" in result.output and "Send it?" not in result.output
+
+
+def test_the_approver_right_is_given_and_taken_at_the_command_line(app, make_user):
+    with app.app_context():
+        user = db.session.get(User, make_user(Role.SENDER))
+        email = user.email
+    runner = app.test_cli_runner()
+    given = runner.invoke(args=["users", "approver", email])
+    assert given.exit_code == 0, given.output
+    assert f"{email} may approve campaigns." in given.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == email)).may_approve
+    taken = runner.invoke(args=["users", "approver", email, "--off"])
+    assert f"{email} no longer has the approver right." in taken.output
+    with app.app_context():
+        assert not db.session.scalar(select(User).where(User.email == email)).may_approve
+        events = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "user_approver")
+        ).all()
+        assert len(events) == 2 and all("at the command line" in event for event in events)
+    unknown = runner.invoke(args=["users", "approver", "nobody@example.com"])
+    assert unknown.exit_code != 0 and "nobody@example.com" in unknown.output

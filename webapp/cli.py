@@ -109,6 +109,25 @@ def set_password(email: str, password: str):
     click.echo(f"{user.email} has a new password and is signed out everywhere.")
 
 
+@users.command("approver")
+@click.argument("email")
+@click.option(
+    "--on/--off", "approver", default=True, show_default=True, help="Give or take the right."
+)
+def set_approver(email: str, approver: bool):
+    """Give EMAIL the approver right (approving campaigns that wait for approval), or take it."""
+    try:
+        user = accounts.find_user(db.session, email)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    accounts.set_approver(db.session, user, approver)
+    state = "may approve campaigns" if approver else "no longer has the approver right"
+    if user.role is Role.ADMIN:
+        state += " (as an admin, they may approve campaigns whatever this says)"
+    _audit("user_approver", user, f"{user.email} {state}.")
+    click.echo(f"{user.email} {state}.")
+
+
 # --- Campaigns, worker and sandbox -----------------------------------------------------------
 
 campaigns_cli = AppGroup("campaigns", help="Create, preview and send campaigns.")
