@@ -9,7 +9,8 @@ is its JSON text already (``json_text``), which the generic path decodes again.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from json.encoder import encode_basestring
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
@@ -18,6 +19,16 @@ from sqlalchemy.orm import Session
 def json_text(value: object) -> str:
     """A value as compact JSON text, non-ASCII kept as it is, for a JSON column."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_object_text(value: Mapping[str, str]) -> str:
+    """json_text of a mapping of strings to strings, the same text about four times as fast.
+
+    json.dumps with options builds an encoder on every call; an import writes a row's fields
+    a million times, so their JSON is put together from the C string encoder json.dumps uses.
+    """
+    pairs = [encode_basestring(key) + ":" + encode_basestring(text) for key, text in value.items()]
+    return "{" + ",".join(pairs) + "}"
 
 
 class BulkWriter:

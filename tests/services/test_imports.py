@@ -222,6 +222,33 @@ def test_quoted_cells_with_commas_and_newlines_keep_line_numbers(ctx, tmp_path, 
     assert rejected(list_import) == [(5, "invalid", "not a valid number for DK (+45)")]
 
 
+def test_fields_with_quotes_backslashes_and_control_characters_are_stored_as_written(
+    ctx, tmp_path, upload_dir
+):
+    path = write(
+        tmp_path,
+        "odd.csv",
+        'phone,name,note\n20123456,"Ann ""the"" \\ boss","tab\there\x01 \u2028 😀 ø"\n',
+    )
+
+    list_import = import_path(path, upload_dir)
+
+    assert stored(list_import.recipient_list) == [
+        ("4520123456", 2, {"name": 'Ann "the" \\ boss', "note": "tab\there\x01 \u2028 😀 ø"}),
+    ]
+
+
+def test_an_import_leaves_the_connection_with_its_page_cache_size(ctx, tmp_path, upload_dir):
+    if db.session.get_bind().dialect.name != "sqlite":
+        pytest.skip("a SQLite connection setting")
+    before = db.session.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+    path = write(tmp_path, "a.csv", "phone\n20123456\n21345678\n")
+
+    import_path(path, upload_dir, workers=0)
+
+    assert db.session.connection().exec_driver_sql("PRAGMA cache_size").scalar() == before
+
+
 def test_duplicates_written_differently_keep_the_first(ctx, tmp_path, upload_dir):
     path = write(
         tmp_path,

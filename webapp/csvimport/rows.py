@@ -119,4 +119,5 @@ def read_rows(text: Iterable[str], delimiter: str, encoding: str) -> Iterator[Cs
 
 def is_blank(cells: list[str]) -> bool:
     """Whether a row holds nothing but blank cells: an empty line, or Excel's `;;;;`."""
-    return all(not cell or cell.isspace() for cell in cells)
+    # One join and strip in C instead of a Python test per cell: this runs for every row.
+    return not "".join(cells).strip()

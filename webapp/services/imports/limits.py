@@ -36,6 +36,8 @@ def _check_cells(line: int, cells: list[str]) -> None:
             f"Line {line} has {len(cells):,} columns; a list can have at most {MAX_COLUMNS}. "
             "Is the separator right, or is a line break missing?"
         )
+    if max(map(len, cells), default=0) <= MAX_FIELD_LENGTH:
+        return  # every row passes here: find the column only when one breaks the cap
     for column, cell in enumerate(cells, start=1):
         if len(cell) > MAX_FIELD_LENGTH:
             raise ImportRefused(

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.bulk import BulkWriter, json_text
+from webapp.bulk import BulkWriter, json_object_text, json_text
 from webapp.csvimport import (
     ClassifiedRow,
     CsvFormat,
@@ -52,6 +52,11 @@ PARALLEL_CHUNK_ROWS = 5_000
 PARALLEL_MIN_ROWS = 10_000
 """Rows per task for the normalising workers, and the file size worth starting them for:
 smaller than webapp.csvimport's defaults, so fewer rows wait in memory while the workers run."""
+
+SQLITE_PAGE_CACHE_KIB = 32_768
+"""SQLite's page cache for the import's connection while it stores rows (SQLite's default is
+2 MB). The two indexes on the number take the rows in random order; once they outgrow the
+cache every insert reads pages back from the OS, and the cost per row grows with the list."""
 
 ALREADY_IN_LIST = "already in the list"
 MAX_REASON_LENGTH = 300
@@ -201,18 +206,23 @@ def _store_rows(
     writer = _RowWriter(session, list_id, import_id, list_import.run_number)
     counts = ImportCounts()
     chunk: list[ClassifiedRow] = []
-    for outcome in outcomes:
-        if in_flight is not None:
-            row = in_flight.popleft()
-            if outcome.outcome is Outcome.IMPORTED:
-                outcome = outcome._replace(cells=row.cells)
-        chunk.append(outcome)
-        if len(chunk) >= chunk_rows:
-            _store_chunk(session, writer, chunk, counts, bytes_read[0], appending)
-            chunk = []
-            if progress is not None:
-                progress(counts, bytes_read[0])
-    _store_chunk(session, writer, chunk, counts, bytes_read[0], appending)
+    try:
+        for outcome in outcomes:
+            if in_flight is not None:
+                row = in_flight.popleft()
+                if outcome.outcome is Outcome.IMPORTED:
+                    outcome = outcome._replace(cells=row.cells)
+            chunk.append(outcome)
+            if len(chunk) >= chunk_rows:
+                _store_chunk(session, writer, chunk, counts, bytes_read[0], appending)
+                chunk = []
+                if progress is not None:
+                    progress(counts, bytes_read[0])
+        _store_chunk(session, writer, chunk, counts, bytes_read[0], appending)
+    except (ImportCancelled, CsvFormatError, ImportRefused):
+        writer.close()  # the session is clean: the file's error came between chunks
+        raise
+    writer.close()
     if progress is not None:
         progress(counts, bytes_read[0])
     return counts
@@ -303,9 +313,13 @@ class _RowWriter:
         self.import_id = import_id
         self.run_number = run_number
         self.search_table = search_index.has_search_table(session)
+        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self._cache_before: int | None = None
 
     def write(self, recipients: list[ClassifiedRow], rejected: list[ClassifiedRow]) -> None:
         list_id, import_id = self.list_id, self.import_id
+        if self.sqlite:
+            self._widen_page_cache()
         recipient_values = [
             (
                 list_id,
@@ -314,7 +328,7 @@ class _RowWriter:
                 _country(row.country),
                 row.landline,
                 row.line,
-                json_text(row.fields or {}),
+                json_object_text(row.fields or {}),
             )
             for row in recipients
         ]
@@ -338,6 +352,26 @@ class _RowWriter:
         if recipient_values:
             search_index.index_new_recipients(self.session, import_id, after_id)
         self.bulk.write(RejectedRow.__table__, self._REJECTED_COLUMNS, rejected_values)
+
+    def _widen_page_cache(self) -> None:
+        """SQLITE_PAGE_CACHE_KIB for the connection of this chunk's transaction.
+
+        Set in every chunk, as the session may hold another pooled connection after a commit
+        (in practice the same one, whose cache then carries over to the next chunk).
+        """
+        connection = self.session.connection()
+        if self._cache_before is None:
+            self._cache_before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
+
+    def close(self) -> None:
+        """Give the connection its page cache size back, so a long-lived worker process does
+        not keep a cache that large when it no longer imports."""
+        if self._cache_before is None:
+            return
+        self.session.connection().exec_driver_sql(f"PRAGMA cache_size = {self._cache_before}")
+        self.session.commit()
+        self._cache_before = None
 
 
 def _country(region: str | None) -> str | None:
