@@ -14,7 +14,6 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -42,8 +41,6 @@ from webapp.models import (
 from webapp.services.optouts import opted_out_numbers
 from webapp.services.recipient_states import state_in
 from webapp.services.undeliverable import flagged_select
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +338,7 @@ def count_recipients(session: Session, campaign: Campaign) -> int:
 def _new_numbers(
     source: Source, earlier: Sequence[Source], flagged: Select | None = None
 ) -> list[ColumnElement[bool]]:
-    """Criteria for the rows of `source` that `each_number_once` keeps after `earlier`, the
+    """Criteria for the rows of `source` that `KeptNumbers` keeps after `earlier`, the
     numbers of the ``flagged`` query (see `_left_out_query`) left out."""
     table = source.table
     criteria = [~exists().where(OptOut.msisdn == table.msisdn)]
@@ -405,20 +402,10 @@ def read(session: Session, query: Select):
     return session.connection().execute(query.execution_options(yield_per=10_000))
 
 
-def each_number_once(
-    rows: Iterable[tuple[str, T]], opted_out: set[str], undeliverable: Collection[str] = ()
-) -> tuple[list[T], int, int, int]:
-    """The items of (msisdn, item) rows, each number once (the first row wins), opted-out and
-    ``undeliverable`` numbers left out; and how many rows were left out as opted out, as
-    repeated numbers, and how many undeliverable numbers were."""
-    numbers = FirstNumbers(opted_out, undeliverable)
-    kept = [item for msisdn, item in rows if numbers.keep(msisdn)]
-    return kept, numbers.opted_out, numbers.duplicates, numbers.undeliverable
-
-
 class FirstNumbers:
-    """`each_number_once`'s rule, a number at a time: `keep` says whether a row is the first
-    of its number and neither opted out nor left out as ``undeliverable``, and counts why not.
+    """Each number once (the first row wins), opted-out and ``undeliverable`` numbers left out,
+    a row at a time: `keep` says whether a row is kept, and counts why not (as opted out, as a
+    repeated number, or as one of the undeliverable numbers).
 
     The numbers seen are kept as ints (a canonical number's digits), about 64 bytes each in a
     set, half a string's; ``remember=False`` for rows whose numbers no later row can repeat.
@@ -496,11 +483,3 @@ def inline_ids(ids: Sequence[int]) -> BindParameter:
     """Ids written into the statement rather than bound one by one: 10,000 parameters cost
     more to prepare than the insert itself (integers, so nothing needs quoting)."""
     return bindparam("ids", [int(row_id) for row_id in ids], expanding=True, literal_execute=True)
-
-
-def recipients_of_lists(session: Session, lists: Sequence[RecipientList]):
-    """(msisdn, country, fields) of the lists' recipients, list by list in the order chosen:
-    the first list wins for a number in several."""
-    for lst in lists:
-        source = Source(Recipient, finished_recipients(lst.id))
-        yield from read(session, source.rows("msisdn", "country", "fields"))
