@@ -9,11 +9,23 @@ whether a list changed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import dataclasses
+from array import array
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import (
@@ -30,8 +42,6 @@ from webapp.services.optouts import opted_out_numbers
 from webapp.services.recipient_states import state_in
 from webapp.services.undeliverable import flagged_select
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
 class ResolvedRecipient:
@@ -40,15 +50,24 @@ class ResolvedRecipient:
     fields: dict
 
 
-@dataclass
-class ResolvedRecipients:
-    recipients: list[ResolvedRecipient]
-    fields: list[str]
+@dataclass(kw_only=True)
+class Exclusions:
+    """How many rows an audience left out, and why."""
+
     excluded_opted_out: int = 0
     excluded_duplicates: int = 0
     excluded_undeliverable: int = 0
     # Flagged numbers the campaign reaches because it includes them (then none are excluded).
     included_undeliverable: int = 0
+
+    def exclusions(self) -> dict[str, int]:
+        return {name.name: getattr(self, name.name) for name in dataclasses.fields(Exclusions)}
+
+
+@dataclass
+class ResolvedRecipients(Exclusions):
+    recipients: list[ResolvedRecipient]
+    fields: list[str]
 
 
 def finished_recipients(list_id: int, recipient=Recipient) -> tuple[ColumnElement[bool], ...]:
@@ -131,29 +150,113 @@ def audience_state(session: Session, lists: Sequence[RecipientList]) -> tuple:
 def resolve_recipients(session: Session, campaign: Campaign) -> ResolvedRecipients:
     """Who the campaign would reach now: lists merged, each number once, opt-outs excluded.
 
-    A follow-up campaign reaches its parent's failed recipients instead of lists.
+    A follow-up campaign reaches its parent's failed recipients instead of lists. Every
+    recipient with their fields at once: for a few; a campaign's own steps read
+    `resolve_audience`, which holds a million in a few MB.
     """
-    chosen = sources(campaign)
-    rows = (
-        (msisdn, ResolvedRecipient(msisdn, country, values or {}))
-        for source in chosen
-        for msisdn, country, values in read(session, source.rows("msisdn", "country", "fields"))
-    )
-    flagged = flagged_in(session, chosen)
-    left_out = set() if campaign.include_undeliverable else flagged
-    recipients, opted_out, duplicates, undeliverable = each_number_once(
-        rows, opted_out_numbers(session), left_out
-    )
-    included = 0
-    if campaign.include_undeliverable and flagged:
-        included = sum(1 for recipient in recipients if recipient.msisdn in flagged)
+    kept = KeptNumbers.for_campaign(session, campaign)
+    recipients = [
+        ResolvedRecipient(msisdn, country, values or {})
+        for _, (msisdn, country, values) in kept.rows(session, ("country", "fields"))
+    ]
     return ResolvedRecipients(
-        recipients=recipients,
-        fields=resolve_fields(session, campaign),
-        excluded_opted_out=opted_out,
-        excluded_duplicates=duplicates,
-        excluded_undeliverable=undeliverable,
-        included_undeliverable=included,
+        recipients=recipients, fields=resolve_fields(session, campaign), **kept.exclusions()
+    )
+
+
+def recipients_in_order(session: Session, campaign: Campaign) -> Iterator[ResolvedRecipient]:
+    """`resolve_recipients(...).recipients` one at a time, as they are read (stop when done)."""
+    kept = KeptNumbers.for_campaign(session, campaign)
+    for _, (msisdn, country, values) in kept.rows(session, ("country", "fields")):
+        yield ResolvedRecipient(msisdn, country, values or {})
+
+
+CHUNK = 10_000
+"""Recipients read at once when an audience's fields are read again (`Audience.recipients`)."""
+
+
+@dataclass
+class Audience(Exclusions):
+    """Who a campaign reaches, small enough to hold for a million recipients (about 12 bytes
+    each): each recipient's row id and country, in sending order, source after source. Their
+    fields stay in the database; `recipients` reads them again a chunk at a time.
+
+    The same recipients, order and exclusions as `resolve_recipients`.
+    """
+
+    sources: list[Source]
+    fields: list[str]
+    row_ids: array  # of "q"
+    # The position where each source's recipients start (they follow one another).
+    starts: list[int]
+    # Each recipient's country as an index into `countries` (in order of first appearance).
+    country_codes: array  # of "H"
+    countries: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def country_at(self, position: int) -> str | None:
+        return self.countries[self.country_codes[position]]
+
+    def runs(self, positions: Iterable[int]) -> Iterator[tuple[int, list[int], list[int]]]:
+        """(source index, positions, row ids) of each run of `positions` (increasing) that one
+        source holds: the rows a statement on that source's table reads."""
+        starts, row_ids = self.starts, self.row_ids
+        index, run = -1, []
+        for position in positions:
+            source = bisect_right(starts, position) - 1
+            if source != index and run:
+                yield index, run, [row_ids[p] for p in run]
+                run = []
+            index = source
+            run.append(position)
+        if run:
+            yield index, run, [row_ids[p] for p in run]
+
+    def recipients(
+        self, session: Session, positions: Sequence[int]
+    ) -> Iterator[tuple[int, ResolvedRecipient]]:
+        """(position, recipient) of the recipients at `positions` (increasing), read `CHUNK`
+        at a time: a range of ids where the run is dense, else the ids themselves."""
+        for start in range(0, len(positions), CHUNK):
+            for index, run, ids in self.runs(positions[start : start + CHUNK]):
+                source = self.sources[index]
+                table = source.table
+                statement = source.rows("id", "msisdn", "country", "fields")
+                if ids[-1] - ids[0] < 4 * len(ids):
+                    statement = statement.where(table.id.between(ids[0], ids[-1]))
+                else:
+                    statement = statement.where(table.id.in_(inline_ids(ids)))
+                position_of = dict(zip(ids, run, strict=True))
+                with read(session, statement) as result:
+                    for row_id, msisdn, country, values in result:
+                        position = position_of.get(row_id)
+                        if position is not None:  # not a row left out between the ids
+                            yield position, ResolvedRecipient(msisdn, country, values or {})
+
+
+def resolve_audience(session: Session, campaign: Campaign) -> Audience:
+    """`resolve_recipients` without the fields: one read of every source's ids, numbers and
+    countries, each number kept once (`KeptNumbers`)."""
+    kept = KeptNumbers.for_campaign(session, campaign)
+    row_ids, country_codes = array("q"), array("H")
+    starts: list[int] = []
+    countries: dict[str | None, int] = {}  # each country's code, in order of appearance
+    index = -1
+    for source, (_, row_id, country) in kept.rows(session, ("id", "country")):
+        while index < source:
+            starts.append(len(row_ids))
+            index += 1
+        code = countries.get(country)
+        if code is None:
+            code = countries[country] = len(countries)
+        row_ids.append(row_id)
+        country_codes.append(code)
+    starts.extend([len(row_ids)] * (len(kept.sources) - 1 - index))
+    fields = resolve_fields(session, campaign)
+    return Audience(
+        kept.sources, fields, row_ids, starts, country_codes, list(countries), **kept.exclusions()
     )
 
 
@@ -235,7 +338,7 @@ def count_recipients(session: Session, campaign: Campaign) -> int:
 def _new_numbers(
     source: Source, earlier: Sequence[Source], flagged: Select | None = None
 ) -> list[ColumnElement[bool]]:
-    """Criteria for the rows of `source` that `each_number_once` keeps after `earlier`, the
+    """Criteria for the rows of `source` that `KeptNumbers` keeps after `earlier`, the
     numbers of the ``flagged`` query (see `_left_out_query`) left out."""
     table = source.table
     criteria = [~exists().where(OptOut.msisdn == table.msisdn)]
@@ -299,32 +402,84 @@ def read(session: Session, query: Select):
     return session.connection().execute(query.execution_options(yield_per=10_000))
 
 
-def each_number_once(
-    rows: Iterable[tuple[str, T]], opted_out: set[str], undeliverable: Collection[str] = ()
-) -> tuple[list[T], int, int, int]:
-    """The items of (msisdn, item) rows, each number once (the first row wins), opted-out and
-    ``undeliverable`` numbers left out; and how many rows were left out as opted out, as
-    repeated numbers, and how many undeliverable numbers were."""
-    kept: list[T] = []
-    seen: set[str] = set()
-    excluded_opted_out = excluded_duplicates = excluded_undeliverable = 0
-    for msisdn, item in rows:
-        if msisdn in opted_out:
-            excluded_opted_out += 1
-        elif msisdn in seen:
-            excluded_duplicates += 1
-        elif msisdn in undeliverable:
-            seen.add(msisdn)
-            excluded_undeliverable += 1
-        else:
-            seen.add(msisdn)
-            kept.append(item)
-    return kept, excluded_opted_out, excluded_duplicates, excluded_undeliverable
+class FirstNumbers:
+    """Each number once (the first row wins), opted-out and ``undeliverable`` numbers left out,
+    a row at a time: `keep` says whether a row is kept, and counts why not (as opted out, as a
+    repeated number, or as one of the undeliverable numbers).
+
+    The numbers seen are kept as ints (a canonical number's digits), about 64 bytes each in a
+    set, half a string's; ``remember=False`` for rows whose numbers no later row can repeat.
+    """
+
+    def __init__(self, opted_out: Collection[str], undeliverable: Collection[str] = ()) -> None:
+        self._opted_out = opted_out
+        self._undeliverable = undeliverable
+        self._seen: set[int | str] = set()
+        self.opted_out = self.duplicates = self.undeliverable = 0
+
+    def keep(self, msisdn: str, remember: bool = True) -> bool:
+        if msisdn in self._opted_out:
+            self.opted_out += 1
+            return False
+        seen = self._seen
+        if remember or seen:
+            # "045..." and "45..." are different numbers: only canonical digits become ints.
+            canonical = msisdn.isascii() and msisdn.isdigit() and msisdn[:1] != "0"
+            key = int(msisdn) if canonical else msisdn
+            if key in seen:
+                self.duplicates += 1
+                return False
+            if remember:
+                seen.add(key)
+        if msisdn in self._undeliverable:
+            self.undeliverable += 1
+            return False
+        return True
 
 
-def recipients_of_lists(session: Session, lists: Sequence[RecipientList]):
-    """(msisdn, country, fields) of the lists' recipients, list by list in the order chosen:
-    the first list wins for a number in several."""
-    for lst in lists:
-        source = Source(Recipient, finished_recipients(lst.id))
-        yield from read(session, source.rows("msisdn", "country", "fields"))
+@dataclass
+class KeptNumbers(Exclusions):
+    """A campaign's sources read in order, each number kept once (`FirstNumbers`); the counts
+    of what was left out are complete once `rows` has been read to the end."""
+
+    sources: list[Source]
+    opted_out: set[str]
+    left_out: Collection[str]  # the flagged numbers it leaves out
+    included: Collection[str]  # the flagged numbers it reaches, as it includes them
+
+    @classmethod
+    def for_campaign(cls, session: Session, campaign: Campaign) -> KeptNumbers:
+        chosen = sources(campaign)
+        flagged = flagged_in(session, chosen)
+        left_out = set() if campaign.include_undeliverable else flagged
+        included = flagged if campaign.include_undeliverable else set()
+        return cls(chosen, opted_out_numbers(session), left_out, included)
+
+    def rows(self, session: Session, columns: Sequence[str]) -> Iterator[tuple[int, Row]]:
+        """(source index, row of msisdn and `columns`) of each recipient kept, in sending
+        order.
+
+        A source never repeats a number of its own (the lists' and campaigns' unique numbers),
+        so the last source's numbers need not be remembered: one list remembers none.
+        """
+        numbers = FirstNumbers(self.opted_out, self.left_out)
+        included, last = self.included, len(self.sources) - 1
+        self.included_undeliverable = 0
+        for index, source in enumerate(self.sources):
+            remember = index < last
+            with read(session, source.rows("msisdn", *columns)) as result:
+                for row in result:
+                    msisdn = row[0]
+                    if numbers.keep(msisdn, remember):
+                        if included and msisdn in included:
+                            self.included_undeliverable += 1
+                        yield index, row
+        self.excluded_opted_out = numbers.opted_out
+        self.excluded_duplicates = numbers.duplicates
+        self.excluded_undeliverable = numbers.undeliverable
+
+
+def inline_ids(ids: Sequence[int]) -> BindParameter:
+    """Ids written into the statement rather than bound one by one: 10,000 parameters cost
+    more to prepare than the insert itself (integers, so nothing needs quoting)."""
+    return bindparam("ids", [int(row_id) for row_id in ids], expanding=True, literal_execute=True)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from array import array
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import compress, islice
 from operator import or_
@@ -33,13 +33,12 @@ from sqlalchemy.orm import Session
 from webapp.gateway.pricing import PriceTable
 from webapp.models import RecipientList
 from webapp.services.audience import (
+    KeptNumbers,
     audience_state,
     available_fields,
-    each_number_once,
     flagged_in,
     list_sources,
     lists_by_id,
-    recipients_of_lists,
 )
 from webapp.services.campaigns.payload import ENCODINGS
 from webapp.services.optouts import opted_out_numbers
@@ -515,34 +514,41 @@ def _resolve_audience(
     """The recipients `campaigns.resolve_recipients` would find for a campaign with `lists`:
     finished imports only, list by list (the first list wins), each number once, no opt-outs,
     no numbers flagged undeliverable unless `include_undeliverable`."""
-    rows = recipients_of_lists(session, lists)
-    flagged = set() if include_undeliverable else flagged_in(session, list_sources(lists))
-    recipients, excluded_opted_out, excluded_duplicates, excluded_undeliverable = each_number_once(
-        ((msisdn, (msisdn, values or {}, country)) for msisdn, country, values in rows),
-        opted_out_numbers(session),
-        flagged,
-    )
-    return _audience_of(
-        recipients,
+    chosen = list_sources(lists)
+    flagged = set() if include_undeliverable else flagged_in(session, chosen)
+    kept = KeptNumbers(chosen, opted_out_numbers(session), flagged, set())
+    audience = _audience_of(
+        (
+            (msisdn, values or {}, country)
+            for _, (msisdn, country, values) in kept.rows(session, ("country", "fields"))
+        ),
         available_fields(lists),
-        (excluded_opted_out, excluded_duplicates, excluded_undeliverable),
+    )
+    return replace(
+        audience,
+        excluded_opted_out=kept.excluded_opted_out,
+        excluded_duplicates=kept.excluded_duplicates,
+        excluded_undeliverable=kept.excluded_undeliverable,
     )
 
 
 def _audience_of(
-    recipients: Sequence[tuple[str, dict, str | None]],
+    recipients: Iterable[tuple[str, dict, str | None]],
     names: Sequence[str],
     excluded: tuple[int, int, int] = (0, 0, 0),
 ) -> _Audience:
-    """(msisdn, fields, country) of the recipients in sending order, as columns of value codes
-    for the fields `names`; `excluded` counts the opted-out, repeated and undeliverable rows."""
+    """(msisdn, fields, country) of the recipients in sending order, read once, as columns of
+    value codes for the fields `names`; `excluded` counts the opted-out, repeated and
+    undeliverable rows."""
     codes = {name: array("I") for name in names}
     values: dict[str, list[str]] = {name: [] for name in names}
     known: dict[str, dict[str, int]] = {name: {} for name in names}
     first_at = {name: array("I") for name in names}
     country_codes = array("I")
     country_known: dict[str, int] = {}
-    for index, (_, fields, country) in enumerate(recipients):
+    msisdns: list[str] = []
+    for index, (msisdn, fields, country) in enumerate(recipients):
+        msisdns.append(msisdn)
         country_codes.append(country_known.setdefault(country or "ZZ", len(country_known)))
         for name in names:
             value = fields.get(name) or ""
@@ -553,7 +559,7 @@ def _audience_of(
                 first_at[name].append(index)
             codes[name].append(code)
     return _Audience(
-        tuple(msisdn for msisdn, _, _ in recipients),
+        tuple(msisdns),
         codes,
         values,
         *excluded,

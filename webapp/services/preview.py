@@ -7,10 +7,12 @@ also shows every recipient's own message, and warns where money is at stake.
 
 from __future__ import annotations
 
+from array import array
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import groupby
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,16 +24,16 @@ from webapp.money import money_text
 from webapp.services.abtests import variant_letters
 from webapp.services.actors import user_id_of
 from webapp.services.audience import (
+    Audience,
     ResolvedRecipient,
-    ResolvedRecipients,
     count_recipients,
     page_of_recipients,
+    resolve_audience,
     resolve_fields,
-    resolve_recipients,
 )
 from webapp.services.campaigns.confirmation import (
+    batch_positions,
     batch_size_for,
-    chunks,
     content_fingerprint,
     not_a_draft,
 )
@@ -44,9 +46,9 @@ from webapp.services.campaigns.payload import (
     message_text,
     render_for,
 )
-from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
+from webapp.services.campaigns.split import HELD, groups_of
 from webapp.services.quiet_hours import QuietHours, held_countries
-from webapp.sms import analyze, split_segments
+from webapp.sms import Analysis, analyze, split_segments
 
 MANY_SEGMENTS = 3
 NO_LISTS = "Choose at least one recipient list."
@@ -89,8 +91,9 @@ def preview_campaign(
         raise CampaignInvalid({"list_ids": NO_LISTS})
     if not campaign.message.strip():
         raise CampaignInvalid({"message": NO_MESSAGE})
-    resolved = resolve_recipients(session, campaign)
-    if not resolved.recipients:
+    # Who it reaches, a few bytes each; their fields are read again a batch at a time.
+    audience = resolve_audience(session, campaign)
+    if not len(audience):
         raise CampaignInvalid({"list_ids": "The chosen lists have no one to send to."})
     table = price_table or PriceTable()
     size = batch_size_for(campaign, batch_size)
@@ -100,15 +103,18 @@ def preview_campaign(
     # An estimate is in the price table's currency; a dry run in the gateway's, from its usage.
     currency = None if honours_dry_run else table.currency
     batches = 0
-    groups = groups_of(campaign, len(resolved.recipients))
-    local = _local_costs(campaign, resolved, table, groups)
-    for number, (group, chunk) in enumerate(_batches_of(resolved, groups, size), start=1):
+    groups = groups_of(campaign, len(audience))
+    local = _local_costs(session, campaign, audience, table, groups)
+    for number, (_, group, positions) in enumerate(
+        batch_positions(audience, groups, size), start=1
+    ):
         batches += 1
         if honours_dry_run:
+            chunk = [recipient for _, recipient in audience.recipients(session, positions)]
             # A held-back batch is priced at its costliest variant: the winner may be any.
             result = max(
                 (
-                    _dry_run(client, campaign, chunk, resolved.fields, number, variant)
+                    _dry_run(client, campaign, chunk, audience.fields, number, variant)
                     for variant in _variants_of(campaign, group)
                 ),
                 key=lambda result: result.usage.total_cost or Decimal(0),
@@ -126,12 +132,12 @@ def preview_campaign(
         countries, total = local["countries"], local["cost"]
     segments = sum(countries.values())
     summary = {
-        "recipients": len(resolved.recipients),
-        "excluded_opted_out": resolved.excluded_opted_out,
-        "excluded_duplicates": resolved.excluded_duplicates,
-        "excluded_undeliverable": resolved.excluded_undeliverable,
-        "included_undeliverable": resolved.included_undeliverable,
-        "messages": len(resolved.recipients),
+        "recipients": len(audience),
+        "excluded_opted_out": audience.excluded_opted_out,
+        "excluded_duplicates": audience.excluded_duplicates,
+        "excluded_undeliverable": audience.excluded_undeliverable,
+        "included_undeliverable": audience.included_undeliverable,
+        "messages": len(audience),
         "batches": batches,
         "batch_size": size,
         "segments": segments,
@@ -141,12 +147,12 @@ def preview_campaign(
         "estimate": not honours_dry_run,
         "unicode_recipients": local["unicode"],
         "max_segments": local["max_segments"],
-        "warnings": _warnings(session, campaign, local, resolved, default_country, now),
+        "warnings": _warnings(session, campaign, local, audience, default_country, now),
         "ab_test": _ab_test_summary(campaign, groups, local) if campaign.is_ab_test else None,
         "quiet_hours": [
             window.waits_text(quiet_hours)
             for window in held_countries(
-                {r.country for r in resolved.recipients},
+                set(audience.countries),
                 quiet_hours,
                 campaign.send_at or now or utcnow(),
             ).values()
@@ -154,8 +160,8 @@ def preview_campaign(
     }
     campaign.preview_summary = summary
     campaign.recipient_count = summary["recipients"]
-    campaign.excluded_opted_out = resolved.excluded_opted_out
-    campaign.excluded_duplicates = resolved.excluded_duplicates
+    campaign.excluded_opted_out = audience.excluded_opted_out
+    campaign.excluded_duplicates = audience.excluded_duplicates
     campaign.segments = segments
     campaign.cost = total
     campaign.currency = currency
@@ -172,17 +178,6 @@ def preview_campaign(
     )
     session.commit()
     return summary
-
-
-def _batches_of(resolved: ResolvedRecipients, groups: list, size: int):
-    """(group, recipients) of each batch, as confirmation will form them (an A/B test's
-    groups apart, A's first and the held-back last; the group None outside a test)."""
-    ordered = sorted(
-        zip(groups, resolved.recipients, strict=True), key=lambda row: GROUP_ORDER.get(row[0], 0)
-    )
-    for group, members in groupby(ordered, key=lambda row: row[0]):
-        for chunk in chunks([recipient for _, recipient in members], size):
-            yield group, chunk
 
 
 def _variants_of(campaign: Campaign, group: str | None) -> list[str | None]:
@@ -252,13 +247,44 @@ def _as_draft(campaign: Campaign) -> CampaignDraft:
     )
 
 
+class _Texts:
+    """Each recipient's text (of a variant) and the SMS engine's count of it, remembered for
+    the last `LIMIT` combinations of values: recipients with the same values share them, and
+    a million different ones are not all kept."""
+
+    LIMIT = 10_000
+
+    def __init__(self, campaign: Campaign, fields: Sequence[str]) -> None:
+        self._campaign = campaign
+        self._fields = list(fields)
+        self._counted_as = engine_encoding(campaign.encoding)
+        self._texts: dict[tuple, str] = {}
+        self._analyses: dict[str, Analysis] = {}
+
+    def text(self, values: dict, variant: str | None = None) -> str:
+        key = (variant, *[values.get(name) or "" for name in self._fields])
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= self.LIMIT:
+                self._texts.clear()
+            text = self._texts[key] = render_for(self._campaign, self._fields, values, variant)
+        return text
+
+    def analysis(self, text: str) -> Analysis:
+        found = self._analyses.get(text)
+        if found is None:
+            if len(self._analyses) >= self.LIMIT:
+                self._analyses.clear()
+            found = self._analyses[text] = analyze(text, self._counted_as)
+        return found
+
+
 def _local_costs(
-    campaign: Campaign, resolved: ResolvedRecipients, table: PriceTable, groups: list
+    session: Session, campaign: Campaign, audience: Audience, table: PriceTable, groups: list
 ) -> dict:
     """Each recipient's own message (of their A/B test variant) counted by the SMS engine and
     priced from the table; a held-back recipient at the variant that costs them most."""
-    counted_as = engine_encoding(campaign.encoding)
-    cache: dict[str, tuple[int, str]] = {}
+    texts = _Texts(campaign, audience.fields)
     countries: dict[str, int] = {}
     group_segments: dict[str | None, int] = {}
     cost = Decimal(0)
@@ -266,21 +292,19 @@ def _local_costs(
     max_segments = 0
 
     def counted(recipient, variant) -> tuple[int, str]:
-        text = render_for(campaign, resolved.fields, recipient.fields, variant)
-        if text not in cache:
-            analysis = analyze(text, counted_as)
-            if campaign.encoding == "GSM" and analysis.encoding != "GSM":
-                field = f"message_{variant.lower()}" if variant in ("B", "C") else "message"
-                raise CampaignInvalid(
-                    {
-                        field: f"Recipient {recipient.msisdn}'s message needs Unicode "
-                        f"({''.join(analysis.offending)}), but the encoding is set to GSM."
-                    }
-                )
-            cache[text] = (analysis.segments, analysis.encoding)
-        return cache[text]
+        analysis = texts.analysis(texts.text(recipient.fields, variant))
+        if campaign.encoding == "GSM" and analysis.encoding != "GSM":
+            field = f"message_{variant.lower()}" if variant in ("B", "C") else "message"
+            raise CampaignInvalid(
+                {
+                    field: f"Recipient {recipient.msisdn}'s message needs Unicode "
+                    f"({''.join(analysis.offending)}), but the encoding is set to GSM."
+                }
+            )
+        return analysis.segments, analysis.encoding
 
-    for recipient, group in zip(resolved.recipients, groups, strict=True):
+    for position, recipient in audience.recipients(session, range(len(audience))):
+        group = groups[position]
         parts, encoding = max(
             (counted(recipient, variant) for variant in _variants_of(campaign, group)),
             key=lambda counted: counted[0],
@@ -300,13 +324,13 @@ def _local_costs(
     }
 
 
-def _warnings(session, campaign, local, resolved, default_country, now) -> list[str]:
+def _warnings(session, campaign, local, audience, default_country, now) -> list[str]:
     warnings = []
     if local["unicode"]:
         offending = "".join(analyze(message_text(campaign)).offending)
         because = f" because of {offending!r}" if offending else " because of text in a field"
         warnings.append(
-            f"{local['unicode']} of {len(resolved.recipients)} messages "
+            f"{local['unicode']} of {len(audience)} messages "
             f"{'needs' if local['unicode'] == 1 else 'need'} Unicode (UCS-2)"
             f"{because}: a segment then holds 70 characters instead of 160, "
             "so they cost about 2-3 times as much."
@@ -317,9 +341,10 @@ def _warnings(session, campaign, local, resolved, default_country, now) -> list[
             f"for {local['max_segments']} SMS."
         )
     abroad: dict[str, int] = {}
-    for recipient in resolved.recipients:
-        if recipient.country and recipient.country != default_country:
-            abroad[recipient.country] = abroad.get(recipient.country, 0) + 1
+    for code, count in Counter(audience.country_codes).items():
+        country = audience.countries[code]
+        if country and country != default_country:
+            abroad[country] = count
     if abroad:
         listed = ", ".join(f"{country} ({n})" for country, n in sorted(abroad.items()))
         warnings.append(
@@ -390,66 +415,99 @@ def recipient_messages(
     the `total`, as a current preview does); a search, filter or sort reads every recipient.
     """
     table = price_table or PriceTable()
-    counted_as = engine_encoding(campaign.encoding)
     needle = search.strip().lower()
-    cache: dict[str, tuple[int, str]] = {}
     start = (max(1, page) - 1) * per_page
+    texts = _Texts(campaign, resolve_fields(session, campaign))
 
-    def counted(text: str) -> tuple[int, str]:
-        if text not in cache:
-            analysis = analyze(text, counted_as)
-            cache[text] = (analysis.segments, analysis.encoding)
-        return cache[text]
-
-    def message_of(recipient: ResolvedRecipient, fields, group: str | None) -> RecipientMessage:
+    def message_of(recipient: ResolvedRecipient, group: str | None) -> RecipientMessage:
         # The held-back are shown as priced: at the variant that costs them most.
         text = max(
-            (
-                render_for(campaign, fields, recipient.fields, v)
-                for v in _variants_of(campaign, group)
-            ),
-            key=lambda text: counted(text)[0],
+            (texts.text(recipient.fields, v) for v in _variants_of(campaign, group)),
+            key=lambda text: texts.analysis(text).segments,
         )
-        segments, encoding = counted(text)
-        price = table.price_for(recipient.country or "ZZ") * segments
+        analysis = texts.analysis(text)
+        price = table.price_for(recipient.country or "ZZ") * analysis.segments
         return RecipientMessage(
             recipient.msisdn,
             recipient.country,
             recipient.fields,
             text,
-            encoding,
-            segments,
+            analysis.encoding,
+            analysis.segments,
             price,
             group,
         )
 
     if not needle and not costlier_only and not sort:  # only the page needs reading
-        fields = resolve_fields(session, campaign)
         page_of = page_of_recipients(session, campaign, offset=start, limit=per_page)
         if total is None or campaign.is_ab_test:  # a test's split is of the whole audience
             total = count_recipients(session, campaign)
         groups = [None] * len(page_of)
         if campaign.is_ab_test:
             groups = groups_of(campaign, total)[start : start + len(page_of)]
-        rows = [message_of(r, fields, g) for r, g in zip(page_of, groups, strict=True)]
+        rows = [message_of(r, g) for r, g in zip(page_of, groups, strict=True)]
         return rows, total
-    resolved = resolve_recipients(session, campaign)
-    baseline = analyze(render_for(campaign, resolved.fields, {}), counted_as)
-    rows: list[RecipientMessage] = []
-    groups = groups_of(campaign, len(resolved.recipients))
-    for recipient, group in zip(resolved.recipients, groups, strict=True):
-        row = message_of(recipient, resolved.fields, group)
-        if needle and needle not in recipient.msisdn and needle not in row.text.lower():
-            continue
-        if costlier_only and not (
-            row.segments > baseline.segments
-            or (row.encoding == "UCS2" and baseline.encoding == "GSM")
-        ):
-            continue
-        rows.append(row)
-    if sort in ("segments", "-segments"):
-        rows.sort(key=lambda row: row.segments, reverse=sort.startswith("-"))
-    return rows[start : start + per_page], len(rows)
+    # Every recipient is read, a chunk at a time; only the page's rows are kept.
+    audience = resolve_audience(session, campaign)
+    baseline = analyze(
+        render_for(campaign, audience.fields, {}), engine_encoding(campaign.encoding)
+    )
+    groups = groups_of(campaign, len(audience))
+
+    def matching():
+        for position, recipient in audience.recipients(session, range(len(audience))):
+            row = message_of(recipient, groups[position])
+            if needle and needle not in recipient.msisdn and needle not in row.text.lower():
+                continue
+            if costlier_only and not (
+                row.segments > baseline.segments
+                or (row.encoding == "UCS2" and baseline.encoding == "GSM")
+            ):
+                continue
+            yield position, row
+
+    if sort not in ("segments", "-segments"):
+        rows: list[RecipientMessage] = []
+        count = 0
+        for _, row in matching():
+            if start <= count < start + per_page:
+                rows.append(row)
+            count += 1
+        return rows, count
+    positions, segments = array("I"), array("I")
+    for position, row in matching():
+        positions.append(position)
+        segments.append(row.segments)
+    picked = _page_by_segments(positions, segments, start, per_page, sort.startswith("-"))
+    found = dict(audience.recipients(session, sorted(picked)))
+    rows = [message_of(found[p], groups[p]) for p in picked if p in found]
+    return rows, len(positions)
+
+
+def _page_by_segments(
+    positions: array, segments: array, start: int, per_page: int, descending: bool
+) -> list[int]:
+    """The positions of the page ``[start:start + per_page]`` of ``positions`` stably sorted by
+    their ``segments`` (as `list.sort`, ``reverse=descending``, sorts them), without sorting
+    them all: a count of each segment length says which of each length the page holds."""
+    lengths = Counter(segments)
+    wanted: dict[int, tuple[int, int]] = {}  # length -> the page's range of its recipients
+    before = 0
+    for length in sorted(lengths, reverse=descending):
+        first, last = max(start - before, 0), min(start + per_page - before, lengths[length])
+        if first < last:
+            wanted[length] = (first, last)
+        before += lengths[length]
+    picked: dict[int, list[int]] = {length: [] for length in wanted}
+    seen: Counter = Counter()
+    for position, length in zip(positions, segments, strict=True):
+        if length in wanted:
+            rank = seen[length]
+            seen[length] += 1
+            first, last = wanted[length]
+            if first <= rank < last:
+                picked[length].append(position)
+    return [position for length in wanted for position in picked[length]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import groupby
 
-from sqlalchemy import BindParameter, bindparam, func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from webapp.gateway.errors import GatewayError
@@ -33,12 +33,12 @@ from webapp.money import money_text
 from webapp.services.actors import user_id_of
 from webapp.services.approval import approval_reason
 from webapp.services.audience import (
+    Audience,
     Source,
     audience_state,
-    each_number_once,
+    inline_ids,
     left_out_undeliverable,
-    read,
-    sources,
+    resolve_audience,
 )
 from webapp.services.budget import over_budget_refusal
 from webapp.services.campaigns.errors import (
@@ -50,7 +50,6 @@ from webapp.services.campaigns.errors import (
 )
 from webapp.services.campaigns.events import record_event
 from webapp.services.campaigns.split import GROUP_ORDER, HELD, groups_of
-from webapp.services.optouts import opted_out_numbers
 from webapp.services.recipient_states import state_in
 from webapp.services.templates import mark_template_used
 from webapp.services.tracked_links import sync_links
@@ -107,6 +106,50 @@ def batch_size_for(campaign: Campaign, configured: int) -> int:
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def batch_positions(
+    audience: Audience, groups: Sequence[str | None], size: int, *, by_country: bool = False
+) -> Iterator[tuple[str | None, str | None, Sequence[int]]]:
+    """(country, group, positions) of each batch of `size` at most: the recipients in their
+    order, an A/B test's groups apart (A's first, the held-back last) and, ``by_country``,
+    each country apart in alphabetical order (the batch's country; None otherwise).
+
+    What a stable sort of every recipient by (group, country) would cut into batches, from
+    positions gathered per group and country (4 bytes each).
+    """
+    if not by_country and not any(groups):
+        yield from ((None, None, chunk) for chunk in chunks(range(len(audience)), size))
+        return
+    buckets: dict[tuple[int, str], array] = {}
+    for position, group in enumerate(groups):
+        country = (by_country and audience.country_at(position)) or ""
+        key = (GROUP_ORDER.get(group, 0), country)
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = array("I")
+        bucket.append(position)
+    for key in sorted(buckets):
+        positions = buckets[key]
+        group = groups[positions[0]]
+        for country, run in _country_runs(audience, positions, by_country):
+            for chunk in chunks(run, size):
+                yield country, group, chunk
+
+
+def _country_runs(audience: Audience, positions: array, by_country: bool):
+    """(country, positions) of each run of one country: a bucket holds one, but for None and
+    "" (sorted alike), which take turns as they come."""
+    if not by_country:
+        yield None, positions
+        return
+    start = 0
+    for end in range(1, len(positions) + 1):
+        if end == len(positions) or (
+            audience.country_at(positions[end]) != audience.country_at(positions[start])
+        ):
+            yield audience.country_at(positions[start]), positions[start:end]
+            start = end
 
 
 def recent_duplicates(
@@ -230,46 +273,28 @@ def confirm_campaign(
     else:
         target = CampaignStatus.SCHEDULED if campaign.send_at else CampaignStatus.QUEUED
     _claim_confirmation(session, campaign, target)
-    chosen = sources(campaign)
-    rows = (
-        (msisdn, (index, row_id, country))
-        for index, source in enumerate(chosen)
-        for row_id, msisdn, country in read(session, source.rows("id", "msisdn", "country"))
-    )
-    left_out = left_out_undeliverable(session, campaign)
-    kept, _, _, _ = each_number_once(rows, opted_out_numbers(session), left_out)
-    campaign.recipient_countries = sorted({country for _, _, country in kept if country})
+    audience = resolve_audience(session, campaign)
+    campaign.recipient_countries = sorted(country for country in audience.countries if country)
     # An A/B test's split, recorded per recipient: each group has batches of its own.
-    groups = groups_of(campaign, len(kept))
-    frozen = [
-        (index, row_id, country if by_country else None, group)
-        for (index, row_id, country), group in zip(kept, groups, strict=True)
-    ]
-    if by_country or campaign.is_ab_test:  # stable: each country and group keeps its order
-        frozen.sort(key=lambda row: (GROUP_ORDER.get(row[3], 0), (by_country and row[2]) or ""))
+    groups = groups_of(campaign, len(audience))
     connection = session.connection()
     # Every recipient row committed so far got its id before this freeze asks for any.
     campaign.recipients_after_id = connection.scalar(select(func.max(CampaignRecipient.id))) or 0
     size = batch_size_for(campaign, batch_size)
-    batches = (
-        (key, chunk)
-        for key, group in groupby(frozen, key=lambda row: (row[2], row[3]))
-        for chunk in chunks(list(group), size)
-    )
-    for number, ((country, group), chunk) in enumerate(batches, start=1):
+    batches = batch_positions(audience, groups, size, by_country=by_country)
+    for number, (country, group, positions) in enumerate(batches, start=1):
         batch_id = connection.execute(
             insert(Batch.__table__).values(
                 campaign_id=campaign.id,
                 number=number,
-                size=len(chunk),
+                size=len(positions),
                 country=country,
                 **_batch_of_group(group),
             )
         ).inserted_primary_key[0]
-        for index, run in groupby(chunk, key=lambda row: row[0]):
-            ids = [row[1] for row in run]
-            _freeze(connection, campaign, batch_id, chosen[index], ids, group)
-    campaign.recipient_count = len(frozen)
+        for index, _, ids in audience.runs(positions):
+            _freeze(connection, campaign, batch_id, audience.sources[index], ids, group)
+    campaign.recipient_count = len(audience)
     sync_links(session, campaign)  # the message is fixed from here: its links are too
     campaign.status = campaign.status.move_to(target)
     campaign.confirmed_at = now
@@ -349,21 +374,15 @@ def _freeze(
     connection.execute(
         insert(CampaignRecipient.__table__).from_select(
             ["campaign_id", "batch_id", "msisdn", "country", "fields", "state", "variant"],
-            copies.where(table.id.in_(_inline(ids))).order_by(table.id),
+            copies.where(table.id.in_(inline_ids(ids))).order_by(table.id),
         )
     )
     if table is CampaignRecipient:
         connection.execute(
             update(CampaignRecipient.__table__)
             .where(
-                CampaignRecipient.id.in_(_inline(ids)),
+                CampaignRecipient.id.in_(inline_ids(ids)),
                 state_in(RecipientState.FAILED),
             )
             .values(state=RecipientState.RESENT)
         )
-
-
-def _inline(ids: list[int]) -> BindParameter:
-    """Ids written into the statement rather than bound one by one: 10,000 parameters cost
-    more to prepare than the insert itself (integers, so nothing needs quoting)."""
-    return bindparam("ids", [int(row_id) for row_id in ids], expanding=True, literal_execute=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from array import array
 
 from webapp.models import Campaign
 from webapp.services.campaigns.payload import VARIANTS
@@ -38,7 +39,7 @@ def split_sizes(count: int, shares: dict[str, int]) -> dict[str, int]:
 def split_groups(count: int, shares: dict[str, int], seed: int) -> list[str]:
     """The group of each of ``count`` recipients, in their order: a shuffle seeded by ``seed``
     deals out `split_sizes`. The same count, shares and seed always give the same split."""
-    positions = list(range(count))
+    positions = array("I", range(count))  # 4 bytes each; the shuffle is the same as a list's
     random.Random(seed).shuffle(positions)
     groups = [HELD] * count
     start = 0

@@ -13,7 +13,7 @@ from webapp.gateway.messages import SmsMessage
 from webapp.models import Campaign, CampaignTestSend, User
 from webapp.services import tracked_links
 from webapp.services.actors import user_id_of
-from webapp.services.audience import resolve_recipients
+from webapp.services.audience import ResolvedRecipient, recipients_in_order, resolve_fields
 from webapp.services.campaigns.errors import CampaignInvalid
 from webapp.services.campaigns.payload import gateway_encoding, render_for
 from webapp.services.optouts import opted_out_among
@@ -65,17 +65,16 @@ def send_test(
         raise CampaignInvalid(
             {"numbers": f"{numbers_text} opted out, so no message (not even a test) goes there."}
         )
-    resolved = resolve_recipients(session, campaign)
-    sample = next((r for r in resolved.recipients if r.msisdn == sample_msisdn), None)
-    if sample is None and resolved.recipients:
-        sample = resolved.recipients[0]
+    sample = _sample(session, campaign, sample_msisdn)
     record = CampaignTestSend(
         campaign_id=campaign.id, numbers=msisdns, message="", created_by_id=user_id_of(user)
     )
     session.add(record)
     session.flush()  # the test's id is in its links' codes
     codes = partial(tracked_links.test_link_code, link_secret, record.id) if link_secret else None
-    text = render_for(campaign, resolved.fields, sample.fields if sample else {}, variant, codes)
+    text = render_for(
+        campaign, resolve_fields(session, campaign), sample.fields if sample else {}, variant, codes
+    )
     record.message = text
     message = SmsMessage(
         message=text,
@@ -94,3 +93,17 @@ def send_test(
         record.message_id = str(result.message_id) if result.message_id is not None else None
     session.commit()
     return record
+
+
+def _sample(session: Session, campaign: Campaign, msisdn: str | None) -> ResolvedRecipient | None:
+    """The recipient ``msisdn`` if the campaign reaches them, else its first; read in order
+    until found, never the whole audience at once."""
+    first = None
+    for recipient in recipients_in_order(session, campaign):
+        if recipient.msisdn == msisdn:
+            return recipient
+        if first is None:
+            first = recipient
+            if msisdn is None:
+                break
+    return first
