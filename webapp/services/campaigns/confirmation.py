@@ -36,7 +36,7 @@ from webapp.services.audience import (
     Audience,
     Source,
     audience_state,
-    inline_ids,
+    id_in,
     left_out_undeliverable,
     resolve_audience,
 )
@@ -374,14 +374,14 @@ def _freeze(
     connection.execute(
         insert(CampaignRecipient.__table__).from_select(
             ["campaign_id", "batch_id", "msisdn", "country", "fields", "state", "variant"],
-            copies.where(table.id.in_(inline_ids(ids))).order_by(table.id),
+            copies.where(id_in(table.id, ids, connection.dialect.name)).order_by(table.id),
         )
     )
     if table is CampaignRecipient:
         connection.execute(
             update(CampaignRecipient.__table__)
             .where(
-                CampaignRecipient.id.in_(inline_ids(ids)),
+                id_in(CampaignRecipient.id, ids, connection.dialect.name),
                 state_in(RecipientState.FAILED),
             )
             .values(state=RecipientState.RESENT)
