@@ -359,32 +359,21 @@ def mark_reported(session, campaign: Campaign) -> None:
     reports = DeliveryReport.__table__
     report_columns = ["recipient_id", "message_id", "status", "reported_at", "received_at"]
     reported = table.c.campaign_id == campaign.id, table.c.delivery_status.is_not(None)
-    session.execute(
-        insert(reports).from_select(
-            [*report_columns, "applied"],
-            select(
-                table.c.id,
-                literal("big"),
-                literal("ENROUTE"),
-                literal(began, table.c.delivery_updated_at.type),
-                literal(began, table.c.delivery_updated_at.type),
-                literal(True),
-            ).where(*reported),
-        )
+    enroute = (
+        literal("ENROUTE"),
+        literal(began, table.c.delivery_updated_at.type),
+        literal(began, table.c.delivery_updated_at.type),
     )
-    session.execute(
-        insert(reports).from_select(
-            [*report_columns, "applied"],
-            select(
-                table.c.id,
-                literal("big"),
-                table.c.delivery_status,
-                table.c.delivery_updated_at,
-                table.c.delivery_updated_at,
-                literal(True),
-            ).where(*reported),
+    final = (table.c.delivery_status, table.c.delivery_updated_at, table.c.delivery_updated_at)
+    for status, reported_at, received_at in (enroute, final):  # two history lines each
+        session.execute(
+            insert(reports).from_select(
+                [*report_columns, "applied"],
+                select(
+                    table.c.id, literal("big"), status, reported_at, received_at, literal(True)
+                ).where(*reported),
+            )
         )
-    )
     session.execute(
         insert(DeliveryCount.__table__).from_select(
             ["campaign_id", "outcome", "shard", "count"],

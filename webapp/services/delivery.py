@@ -10,7 +10,7 @@ in the same transaction as the recipient, so they never disagree with it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +32,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import audit
+from webapp.services.group_commit import GroupCommit
 
 COUNT_SHARDS = 16  # rows per campaign and outcome in delivery_counts (see DeliveryCount)
 MAX_RACES = 8  # a recipient whose outcome changes under us this often in a row is very busy
@@ -91,11 +92,31 @@ def record_delivery_report(
     return result
 
 
-def records_one_at_a_time(session: Session) -> bool:
-    """Whether concurrent reports are best recorded together (SQLite, where one writer at a
-    time holds the database: `record_delivery_reports`) rather than each on its own at once
-    (PostgreSQL, where a report locks only its rows: `record_delivery_report`)."""
-    return session.get_bind().dialect.name == "sqlite"
+class ReportRecorder:
+    """Records the reports that an app's request threads bring at the same moment, as the
+    database does it best: on SQLite, where one writer at a time holds the database, together
+    in one transaction (a group commit); on PostgreSQL, where a report locks only its own rows,
+    each at once on its own. ``session`` is a scoped session: each thread's is its own."""
+
+    def __init__(self, session: scoped_session, guard: Callable[[], FailureGuard]) -> None:
+        self._session = session
+        self._guard = guard
+        self._together = GroupCommit(self._record_together, self._record_alone)
+
+    def record(self, report: dict) -> bool | UnknownReport:
+        """The report's result once it is committed: True, False, or why it is unknown."""
+        if self._session.get_bind().dialect.name == "sqlite":
+            return self._together.write(report)
+        return self._record_alone(report)
+
+    def _record_together(self, reports: Sequence[dict]) -> list[bool | UnknownReport]:
+        return record_delivery_reports(self._session, reports, guard=self._guard())
+
+    def _record_alone(self, report: dict) -> bool | UnknownReport:
+        try:
+            return record_delivery_report(self._session, report, guard=self._guard())
+        except UnknownReport as error:
+            return error
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,11 @@ class GroupCommit:
         self._waiting: deque[_Waiter] = deque()
         self._writer = threading.Lock()
 
+    @property
+    def waiting(self) -> int:
+        """Items queued and not yet taken by a writer."""
+        return len(self._waiting)
+
     def write(self, item: Any) -> Any:
         """``item``'s result once it is written (by this thread or another)."""
         waiter = _Waiter(item)

@@ -17,13 +17,10 @@ from webapp.services import replies
 from webapp.services.audit import Target
 from webapp.services.delivery import (
     FailureGuard,
+    ReportRecorder,
     UnknownReport,
-    record_delivery_report,
-    record_delivery_reports,
-    records_one_at_a_time,
     verify_report,
 )
-from webapp.services.group_commit import GroupCommit
 from webapp.views.common import audit_event
 
 log = logging.getLogger(__name__)
@@ -52,13 +49,7 @@ def delivery_report():
         )
     except InvalidDeliveryReport as error:
         return _rejected("delivery reports", error)
-    if records_one_at_a_time(db.session):
-        recorded = _report_writer().write(report)
-    else:
-        try:
-            recorded = record_delivery_report(db.session, report, guard=_failure_guard())
-        except UnknownReport as error:
-            recorded = error
+    recorded = _report_recorder().record(report)
     if isinstance(recorded, UnknownReport):
         # 2xx anyway: the gateway would retry a report we can never match for hours.
         current_app.logger.warning("delivery report ignored: %s", recorded)
@@ -66,23 +57,14 @@ def delivery_report():
     return jsonify(recorded=recorded), 200
 
 
-def _report_writer() -> GroupCommit:
-    """This app's group commit for delivery reports (SQLite): the reports its threads hold at
-    one moment are recorded in one transaction, by whichever of them comes first."""
-    writer = current_app.extensions.get("delivery_report_writer")
-    if writer is None:
-        # Whoever writes is a request of this app: db.session is that request's own.
-        def write_batch(reports):
-            return record_delivery_reports(db.session, reports, guard=_failure_guard())
-
-        def write_one(report):
-            (result,) = write_batch([report])
-            return result
-
-        writer = current_app.extensions.setdefault(
-            "delivery_report_writer", GroupCommit(write_batch, write_one)
+def _report_recorder() -> ReportRecorder:
+    """This app's recorder of delivery reports, shared by its request threads."""
+    recorder = current_app.extensions.get("delivery_report_recorder")
+    if recorder is None:
+        recorder = current_app.extensions.setdefault(
+            "delivery_report_recorder", ReportRecorder(db.session, _failure_guard)
         )
-    return writer
+    return recorder
 
 
 @bp.route("/replies", methods=["POST"])
